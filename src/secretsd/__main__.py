@@ -1,0 +1,3 @@
+from secretsd.cli.main import main
+
+main()

@@ -1,0 +1,38 @@
+"""Composition root: builds the ASGI app from Settings. Nothing else wires components together."""
+
+from __future__ import annotations
+
+from secretsd.api.secretsmanager import HANDLERS
+from secretsd.auth.principals import PrincipalDirectory
+from secretsd.clock import SystemClock
+from secretsd.crypto.rootkey import load_or_create_root_key
+from secretsd.kms.keyring import Keyring
+from secretsd.protocol.asgi import ApiApp
+from secretsd.protocol.model import load_service_model
+from secretsd.protocol.validate import Validator
+from secretsd.scheduler.purge import purge_loop
+from secretsd.service.pagination import TokenCodec
+from secretsd.service.secrets import SecretsService
+from secretsd.settings import Settings
+from secretsd.store.database import Database
+
+
+def build_app(settings: Settings) -> ApiApp:
+    clock = SystemClock(settings.clock_offset_seconds)
+    root_key = load_or_create_root_key(settings.root_key_path)
+    db = Database(settings.effective_database_url)
+    service = SecretsService(db, Keyring(root_key, clock), clock, TokenCodec(root_key))
+    return ApiApp(
+        service=service,
+        handlers=HANDLERS,
+        validator=Validator(load_service_model("secretsmanager")),
+        principals=PrincipalDirectory(db, root_key, settings.credential_cache_seconds),
+        max_body_bytes=settings.max_body_bytes,
+        now=clock.now_datetime,
+        background=purge_loop(service, settings.purge_interval_seconds),
+    )
+
+
+def app_from_environment() -> ApiApp:
+    """Entry point for uvicorn worker processes: settings arrive through SECRETSD_* variables."""
+    return build_app(Settings.from_env())

@@ -1,0 +1,99 @@
+"""First-start initialisation of a data directory: root key, account, administrator key."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from secretsd.auth.principals import new_access_key_id, new_secret_access_key, seal_secret
+from secretsd.clock import Clock
+from secretsd.crypto import aead
+from secretsd.crypto.rootkey import load_or_create_root_key
+from secretsd.settings import Settings
+from secretsd.store.database import Database
+from secretsd.store.records import AccessKeyRecord
+from secretsd.store.repository import Repository
+
+
+@dataclass(frozen=True)
+class InitResult:
+    account_id: str
+    created: bool
+
+
+def new_account_id() -> str:
+    # 12 digits, never starting with 0 so it survives being read as a number.
+    return str(secrets.randbelow(9 * 10**11) + 10**11)
+
+
+def write_credentials_file(path: Path, access_key_id: str, secret_access_key: str) -> None:
+    text = (
+        "[default]\n"
+        f"aws_access_key_id = {access_key_id}\n"
+        f"aws_secret_access_key = {secret_access_key}\n"
+    )
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class RootKeyMismatch(Exception):
+    """The database was initialised with a different root key."""
+
+
+_CHECK_NAME = "root_key_check"
+_CHECK_TEXT = b"secretsd root key check"
+
+
+def check_root_key(repo: Repository, root_key: bytes) -> None:
+    """Fail loudly at start, not at the first read, when a node has the wrong root key."""
+    sealed = repo.meta(_CHECK_NAME)
+    if sealed is None:
+        repo.set_meta_if_absent(_CHECK_NAME, aead.seal(root_key, _CHECK_TEXT, _CHECK_NAME.encode()))
+        return
+    try:
+        aead.open_sealed(root_key, sealed, _CHECK_NAME.encode())
+    except aead.SealError as exc:
+        raise RootKeyMismatch(
+            "the root key does not match this database: every node must use the root key the"
+            " database was initialised with"
+        ) from exc
+
+
+def initialise(settings: Settings, db: Database, clock: Clock) -> InitResult:
+    """Idempotent: creates what is missing, reuses everything that exists."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
+    root_key = load_or_create_root_key(settings.root_key_path)
+    db.migrate()
+    with db.transaction(write=True) as tx:
+        repo = Repository(tx)
+        check_root_key(repo, root_key)
+        accounts = repo.account_ids()
+        if accounts:
+            return InitResult(accounts[0], created=False)
+        account_id = new_account_id()
+        now = clock.now_ms()
+        repo.insert_account(account_id, now)
+        access_key_id = new_access_key_id()
+        secret = new_secret_access_key()
+        repo.insert_access_key(
+            AccessKeyRecord(
+                access_key_id=access_key_id,
+                account_id=account_id,
+                principal_arn=f"arn:aws:iam::{account_id}:user/admin",
+                secret_sealed=seal_secret(root_key, access_key_id, secret),
+                status="Active",
+            ),
+            now,
+        )
+        # Written before the commit: if writing fails, the account is not created either.
+        write_credentials_file(settings.admin_credentials_path, access_key_id, secret)
+    return InitResult(account_id, created=True)

@@ -1,0 +1,163 @@
+"""`secretsd` command line: serve and init."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+import uvicorn
+from uvicorn.supervisors import Multiprocess
+
+from secretsd.app import build_app
+from secretsd.bootstrap import RootKeyMismatch, initialise
+from secretsd.clock import SystemClock
+from secretsd.settings import Settings
+from secretsd.store.database import Database
+
+
+def _settings(**options: object) -> Settings:
+    base = Settings.from_env()
+    changes = {k: v for k, v in options.items() if v is not None}
+    if "data_dir" in changes:
+        changes["data_dir"] = Path(str(changes["data_dir"]))
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _init(settings: Settings) -> None:
+    db = Database(settings.effective_database_url)
+    try:
+        result = initialise(settings, db, SystemClock(settings.clock_offset_seconds))
+    except RootKeyMismatch as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+    if result.created:
+        click.echo(
+            f"secretsd: initialised account {result.account_id}; administrator credentials in"
+            f" {settings.admin_credentials_path}",
+            err=True,
+        )
+
+
+@click.group()
+def main() -> None:
+    """secretsd: a self-hosted server speaking the AWS Secrets Manager API."""
+
+
+_data_dir = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Root key, credentials and (by default) the SQLite database. [./secretsd-data]",
+)
+_database = click.option(
+    "--database",
+    "database_url",
+    help="sqlite:///path or postgresql://user@host:port/db. [SQLite in the data dir]",
+)
+
+
+@main.command()
+@_data_dir
+@_database
+def init(data_dir: str | None, database_url: str | None) -> None:
+    """Initialise a data directory and database (serve does this on first start)."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    _configure_logging(settings.log_level)
+    _init(settings)
+
+
+@main.command()
+@click.option("--host", help="Address to listen on. [127.0.0.1]")
+@click.option("--port", type=int, help="Port to listen on; 0 picks a free one. [8566]")
+@_data_dir
+@_database
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes. [1]")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--purge-interval",
+    "purge_interval_seconds",
+    type=float,
+    help="Seconds between looks for secrets whose recovery window ended. [60]",
+)
+@click.option(
+    "--clock-offset",
+    "clock_offset_seconds",
+    type=float,
+    hidden=True,
+    help="Shift the server clock (drills and tests only).",
+)
+def serve(**options: object) -> None:
+    """Run the server (initialising the data directory on first start)."""
+    settings = _settings(**options)
+    _configure_logging(settings.log_level)
+    _init(settings)
+    sock = _bind(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    settings = replace(settings, port=port, data_dir=settings.data_dir.resolve())
+    log_config = None
+    if settings.workers == 1:
+        config = uvicorn.Config(
+            app=build_app(settings),
+            lifespan="on",
+            http="httptools",
+            loop="uvloop",
+            access_log=False,
+            log_config=log_config,
+            log_level=settings.log_level,
+            server_header=False,
+        )
+        server = uvicorn.Server(config)
+        _announce(host, port)
+        server.run(sockets=[sock])
+        return
+    build_app(settings)  # fail here, once, rather than in every worker
+    # Workers are fresh processes: they rebuild the same Settings from the environment.
+    os.environ.update(settings.to_env())
+    config = uvicorn.Config(
+        app="secretsd.app:app_from_environment",
+        factory=True,
+        workers=settings.workers,
+        lifespan="on",
+        http="httptools",
+        loop="uvloop",
+        access_log=False,
+        log_config=log_config,
+        log_level=settings.log_level,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    _announce(host, port)
+    Multiprocess(config, target=server.run, sockets=[sock]).run()
+
+
+def _announce(host: str, port: int) -> None:
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"secretsd: listening on http://{shown}:{port}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""The HTTP edge: an ASGI app speaking AWS's JSON 1.1 protocol.
+
+route (X-Amz-Target) -> SigV4 -> parse + validate against the model -> handler -> JSON out.
+Every failure leaves as `{"__type": ..., "Message": ...}` with an `x-amzn-RequestId`; nothing a
+client sends can produce a traceback on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from secretsd.auth import sigv4
+from secretsd.auth.principals import Principal, PrincipalDirectory
+from secretsd.errors import ServiceError
+from secretsd.protocol.validate import Validator
+from secretsd.service.context import CallContext
+from secretsd.service.secrets import SecretsService
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Handler = Callable[[SecretsService, CallContext, dict[str, Any]], dict[str, Any]]
+
+JSON_TYPE = b"application/x-amz-json-1.1"
+TARGET_PREFIX = "secretsmanager."
+SIGNING_NAME = "secretsmanager"
+
+log = logging.getLogger("secretsd.request")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def error_body(code: str, message: str) -> bytes:
+    return orjson.dumps({"__type": code, "Message": message})
+
+
+class ApiApp:
+    def __init__(
+        self,
+        *,
+        service: SecretsService,
+        handlers: dict[str, Handler],
+        validator: Validator,
+        principals: PrincipalDirectory,
+        max_body_bytes: int,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        background: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._service = service
+        self._handlers = handlers
+        self._validator = validator
+        self._principals = principals
+        self._max_body = max_body_bytes
+        self._now = now
+        self._signing_keys = sigv4.SigningKeyCache()
+        self._background = background
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        operation = "-"
+        try:
+            if scope["method"] == "GET" and scope["path"] in ("/health", "/healthz"):
+                await self._respond(send, 200, b'{"status":"ok"}', request_id, b"application/json")
+                return
+            body = await self._read_body(scope, receive)
+            status, payload, operation = self._handle(scope, body, request_id)
+        except BodyTooLarge:
+            status, payload = (
+                413,
+                error_body(
+                    "RequestEntityTooLargeException",
+                    f"Request body exceeds the maximum allowed size of {self._max_body} bytes.",
+                ),
+            )
+        except Exception:
+            # Never a traceback on the wire; the log gets the details (values are not in them:
+            # handlers never put secret values into exception messages).
+            log.exception("internal error request_id=%s operation=%s", request_id, operation)
+            status, payload = (
+                500,
+                error_body("InternalServiceError", "An error occurred on the server side."),
+            )
+        await self._respond(send, status, payload, request_id, JSON_TYPE)
+        if status >= 400 or log.isEnabledFor(logging.DEBUG):
+            log.log(
+                logging.INFO if status >= 400 else logging.DEBUG,
+                "request_id=%s operation=%s status=%d ms=%.2f",
+                request_id,
+                operation,
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+    def _handle(self, scope: Scope, body: bytes, request_id: str) -> tuple[int, bytes, str]:
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        target = ""
+        for name, value in headers:
+            if name == b"x-amz-target":
+                target = value.decode("latin-1")
+                break
+        operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
+        handler = self._handlers.get(operation)
+        try:
+            if scope["method"] != "POST" or handler is None:
+                raise ServiceError(
+                    "UnknownOperationException",
+                    f"The operation {target or '(none)'} is not supported by this endpoint.",
+                )
+            principal, region = self._authenticate(scope, headers, body)
+            params = self._validator.parse_input(operation, _load_json(body))
+            ctx = CallContext(
+                account_id=principal.account_id,
+                region=region,
+                principal_arn=principal.arn,
+                operation=operation,
+                source_ip=(scope.get("client") or ("", 0))[0],
+            )
+            result = handler(self._service, ctx, params)
+        except ServiceError as exc:
+            return exc.status, error_body(exc.code, exc.message), operation or target
+        return 200, orjson.dumps(result), operation
+
+    def _authenticate(
+        self, scope: Scope, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> tuple[Principal, str]:
+        """The verified caller and the region its signature is scoped to."""
+        request = sigv4.HttpRequest(
+            method=scope["method"],
+            raw_path=scope.get("raw_path") or scope["path"].encode(),
+            query_string=scope.get("query_string", b""),
+            headers=headers,
+            body=body,
+        )
+        cred = sigv4.parse_credential(request)
+        principal = self._principals.lookup(cred.access_key_id)
+        if principal is None:
+            raise sigv4.unknown_access_key_error()
+        key = self._signing_keys.get(
+            principal.access_key_id,
+            principal.secret_access_key,
+            cred.date,
+            cred.region,
+            cred.service,
+        )
+        sigv4.verify(request, cred, key, self._now(), service=SIGNING_NAME)
+        return principal, cred.region
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    if int(value) > self._max_body:
+                        raise BodyTooLarge
+                except ValueError:
+                    pass
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                raise BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    @staticmethod
+    async def _respond(
+        send: Send, status: int, payload: bytes, request_id: str, content_type: bytes
+    ) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"x-amzn-requestid", request_id.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self._background is not None:
+                    self._tasks.append(asyncio.create_task(self._background()))
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for task in self._tasks:
+                    task.cancel()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _load_json(body: bytes) -> Any:
+    if not body:
+        # AWS SDKs always send a JSON object; an empty body is treated as no parameters.
+        return {}
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ServiceError(
+            "SerializationException", "Malformed request body: not valid JSON."
+        ) from exc

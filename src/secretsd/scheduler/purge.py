@@ -1,0 +1,29 @@
+"""Deletes secrets whose recovery window has ended, on the server's real clock.
+
+Every worker (and node) runs this loop; the purge is an idempotent DELETE of expired rows, so
+running it in several places at once only costs a little duplicate work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from secretsd.service.secrets import SecretsService
+
+log = logging.getLogger("secretsd.purge")
+
+
+def purge_loop(service: SecretsService, interval_seconds: float) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        while True:
+            try:
+                purged = service.purge_expired()
+                if purged:
+                    log.info("purged %d secret(s) whose recovery window ended", purged)
+            except Exception:
+                log.exception("purge failed; will retry")
+            await asyncio.sleep(interval_seconds)
+
+    return run

@@ -1,0 +1,805 @@
+"""The Secrets Manager domain: secrets, versions, staging labels, deletion, tags and policies.
+
+Typed arguments in, records out; one store transaction per operation. AWS's rules and messages
+live here (and in staging.py); the store knows nothing of them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from secretsd import arn as arns
+from secretsd.clock import DAY_MS, Clock, day_start_ms
+from secretsd.errors import ServiceError, invalid_parameter, invalid_request, not_found
+from secretsd.kms.keyring import DEFAULT_ALIAS, Keyring
+from secretsd.service import staging
+from secretsd.service.context import CallContext
+from secretsd.service.filters import FilterTarget, matches, validate_filters
+from secretsd.service.pagination import TokenCodec
+from secretsd.service.views import (
+    BatchError,
+    DeleteResult,
+    Page,
+    SecretValue,
+    SecretView,
+    VersionView,
+    WriteResult,
+)
+from secretsd.store.database import Database
+from secretsd.store.records import SecretRecord, VersionRecord
+from secretsd.store.repository import SORT_COLUMNS, Repository
+
+MAX_TAGS = 50
+MIN_RECOVERY_DAYS = 7
+MAX_RECOVERY_DAYS = 30
+DEFAULT_RECOVERY_DAYS = 30
+# Versions are only worth scanning for retention once a secret could have more than AWS keeps.
+RETENTION_KEEP = 100
+
+MSG_TOKEN_REQUIRED = "You must provide a ClientRequestToken value. We recommend a UUID-type value."
+MSG_MARKED_FOR_DELETION = (
+    "You can't perform this operation on the secret because it was marked for deletion."
+)
+MSG_BOTH_VALUES = (
+    "You can't specify both a binary secret value and a string secret value in the same secret."
+)
+
+
+def _token_in_use(token: str, arn: str) -> ServiceError:
+    return ServiceError(
+        "ResourceExistsException",
+        f"You can't use ClientRequestToken {token} because that value is already in use for a"
+        f" version of secret {arn}.",
+    )
+
+
+def _encryption_context(arn: str, version_id: str) -> dict[str, str]:
+    return {"SecretARN": arn, "SecretVersionId": version_id}
+
+
+class SecretsService:
+    def __init__(self, db: Database, keyring: Keyring, clock: Clock, tokens: TokenCodec) -> None:
+        self._db = db
+        self._keyring = keyring
+        self._clock = clock
+        self._tokens = tokens
+
+    # -- lookups ------------------------------------------------------------------------------
+    def _find(
+        self, repo: Repository, ctx: CallContext, secret_id: str, *, for_update: bool = False
+    ) -> SecretRecord | None:
+        ref = arns.parse_secret_id(secret_id)
+        if ref.kind == "name":
+            return repo.secret_by_name(ctx.account_id, ctx.region, ref.name, for_update=for_update)
+        if ref.region != ctx.region:
+            return None
+        if ref.account != ctx.account_id:
+            raise ServiceError(
+                "AccessDeniedException",
+                f"User: {ctx.principal_arn} is not authorized to perform:"
+                f" secretsmanager:{ctx.operation} on resource: {secret_id} because no"
+                f" resource-based policy allows the secretsmanager:{ctx.operation} action",
+            )
+        if ref.kind == "full_arn":
+            assert ref.arn is not None
+            return repo.secret_by_arn(ref.arn, for_update=for_update)
+        assert ref.account is not None
+        return repo.secret_by_name(ref.account, ref.region, ref.name, for_update=for_update)
+
+    def _get(
+        self,
+        repo: Repository,
+        ctx: CallContext,
+        secret_id: str,
+        *,
+        for_update: bool = False,
+        allow_deleted: bool = False,
+    ) -> SecretRecord:
+        secret = self._find(repo, ctx, secret_id, for_update=for_update)
+        if secret is None:
+            raise not_found()
+        if secret.deletion_ms is not None and not allow_deleted:
+            raise invalid_request(MSG_MARKED_FOR_DELETION)
+        return secret
+
+    def _changed_ms(self, secret: SecretRecord) -> int:
+        # Two changes in the same millisecond must still be ordered.
+        return max(self._clock.now_ms(), secret.last_changed_ms + 1)
+
+    # -- values -------------------------------------------------------------------------------
+    @staticmethod
+    def _value(string: str | None, binary: bytes | None) -> tuple[str, bytes] | None:
+        if string is not None and binary is not None:
+            raise invalid_parameter(MSG_BOTH_VALUES)
+        if string is not None:
+            return "string", string.encode("utf-8", "surrogatepass")
+        if binary is not None:
+            return "binary", binary
+        return None
+
+    def _decrypt(self, repo: Repository, version: VersionRecord) -> bytes:
+        assert version.envelope is not None
+        return self._keyring.open(
+            repo, version.envelope, _encryption_context(version.secret_arn, version.version_id)
+        )
+
+    def _same_value(
+        self, repo: Repository, version: VersionRecord, kind: str, value: bytes
+    ) -> bool:
+        if version.value_kind != kind or version.envelope is None:
+            return False
+        return hmac.compare_digest(self._decrypt(repo, version), value)
+
+    def _store_version(
+        self,
+        repo: Repository,
+        secret: SecretRecord,
+        version_id: str,
+        kind: str,
+        value: bytes,
+        now_ms: int,
+    ) -> None:
+        key = self._keyring.resolve(repo, secret.account_id, secret.region, secret.kms_key_id)
+        sealed = self._keyring.seal(key, value, _encryption_context(secret.arn, version_id))
+        repo.insert_version(
+            VersionRecord(
+                secret_arn=secret.arn,
+                version_id=version_id,
+                seq=secret.version_seq + 1,
+                created_ms=now_ms,
+                last_accessed_ms=None,
+                value_kind=kind,
+                envelope=sealed.envelope,
+                kms_key_arn=sealed.key_arn,
+            )
+        )
+
+    def _apply_retention(
+        self, repo: Repository, secret_arn: str, stages: dict[str, str], seq: int
+    ) -> None:
+        if seq <= RETENTION_KEEP:
+            return
+        doomed = staging.versions_to_purge(
+            repo.version_ages(secret_arn), stages, self._clock.now_ms(), keep_newest=RETENTION_KEEP
+        )
+        repo.delete_versions(secret_arn, doomed)
+
+    def _new_version(
+        self,
+        repo: Repository,
+        secret: SecretRecord,
+        token: str,
+        kind: str,
+        value: bytes,
+        requested_stages: Sequence[str] | None,
+        now_ms: int,
+    ) -> list[str]:
+        """Store a version (idempotently by token) and move labels; returns the version's labels."""
+        existing = repo.version(secret.arn, token)
+        if existing is not None:
+            if not self._same_value(repo, existing, kind, value):
+                raise _token_in_use(token, secret.arn)
+            return repo.stages_of_version(secret.arn, token)
+        self._store_version(repo, secret, token, kind, value, now_ms)
+        old = repo.stages(secret.arn)
+        new = staging.add_version(old, token, requested_stages)
+        repo.replace_stages(secret.arn, old, new)
+        repo.update_secret(
+            secret.arn, version_seq=secret.version_seq + 1, last_changed_ms=self._changed_ms(secret)
+        )
+        self._apply_retention(repo, secret.arn, new, secret.version_seq + 1)
+        return staging.labels_by_version(new).get(token, [])
+
+    # -- tags ---------------------------------------------------------------------------------
+    @staticmethod
+    def _merge_tags(
+        existing: Sequence[tuple[str, str]], new: Sequence[tuple[str, str]]
+    ) -> tuple[tuple[str, str], ...]:
+        merged = dict(existing)
+        for key, value in new:
+            if key.lower().startswith("aws:"):
+                raise invalid_parameter(
+                    "Invalid tag key. The 'aws:' prefix is reserved for AWS use and can't be used"
+                    " in tag keys."
+                )
+            merged[key] = value
+        if len(merged) > MAX_TAGS:
+            raise ServiceError(
+                "LimitExceededException",
+                f"The request failed because it would exceed the quota of {MAX_TAGS} tags per"
+                " secret.",
+            )
+        return tuple(merged.items())
+
+    # -- operations ---------------------------------------------------------------------------
+    def create_secret(
+        self,
+        ctx: CallContext,
+        *,
+        name: str,
+        token: str | None,
+        description: str | None,
+        kms_key_id: str | None,
+        secret_string: str | None,
+        secret_binary: bytes | None,
+        tags: Sequence[tuple[str, str]] | None,
+        secret_type: str | None = None,
+    ) -> WriteResult:
+        arns.validate_secret_name(name)
+        value = self._value(secret_string, secret_binary)
+        if value is not None and token is None:
+            raise invalid_request(MSG_TOKEN_REQUIRED)
+        merged_tags = self._merge_tags((), tags) if tags else None
+        now = self._clock.now_ms()
+        with self._db.transaction(write=True) as tx:
+            repo = Repository(tx)
+            existing = repo.secret_by_name(ctx.account_id, ctx.region, name, for_update=True)
+            if existing is not None:
+                if existing.deletion_ms is not None:
+                    raise invalid_request(
+                        "You can't create this secret because a secret with this name is already"
+                        " scheduled for deletion."
+                    )
+                if token is not None and value is not None:
+                    version = repo.version(existing.arn, token)
+                    if version is not None:
+                        if self._same_value(repo, version, *value):
+                            return WriteResult(existing.arn, existing.name, token)
+                        raise _token_in_use(token, existing.arn)
+                raise ServiceError(
+                    "ResourceExistsException",
+                    f"The operation failed because the secret {name} already exists.",
+                )
+            key_ref = self._key_ref(repo, ctx, kms_key_id)
+            secret = SecretRecord(
+                arn=arns.format_secret_arn(ctx.region, ctx.account_id, name, arns.new_suffix()),
+                account_id=ctx.account_id,
+                region=ctx.region,
+                name=name,
+                description=description or None,
+                kms_key_id=key_ref,
+                secret_type=secret_type,
+                created_ms=now,
+                last_changed_ms=now,
+                last_accessed_ms=None,
+                deleted_ms=None,
+                deletion_ms=None,
+                tags=merged_tags,
+                resource_policy=None,
+                owning_service=None,
+                primary_region=None,
+                version_seq=0,
+            )
+            repo.insert_secret(secret)
+            if value is None or token is None:
+                return WriteResult(secret.arn, name, None)
+            self._store_version(repo, secret, token, value[0], value[1], now)
+            repo.replace_stages(secret.arn, {}, {staging.CURRENT: token})
+            repo.update_secret(secret.arn, version_seq=1)
+            return WriteResult(secret.arn, name, token)
+
+    def _key_ref(self, repo: Repository, ctx: CallContext, kms_key_id: str | None) -> str | None:
+        """The key ARN to store for a secret; None stands for `aws/secretsmanager`."""
+        if kms_key_id is None or kms_key_id in (DEFAULT_ALIAS, ""):
+            return None
+        key = self._keyring.resolve(repo, ctx.account_id, ctx.region, kms_key_id)
+        return None if key.manager == "AWS" else key.arn
+
+    def put_secret_value(
+        self,
+        ctx: CallContext,
+        *,
+        secret_id: str,
+        token: str | None,
+        secret_string: str | None,
+        secret_binary: bytes | None,
+        version_stages: Sequence[str] | None,
+    ) -> WriteResult:
+        if token is None:
+            raise invalid_request(MSG_TOKEN_REQUIRED)
+        value = self._value(secret_string, secret_binary)
+        if value is None:
+            raise invalid_parameter("You must provide either SecretString or SecretBinary.")
+        with self._db.transaction(write=True) as tx:
+            repo = Repository(tx)
+            secret = self._get(repo, ctx, secret_id, for_update=True)
+            labels = self._new_version(
+                repo, secret, token, value[0], value[1], version_stages, self._clock.now_ms()
+            )
+            return WriteResult(secret.arn, secret.name, token, labels)
+
+    def update_secret(
+        self,
+        ctx: CallContext,
+        *,
+        secret_id: str,
+        token: str | None,
+        description: str | None,
+        kms_key_id: str | None,
+        secret_string: str | None,
+        secret_binary: bytes | None,
+        secret_type: str | None = None,
+    ) -> WriteResult:
+        value = self._value(secret_string, secret_binary)
+        if value is not None and token is None:
+            raise invalid_request(MSG_TOKEN_REQUIRED)
+        with self._db.transaction(write=True) as tx:
+            repo = Repository(tx)
+            secret = self._get(repo, ctx, secret_id, for_update=True)
+            changes: dict[str, Any] = {}
+            if description is not None:
+                changes["description"] = description or None
+            if secret_type is not None:
+                changes["secret_type"] = secret_type
+            if kms_key_id is not None:
+                new_key = self._key_ref(repo, ctx, kms_key_id)
+                if new_key != secret.kms_key_id:
+                    changes["kms_key_id"] = new_key
+            if changes:
+                changes["last_changed_ms"] = self._changed_ms(secret)
+                repo.update_secret(secret.arn, **changes)
+                secret = repo.secret_by_arn(secret.arn) or secret
+                if "kms_key_id" in changes:
+                    self._reencrypt_labelled(repo, secret)
+            if value is None or token is None:
+                return WriteResult(secret.arn, secret.name, None)
+            self._new_version(repo, secret, token, value[0], value[1], None, self._clock.now_ms())
+            return WriteResult(secret.arn, secret.name, token)
+
+    def _reencrypt_labelled(self, repo: Repository, secret: SecretRecord) -> None:
+        """AWS re-encrypts AWSCURRENT, AWSPENDING and AWSPREVIOUS under a secret's new key."""
+        stages = repo.stages(secret.arn)
+        key = self._keyring.resolve(repo, secret.account_id, secret.region, secret.kms_key_id)
+        for stage in (staging.CURRENT, staging.PENDING, staging.PREVIOUS):
+            version_id = stages.get(stage)
+            version = repo.version(secret.arn, version_id) if version_id else None
+            if version is None or version.envelope is None:
+                continue
+            plaintext = self._decrypt(repo, version)
+            sealed = self._keyring.seal(
+                key, plaintext, _encryption_context(secret.arn, version.version_id)
+            )
+            repo.tx.execute(
+                "UPDATE secret_versions SET envelope = ?, kms_key_arn = ?"
+                " WHERE secret_arn = ? AND version_id = ?",
+                (sealed.envelope, sealed.key_arn, secret.arn, version.version_id),
+            )
+
+    def get_secret_value(
+        self,
+        ctx: CallContext,
+        *,
+        secret_id: str,
+        version_id: str | None,
+        version_stage: str | None,
+    ) -> SecretValue:
+        with self._db.transaction() as tx:
+            repo = Repository(tx)
+            secret = self._get(repo, ctx, secret_id)
+            result = self._read_value(repo, secret, version_id, version_stage)
+        self._note_access(result)
+        return result
+
+    def _read_value(
+        self,
+        repo: Repository,
+        secret: SecretRecord,
+        version_id: str | None,
+        version_stage: str | None,
+    ) -> SecretValue:
+        if version_id is not None:
+            version = repo.version(secret.arn, version_id)
+            if version is None or version.value_kind == "none":
+                raise not_found(
+                    "Secrets Manager can't find the specified secret value for VersionId:"
+                    f" {version_id}"
+                )
+            labels = repo.stages_of_version(secret.arn, version_id)
+            if version_stage is not None and version_stage not in labels:
+                raise invalid_request(
+                    "You provided a VersionStage that is not associated to the provided VersionId."
+                )
+        else:
+            stage = version_stage or staging.CURRENT
+            found = repo.version_with_stage(secret.arn, stage)
+            if found is None or found.value_kind == "none":
+                raise not_found(
+                    f"Secrets Manager can't find the specified secret value for staging label: {stage}"
+                )
+            version = found
+            labels = repo.stages_of_version(secret.arn, version.version_id)
+        plaintext = self._decrypt(repo, version)
+        if version.value_kind == "string":
+            return SecretValue(
+                secret, version, labels, plaintext.decode("utf-8", "surrogatepass"), None
+            )
+        return SecretValue(secret, version, labels, None, plaintext)
+
+    def _note_access(self, value: SecretValue) -> None:
+        """LastAccessedDate has day granularity, so at most one write per secret per day."""
+        today = day_start_ms(self._clock.now_ms())
+        if (value.secret.last_accessed_ms or -1) >= today and (
+            value.version.last_accessed_ms or -1
+        ) >= today:
+            return
+        with self._db.transaction(write=True) as tx:
+            Repository(tx).touch_accessed(value.secret.arn, value.version.version_id, today)
+
+    def batch_get_secret_value(
+        self,
+        ctx: CallContext,
+        *,
+        secret_ids: Sequence[str] | None,
+        filters: Sequence[Any] | None,
+        max_results: int | None,
+        next_token: str | None,
+    ) -> tuple[Page[SecretValue], list[BatchError]]:
+        if (secret_ids is None) == (filters is None):
+            raise invalid_parameter(
+                "Either 'SecretIdList' or 'Filters' must be provided, but not both."
+            )
+        if max_results is not None and filters is None:
+            raise invalid_parameter(
+                "'Filters' not specified. 'Filters' must also be specified when 'MaxResults' is"
+                " provided."
+            )
+        values: list[SecretValue] = []
+        errors: list[BatchError] = []
+        if secret_ids is not None:
+            ids: list[str] = list(dict.fromkeys(secret_ids))
+            token_out = None
+        else:
+            page = self.list_secrets(
+                ctx,
+                filters=filters,
+                max_results=max_results or 20,
+                next_token=next_token,
+                include_planned_deletion=False,
+                sort_by=None,
+                sort_order=None,
+                token_scope="BatchGetSecretValue",
+            )
+            ids = [view.secret.arn for view in page.items]
+            token_out = page.next_token
+        for secret_id in ids:
+            try:
+                values.append(
+                    self.get_secret_value(
+                        ctx, secret_id=secret_id, version_id=None, version_stage=None
+                    )
+                )
+            except ServiceError as exc:
+                if exc.code == "ValidationException":
+                    raise
+                errors.append(BatchError(secret_id, exc.code, exc.message))
+        return Page(values, token_out), errors
+
+    def describe_secret(self, ctx: CallContext, *, secret_id: str) -> SecretView:
+        with self._db.transaction() as tx:
+            repo = Repository(tx)
+            secret = self._get(repo, ctx, secret_id, allow_deleted=True)
+            return SecretView(secret, repo.stages(secret.arn))
+
+    def list_secrets(
+        self,
+        ctx: CallContext,
+        *,
+        filters: Sequence[Any] | None,
+        max_results: int | None,
+        next_token: str | None,
+        include_planned_deletion: bool,
+        sort_by: str | None,
+        sort_order: str | None,
+        token_scope: str = "ListSecrets",
+    ) -> Page[SecretView]:
+        parsed = validate_filters(filters or [])
+        sort_column = SORT_COLUMNS[sort_by or "created-date"]
+        descending = (sort_order or "asc") == "desc"
+        limit = max_results or 100
+        scope = "|".join(
+            (
+                token_scope,
+                ctx.account_id,
+                ctx.region,
+                sort_column,
+                str(descending),
+                str(include_planned_deletion),
+                json.dumps(parsed),
+            )
+        )
+        after = None
+        if next_token is not None:
+            position = self._tokens.decode(scope, next_token)
+            after = (position[0], position[1])
+        found: list[SecretRecord] = []
+        more = False
+        with self._db.transaction() as tx:
+            repo = Repository(tx)
+            # Filters are applied here, not in SQL: read in batches until a page is full. One
+            # row beyond the page tells whether a NextToken is needed.
+            batch = limit + 1 if not parsed else max(limit * 4, 200)
+            while True:
+                rows = repo.list_secrets(
+                    ctx.account_id,
+                    ctx.region,
+                    include_deleted=include_planned_deletion,
+                    sort_column=sort_column,
+                    descending=descending,
+                    after=after,
+                    limit=batch,
+                )
+                for row in rows:
+                    if not parsed or matches(_filter_target(row), parsed):
+                        if len(found) == limit:
+                            more = True
+                            break
+                        found.append(row)
+                    after = _sort_key(row, sort_column)
+                if more or len(rows) < batch:
+                    break
+            stages = repo.stages_for_many([s.arn for s in found])
+        token = None
+        if more and found:
+            last = _sort_key(found[-1], sort_column)
+            token = self._tokens.encode(scope, list(last))
+        return Page([SecretView(s, stages[s.arn]) for s in found], token)
+
+    def list_secret_version_ids(
+        self,
+        ctx: CallContext,
+        *,
+        secret_id: str,
+        max_results: int | None,
+        next_token: str | None,
+        include_deprecated: bool,
+    ) -> tuple[SecretRecord, Page[VersionView]]:
+        with self._db.transaction() as tx:
+            repo = Repository(tx)
+            secret = self._get(repo, ctx, secret_id, allow_deleted=True)
+            labels = staging.labels_by_version(repo.stages(secret.arn))
+            versions = [
+                VersionView(v, labels.get(v.version_id, []))
+                for v in repo.versions(secret.arn)
+                if v.value_kind != "none" and (include_deprecated or v.version_id in labels)
+            ]
+        scope = f"ListSecretVersionIds|{secret.arn}|{include_deprecated}"
+        start = 0
+        if next_token is not None:
+            start = int(self._tokens.decode(scope, next_token))
+        limit = max_results or 100
+        page = versions[start : start + limit]
+        token = None
+        if start + limit < len(versions):
+            token = self._tokens.encode(scope, start + limit)
+        return secret, Page(page, token)
+
+    def update_secret_version_stage(
+        self,
+        ctx: CallContext,
+        *,
+        secret_id: str,
+        version_stage: str,
+        move_to: str | None,
+        remove_from: str | None,
+    ) -> WriteResult:
+        with self._db.transaction(write=True) as tx:
+            repo = Repository(tx)
+            secret = self._get(repo, ctx, secret_id, for_update=True)
+            existing = {v.version_id for v in repo.versions(secret.arn)}
+            old = repo.stages(secret.arn)
+            new = staging.move_stage(old, version_stage, move_to, remove_from, existing)
+            repo.replace_stages(secret.arn, old, new)
+            repo.update_secret(secret.arn, last_changed_ms=self._changed_ms(secret))
+            return WriteResult(secret.arn, secret.name, None)
+
+    def delete_secret(
+        self,
+        ctx: CallContext,
+        *,
+        secret_id: str,
+        recovery_window_days: int | None,
+        force: bool | None,
+    ) -> DeleteResult:
+        if recovery_window_days is not None and not (
+            MIN_RECOVERY_DAYS <= recovery_window_days <= MAX_RECOVERY_DAYS
+        ):
+            raise invalid_parameter(
+                "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive)."
+            )
+        if force and recovery_window_days is not None:
+            raise invalid_parameter(
+                "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays."
+            )
+        now = self._clock.now_ms()
+        with self._db.transaction(write=True) as tx:
+            repo = Repository(tx)
+            secret = self._find(repo, ctx, secret_id, for_update=True)
+            if secret is None:
+                if force:
+                    # AWS answers a forced delete of an unknown secret as if it had existed.
+                    return DeleteResult(
+                        self._arn_for_unknown(ctx, secret_id), _name_of(secret_id), now
+                    )
+                raise not_found()
+            if force:
+                repo.delete_secret(secret.arn)
+                return DeleteResult(secret.arn, secret.name, now)
+            if secret.deletion_ms is not None:
+                raise invalid_request(MSG_MARKED_FOR_DELETION)
+            days = recovery_window_days or DEFAULT_RECOVERY_DAYS
+            deletion = now + days * DAY_MS
+            repo.update_secret(secret.arn, deleted_ms=now, deletion_ms=deletion)
+            return DeleteResult(secret.arn, secret.name, deletion)
+
+    @staticmethod
+    def _arn_for_unknown(ctx: CallContext, secret_id: str) -> str:
+        ref = arns.parse_secret_id(secret_id)
+        if ref.kind == "full_arn" and ref.arn is not None:
+            return ref.arn
+        return arns.format_secret_arn(ctx.region, ctx.account_id, ref.name, arns.new_suffix())
+
+    def restore_secret(self, ctx: CallContext, *, secret_id: str) -> WriteResult:
+        with self._db.transaction(write=True) as tx:
+            repo = Repository(tx)
+            secret = self._get(repo, ctx, secret_id, for_update=True, allow_deleted=True)
+            if secret.deletion_ms is not None:
+                repo.update_secret(
+                    secret.arn,
+                    deleted_ms=None,
+                    deletion_ms=None,
+                    last_changed_ms=self._changed_ms(secret),
+                )
+            return WriteResult(secret.arn, secret.name, None)
+
+    def purge_expired(self, batch: int = 100) -> int:
+        """Delete secrets whose recovery window has ended; returns how many were purged."""
+        purged = 0
+        while True:
+            with self._db.transaction(write=True) as tx:
+                repo = Repository(tx)
+                arn_list = repo.expired_secret_arns(self._clock.now_ms(), batch)
+                for arn in arn_list:
+                    repo.delete_secret(arn)
+            purged += len(arn_list)
+            if len(arn_list) < batch:
+                return purged
+
+    def tag_resource(
+        self, ctx: CallContext, *, secret_id: str, tags: Sequence[tuple[str, str]]
+    ) -> None:
+        with self._db.transaction(write=True) as tx:
+            repo = Repository(tx)
+            secret = self._get(repo, ctx, secret_id, for_update=True)
+            merged = self._merge_tags(secret.tags or (), tags)
+            repo.update_secret(secret.arn, tags=merged, last_changed_ms=self._changed_ms(secret))
+
+    def untag_resource(self, ctx: CallContext, *, secret_id: str, keys: Sequence[str]) -> None:
+        with self._db.transaction(write=True) as tx:
+            repo = Repository(tx)
+            secret = self._get(repo, ctx, secret_id, for_update=True)
+            drop = set(keys)
+            remaining = tuple((k, v) for k, v in (secret.tags or ()) if k not in drop)
+            repo.update_secret(secret.arn, tags=remaining, last_changed_ms=self._changed_ms(secret))
+
+    def get_resource_policy(self, ctx: CallContext, *, secret_id: str) -> SecretRecord:
+        with self._db.transaction() as tx:
+            return self._get(Repository(tx), ctx, secret_id)
+
+    def put_resource_policy(
+        self, ctx: CallContext, *, secret_id: str, policy: str, block_public_policy: bool
+    ) -> SecretRecord:
+        document = parse_policy(policy)
+        if block_public_policy and grants_public_access(document):
+            raise ServiceError(
+                "PublicPolicyException",
+                "The BlockPublicPolicy parameter is set to true, and the resource policy did not"
+                " prevent broad access to the secret.",
+            )
+        with self._db.transaction(write=True) as tx:
+            repo = Repository(tx)
+            secret = self._get(repo, ctx, secret_id, for_update=True)
+            repo.update_secret(
+                secret.arn, resource_policy=policy, last_changed_ms=self._changed_ms(secret)
+            )
+            return secret
+
+    def delete_resource_policy(self, ctx: CallContext, *, secret_id: str) -> SecretRecord:
+        with self._db.transaction(write=True) as tx:
+            repo = Repository(tx)
+            secret = self._get(repo, ctx, secret_id, for_update=True)
+            if secret.resource_policy is not None:
+                repo.update_secret(
+                    secret.arn, resource_policy=None, last_changed_ms=self._changed_ms(secret)
+                )
+            return secret
+
+    def validate_resource_policy(
+        self, ctx: CallContext, *, secret_id: str | None, policy: str
+    ) -> list[dict[str, str]]:
+        if secret_id is not None:
+            with self._db.transaction() as tx:
+                self._get(Repository(tx), ctx, secret_id)
+        document = parse_policy(policy)
+        errors = []
+        if grants_public_access(document):
+            errors.append(
+                {
+                    "CheckName": "BLOCK_PUBLIC_POLICY",
+                    "ErrorMessage": "The resource policy grants broad access to the secret.",
+                }
+            )
+        return errors
+
+
+def _name_of(secret_id: str) -> str:
+    return arns.parse_secret_id(secret_id).name
+
+
+def _sort_key(secret: SecretRecord, column: str) -> tuple[Any, str]:
+    value: Any = getattr(secret, column)
+    if value is None:
+        value = -1
+    return (value, secret.arn)
+
+
+def _filter_target(secret: SecretRecord) -> FilterTarget:
+    return FilterTarget(
+        name=secret.name,
+        description=secret.description,
+        tags=secret.tags or (),
+        primary_region=secret.primary_region,
+        owning_service=secret.owning_service,
+    )
+
+
+def parse_policy(policy: str) -> dict[str, Any]:
+    """Syntax checks on a resource policy; full evaluation comes with the permissions engine."""
+    try:
+        document = json.loads(policy)
+    except ValueError as exc:
+        raise ServiceError(
+            "MalformedPolicyDocumentException", "This resource policy contains a syntax error."
+        ) from exc
+    if not isinstance(document, dict):
+        raise ServiceError(
+            "MalformedPolicyDocumentException", "This resource policy contains a syntax error."
+        )
+    statements = document.get("Statement")
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list) or not statements:
+        raise ServiceError(
+            "MalformedPolicyDocumentException",
+            "This resource policy contains a syntax error: it must have a Statement.",
+        )
+    for statement in statements:
+        if not isinstance(statement, dict) or statement.get("Effect") not in ("Allow", "Deny"):
+            raise ServiceError(
+                "MalformedPolicyDocumentException",
+                "This resource policy contains a syntax error: each statement needs an Effect of"
+                " Allow or Deny.",
+            )
+    return document
+
+
+def grants_public_access(document: dict[str, Any]) -> bool:
+    """An Allow to every principal (`*`) without a condition narrowing it is public access."""
+    statements = document.get("Statement")
+    if isinstance(statements, dict):
+        statements = [statements]
+    for statement in statements or []:
+        if statement.get("Effect") != "Allow" or statement.get("Condition"):
+            continue
+        principal = statement.get("Principal")
+        values: list[Any] = []
+        if principal == "*":
+            values = ["*"]
+        elif isinstance(principal, dict):
+            aws = principal.get("AWS")
+            values = aws if isinstance(aws, list) else [aws]
+        if "*" in values:
+            return True
+    return False

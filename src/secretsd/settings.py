@@ -1,0 +1,67 @@
+"""One frozen Settings object; the only place that reads the process environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+ENV_PREFIX = "SECRETSD_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("secretsd-data")
+    # Empty means the embedded default: SQLite in the data dir.
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8566
+    workers: int = 1
+    # How often the server looks for secrets whose recovery window has ended.
+    purge_interval_seconds: float = 60.0
+    # Shifts the server's clock; for operators' drills and end-to-end tests only.
+    clock_offset_seconds: float = 0.0
+    # Requests larger than this are refused before being parsed.
+    max_body_bytes: int = 1_048_576
+    log_level: str = "info"
+    # How long an access key's unsealed secret stays cached in a worker (seconds).
+    credential_cache_seconds: float = 30.0
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'secretsd.db').resolve()}"
+
+    @property
+    def root_key_path(self) -> Path:
+        return self.data_dir / "root.key"
+
+    @property
+    def admin_credentials_path(self) -> Path:
+        return self.data_dir / "admin.credentials"
+
+    def to_env(self) -> dict[str, str]:
+        """Environment for worker processes, which rebuild the same Settings with from_env."""
+        return {ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        settings = cls()
+        changes: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            default = getattr(settings, f.name)
+            if isinstance(default, Path):
+                changes[f.name] = Path(raw)
+            elif isinstance(default, bool):
+                changes[f.name] = raw.lower() in ("1", "true", "yes")
+            elif isinstance(default, int):
+                changes[f.name] = int(raw)
+            elif isinstance(default, float):
+                changes[f.name] = float(raw)
+            else:
+                changes[f.name] = raw
+        return replace(settings, **changes)  # type: ignore[arg-type]

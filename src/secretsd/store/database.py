@@ -1,0 +1,180 @@
+"""One connection per worker process, SQLite or PostgreSQL, behind the same small interface.
+
+The SQL in this package is written once, in the common subset of both dialects, with `?`
+placeholders; for PostgreSQL they are rewritten to `%s` (cached per statement). This keeps a
+single set of queries instead of two hand-maintained dialects, without an ORM on the hot path.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg.rows import dict_row
+from yoyo import get_backend, read_migrations
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+Row = Any  # sqlite3.Row or dict: both support row["column"]
+
+
+class Tx(Protocol):
+    dialect: str
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+    def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached or refused the transaction."""
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    dialect: str  # "sqlite" | "postgres"
+    url: str
+    sqlite_path: str = ""
+
+    @classmethod
+    def parse(cls, url: str) -> DatabaseUrl:
+        scheme = urlsplit(url).scheme
+        if scheme == "sqlite":
+            path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+            if not path:
+                raise ValueError("a SQLite URL looks like sqlite:///path/to/file.db")
+            return cls("sqlite", url, sqlite_path="/" + path if not path.startswith("/") else path)
+        if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+            rest = url.split("://", 1)[1]
+            return cls("postgres", "postgresql://" + rest)
+        raise ValueError(
+            f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://"
+        )
+
+
+class _SqliteTx:
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._conn.execute(sql, params)
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return self._conn.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._conn.execute(sql, params).rowcount
+
+
+class _PostgresTx:
+    dialect = "postgres"
+
+    def __init__(self, conn: psycopg.Connection[Any], statements: dict[str, str]) -> None:
+        self._conn = conn
+        self._statements = statements
+
+    def _sql(self, sql: str) -> str:
+        converted = self._statements.get(sql)
+        if converted is None:
+            converted = sql.replace("%", "%%").replace("?", "%s")
+            self._statements[sql] = converted
+        return converted
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._conn.execute(self._sql(sql), params, prepare=True)  # type: ignore[arg-type]
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return self._conn.execute(self._sql(sql), params, prepare=True).fetchone()  # type: ignore[arg-type]
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._conn.execute(self._sql(sql), params, prepare=True).fetchall()  # type: ignore[arg-type]
+
+    def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._conn.execute(self._sql(sql), params, prepare=True).rowcount  # type: ignore[arg-type]
+
+
+class Database:
+    """A lazily opened connection, used by one thread (the worker's event loop) at a time."""
+
+    def __init__(self, url: str) -> None:
+        self.url = DatabaseUrl.parse(url)
+        self.dialect = self.url.dialect
+        self._sqlite: sqlite3.Connection | None = None
+        self._pg: psycopg.Connection[Any] | None = None
+        self._statements: dict[str, str] = {}
+
+    def migrate(self) -> None:
+        """Bring the schema up to date (idempotent; safe to run from several nodes)."""
+        if self.dialect == "sqlite":
+            Path(self.url.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+            backend_url = "sqlite:////" + self.url.sqlite_path.lstrip("/")
+        else:
+            backend_url = "postgresql+psycopg://" + self.url.url.split("://", 1)[1]
+        backend = get_backend(backend_url)
+        migrations = read_migrations(str(MIGRATIONS_DIR))
+        with backend.lock():
+            backend.apply_migrations(backend.to_apply(migrations))
+        backend.connection.close()
+
+    def _sqlite_conn(self) -> sqlite3.Connection:
+        if self._sqlite is None:
+            conn = sqlite3.connect(
+                self.url.sqlite_path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: every commit is fsync'd before the client hears "200".
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=10000")
+            self._sqlite = conn
+        return self._sqlite
+
+    def _pg_conn(self) -> psycopg.Connection[Any]:
+        if self._pg is None or self._pg.closed or self._pg.broken:
+            try:
+                self._pg = psycopg.connect(self.url.url, row_factory=dict_row, autocommit=False)
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable(str(exc)) from exc
+        return self._pg
+
+    @contextmanager
+    def transaction(self, write: bool = False) -> Iterator[Tx]:
+        if self.dialect == "sqlite":
+            conn = self._sqlite_conn()
+            # IMMEDIATE takes the write lock up front, so a writer never fails half-way
+            # when upgrading from a read lock.
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield _SqliteTx(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return
+        pg = self._pg_conn()
+        try:
+            with pg.transaction():
+                yield _PostgresTx(pg, self._statements)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
+        if self._pg is not None:
+            self._pg.close()
+            self._pg = None

@@ -1,0 +1,388 @@
+"""Intent-named queries over one transaction. Knows tables, not AWS rules."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from secretsd.store.database import Row, Tx
+from secretsd.store.records import AccessKeyRecord, KeyRecord, SecretRecord, VersionRecord
+
+_SECRET_COLUMNS = (
+    "arn, account_id, region, name, description, kms_key_id, secret_type, created_ms,"
+    " last_changed_ms, last_accessed_ms, deleted_ms, deletion_ms, tags_json, resource_policy,"
+    " owning_service, primary_region, version_seq"
+)
+_VERSION_COLUMNS = (
+    "secret_arn, version_id, seq, created_ms, last_accessed_ms, value_kind, envelope, kms_key_arn"
+)
+_KEY_COLUMNS = (
+    "key_id, arn, account_id, region, manager, description, key_state, material_sealed, created_ms"
+)
+
+SORT_COLUMNS = {
+    "created-date": "created_ms",
+    "last-accessed-date": "last_accessed_ms",
+    "last-changed-date": "last_changed_ms",
+    "name": "name",
+}
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+def _secret(row: Row) -> SecretRecord:
+    tags = row["tags_json"]
+    return SecretRecord(
+        arn=row["arn"],
+        account_id=row["account_id"],
+        region=row["region"],
+        name=row["name"],
+        description=row["description"],
+        kms_key_id=row["kms_key_id"],
+        secret_type=row["secret_type"],
+        created_ms=row["created_ms"],
+        last_changed_ms=row["last_changed_ms"],
+        last_accessed_ms=row["last_accessed_ms"],
+        deleted_ms=row["deleted_ms"],
+        deletion_ms=row["deletion_ms"],
+        tags=None if tags is None else tuple((k, v) for k, v in json.loads(tags)),
+        resource_policy=row["resource_policy"],
+        owning_service=row["owning_service"],
+        primary_region=row["primary_region"],
+        version_seq=row["version_seq"],
+    )
+
+
+def _version(row: Row) -> VersionRecord:
+    return VersionRecord(
+        secret_arn=row["secret_arn"],
+        version_id=row["version_id"],
+        seq=row["seq"],
+        created_ms=row["created_ms"],
+        last_accessed_ms=row["last_accessed_ms"],
+        value_kind=row["value_kind"],
+        envelope=_bytes(row["envelope"]),
+        kms_key_arn=row["kms_key_arn"],
+    )
+
+
+def _key(row: Row) -> KeyRecord:
+    return KeyRecord(
+        key_id=row["key_id"],
+        arn=row["arn"],
+        account_id=row["account_id"],
+        region=row["region"],
+        manager=row["manager"],
+        description=row["description"],
+        key_state=row["key_state"],
+        material_sealed=bytes(row["material_sealed"]),
+        created_ms=row["created_ms"],
+    )
+
+
+def encode_tags(tags: Sequence[tuple[str, str]] | None) -> str | None:
+    return None if tags is None else json.dumps([list(t) for t in tags])
+
+
+class Repository:
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+
+    # -- deployment facts -----------------------------------------------------------------------
+    def meta(self, name: str) -> bytes | None:
+        row = self.tx.one("SELECT value FROM meta WHERE name = ?", (name,))
+        return None if row is None else bytes(row["value"])
+
+    def set_meta_if_absent(self, name: str, value: bytes) -> None:
+        self.tx.execute(
+            "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING", (name, value)
+        )
+
+    # -- accounts and access keys ------------------------------------------------------------
+    def account_ids(self) -> list[str]:
+        return [
+            r["account_id"]
+            for r in self.tx.all("SELECT account_id FROM accounts ORDER BY created_ms")
+        ]
+
+    def insert_account(self, account_id: str, now_ms: int) -> None:
+        self.tx.execute(
+            "INSERT INTO accounts (account_id, created_ms) VALUES (?, ?)", (account_id, now_ms)
+        )
+
+    def insert_access_key(self, key: AccessKeyRecord, now_ms: int) -> None:
+        self.tx.execute(
+            "INSERT INTO access_keys (access_key_id, account_id, principal_arn, secret_sealed,"
+            " status, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                key.access_key_id,
+                key.account_id,
+                key.principal_arn,
+                key.secret_sealed,
+                key.status,
+                now_ms,
+            ),
+        )
+
+    def access_key(self, access_key_id: str) -> AccessKeyRecord | None:
+        row = self.tx.one(
+            "SELECT access_key_id, account_id, principal_arn, secret_sealed, status"
+            " FROM access_keys WHERE access_key_id = ?",
+            (access_key_id,),
+        )
+        if row is None:
+            return None
+        return AccessKeyRecord(
+            row["access_key_id"],
+            row["account_id"],
+            row["principal_arn"],
+            bytes(row["secret_sealed"]),
+            row["status"],
+        )
+
+    # -- KMS keys ----------------------------------------------------------------------------
+    def key_by_id(self, key_id: str) -> KeyRecord | None:
+        row = self.tx.one(f"SELECT {_KEY_COLUMNS} FROM kms_keys WHERE key_id = ?", (key_id,))
+        return None if row is None else _key(row)
+
+    def key_by_arn(self, arn: str) -> KeyRecord | None:
+        row = self.tx.one(f"SELECT {_KEY_COLUMNS} FROM kms_keys WHERE arn = ?", (arn,))
+        return None if row is None else _key(row)
+
+    def key_by_alias(self, account_id: str, region: str, alias_name: str) -> KeyRecord | None:
+        row = self.tx.one(
+            f"SELECT {', '.join('k.' + c.strip() for c in _KEY_COLUMNS.split(','))}"
+            " FROM kms_aliases a JOIN kms_keys k ON k.key_id = a.key_id"
+            " WHERE a.account_id = ? AND a.region = ? AND a.alias_name = ?",
+            (account_id, region, alias_name),
+        )
+        return None if row is None else _key(row)
+
+    def insert_key(self, key: KeyRecord) -> None:
+        self.tx.execute(
+            f"INSERT INTO kms_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key.key_id,
+                key.arn,
+                key.account_id,
+                key.region,
+                key.manager,
+                key.description,
+                key.key_state,
+                key.material_sealed,
+                key.created_ms,
+            ),
+        )
+
+    def insert_alias_if_absent(
+        self, account_id: str, region: str, alias_name: str, key_id: str, now_ms: int
+    ) -> None:
+        self.tx.execute(
+            "INSERT INTO kms_aliases (account_id, region, alias_name, key_id, created_ms)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (account_id, region, alias_name, key_id, now_ms),
+        )
+
+    # -- secrets -----------------------------------------------------------------------------
+    def secret_by_arn(self, arn: str, *, for_update: bool = False) -> SecretRecord | None:
+        lock = " FOR UPDATE" if for_update and self.tx.dialect == "postgres" else ""
+        row = self.tx.one(f"SELECT {_SECRET_COLUMNS} FROM secrets WHERE arn = ?{lock}", (arn,))
+        return None if row is None else _secret(row)
+
+    def secret_by_name(
+        self, account_id: str, region: str, name: str, *, for_update: bool = False
+    ) -> SecretRecord | None:
+        lock = " FOR UPDATE" if for_update and self.tx.dialect == "postgres" else ""
+        row = self.tx.one(
+            f"SELECT {_SECRET_COLUMNS} FROM secrets WHERE account_id = ? AND region = ? AND name = ?{lock}",
+            (account_id, region, name),
+        )
+        return None if row is None else _secret(row)
+
+    def insert_secret(self, s: SecretRecord) -> None:
+        self.tx.execute(
+            f"INSERT INTO secrets ({_SECRET_COLUMNS}) VALUES"
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                s.arn,
+                s.account_id,
+                s.region,
+                s.name,
+                s.description,
+                s.kms_key_id,
+                s.secret_type,
+                s.created_ms,
+                s.last_changed_ms,
+                s.last_accessed_ms,
+                s.deleted_ms,
+                s.deletion_ms,
+                encode_tags(s.tags),
+                s.resource_policy,
+                s.owning_service,
+                s.primary_region,
+                s.version_seq,
+            ),
+        )
+
+    def update_secret(self, arn: str, **columns: Any) -> None:
+        if "tags" in columns:
+            columns["tags_json"] = encode_tags(columns.pop("tags"))
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        self.tx.execute(f"UPDATE secrets SET {assignments} WHERE arn = ?", (*columns.values(), arn))
+
+    def delete_secret(self, arn: str) -> None:
+        # Explicit child deletes: SQLite only cascades with foreign_keys=ON, and being explicit
+        # keeps both backends identical.
+        self.tx.execute("DELETE FROM version_stages WHERE secret_arn = ?", (arn,))
+        self.tx.execute("DELETE FROM secret_versions WHERE secret_arn = ?", (arn,))
+        self.tx.execute("DELETE FROM secrets WHERE arn = ?", (arn,))
+
+    def expired_secret_arns(self, now_ms: int, limit: int) -> list[str]:
+        rows = self.tx.all(
+            "SELECT arn FROM secrets WHERE deletion_ms IS NOT NULL AND deletion_ms <= ?"
+            " ORDER BY deletion_ms LIMIT ?",
+            (now_ms, limit),
+        )
+        return [r["arn"] for r in rows]
+
+    def list_secrets(
+        self,
+        account_id: str,
+        region: str,
+        *,
+        include_deleted: bool,
+        sort_column: str,
+        descending: bool,
+        after: tuple[Any, str] | None,
+        limit: int,
+    ) -> list[SecretRecord]:
+        """Keyset pagination on (sort column, arn); NULL sort values order as the smallest."""
+        direction = "DESC" if descending else "ASC"
+        where = ["account_id = ?", "region = ?"]
+        params: list[Any] = [account_id, region]
+        if not include_deleted:
+            where.append("deletion_ms IS NULL")
+        key = f"COALESCE({sort_column}, {'' if sort_column == 'name' else '-1'})"
+        if sort_column == "name":
+            key = "name"
+        if after is not None:
+            op = "<" if descending else ">"
+            where.append(f"({key} {op} ? OR ({key} = ? AND arn {op} ?))")
+            params += [after[0], after[0], after[1]]
+        rows = self.tx.all(
+            f"SELECT {_SECRET_COLUMNS} FROM secrets WHERE {' AND '.join(where)}"
+            f" ORDER BY {key} {direction}, arn {direction} LIMIT ?",
+            (*params, limit),
+        )
+        return [_secret(r) for r in rows]
+
+    # -- versions and stages ------------------------------------------------------------------
+    def version(self, secret_arn: str, version_id: str) -> VersionRecord | None:
+        row = self.tx.one(
+            f"SELECT {_VERSION_COLUMNS} FROM secret_versions WHERE secret_arn = ? AND version_id = ?",
+            (secret_arn, version_id),
+        )
+        return None if row is None else _version(row)
+
+    def version_with_stage(self, secret_arn: str, stage: str) -> VersionRecord | None:
+        row = self.tx.one(
+            f"SELECT {', '.join('v.' + c.strip() for c in _VERSION_COLUMNS.split(','))}"
+            " FROM version_stages s JOIN secret_versions v"
+            " ON v.secret_arn = s.secret_arn AND v.version_id = s.version_id"
+            " WHERE s.secret_arn = ? AND s.stage = ?",
+            (secret_arn, stage),
+        )
+        return None if row is None else _version(row)
+
+    def versions(self, secret_arn: str) -> list[VersionRecord]:
+        rows = self.tx.all(
+            f"SELECT {_VERSION_COLUMNS} FROM secret_versions WHERE secret_arn = ? ORDER BY seq DESC",
+            (secret_arn,),
+        )
+        return [_version(r) for r in rows]
+
+    def version_ages(self, secret_arn: str) -> list[tuple[str, int]]:
+        rows = self.tx.all(
+            "SELECT version_id, created_ms FROM secret_versions WHERE secret_arn = ? ORDER BY seq DESC",
+            (secret_arn,),
+        )
+        return [(r["version_id"], r["created_ms"]) for r in rows]
+
+    def stages(self, secret_arn: str) -> dict[str, str]:
+        rows = self.tx.all(
+            "SELECT stage, version_id FROM version_stages WHERE secret_arn = ?", (secret_arn,)
+        )
+        return {r["stage"]: r["version_id"] for r in rows}
+
+    def stages_for_many(self, secret_arns: Sequence[str]) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {arn: {} for arn in secret_arns}
+        if not secret_arns:
+            return out
+        marks = ", ".join("?" for _ in secret_arns)
+        rows = self.tx.all(
+            f"SELECT secret_arn, stage, version_id FROM version_stages WHERE secret_arn IN ({marks})",
+            tuple(secret_arns),
+        )
+        for r in rows:
+            out[r["secret_arn"]][r["stage"]] = r["version_id"]
+        return out
+
+    def stages_of_version(self, secret_arn: str, version_id: str) -> list[str]:
+        rows = self.tx.all(
+            "SELECT stage FROM version_stages WHERE secret_arn = ? AND version_id = ? ORDER BY stage",
+            (secret_arn, version_id),
+        )
+        return [r["stage"] for r in rows]
+
+    def insert_version(self, v: VersionRecord) -> None:
+        self.tx.execute(
+            f"INSERT INTO secret_versions ({_VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                v.secret_arn,
+                v.version_id,
+                v.seq,
+                v.created_ms,
+                v.last_accessed_ms,
+                v.value_kind,
+                v.envelope,
+                v.kms_key_arn,
+            ),
+        )
+
+    def replace_stages(
+        self, secret_arn: str, old: Mapping[str, str], new: Mapping[str, str]
+    ) -> None:
+        for stage, version_id in old.items():
+            if new.get(stage) != version_id:
+                self.tx.execute(
+                    "DELETE FROM version_stages WHERE secret_arn = ? AND stage = ?",
+                    (secret_arn, stage),
+                )
+        for stage, version_id in new.items():
+            if old.get(stage) != version_id:
+                self.tx.execute(
+                    "INSERT INTO version_stages (secret_arn, stage, version_id) VALUES (?, ?, ?)",
+                    (secret_arn, stage, version_id),
+                )
+
+    def delete_versions(self, secret_arn: str, version_ids: Iterable[str]) -> None:
+        for version_id in version_ids:
+            self.tx.execute(
+                "DELETE FROM secret_versions WHERE secret_arn = ? AND version_id = ?",
+                (secret_arn, version_id),
+            )
+
+    def touch_accessed(self, secret_arn: str, version_id: str, day_ms: int) -> None:
+        self.tx.execute(
+            "UPDATE secrets SET last_accessed_ms = ? WHERE arn = ?"
+            " AND (last_accessed_ms IS NULL OR last_accessed_ms < ?)",
+            (day_ms, secret_arn, day_ms),
+        )
+        self.tx.execute(
+            "UPDATE secret_versions SET last_accessed_ms = ? WHERE secret_arn = ? AND version_id = ?"
+            " AND (last_accessed_ms IS NULL OR last_accessed_ms < ?)",
+            (day_ms, secret_arn, version_id, day_ms),
+        )
