@@ -97,7 +97,8 @@ step "pytest" .venv/bin/pytest "$@"
 
 section "summary"
 if ((${#failed[@]})); then
-    echo "FAILED: ${failed[*]}"
+    printf 'FAILED:\n'
+    printf '  - %s\n' "${failed[@]}"
     exit 1
 fi
 echo "all checks passed"

@@ -46,6 +46,9 @@ def add_version(stages: Stages, version_id: str, requested: Sequence[str] | None
     """Labels after a new version is stored (CreateSecret, PutSecretValue, UpdateSecret)."""
     new = dict(stages)
     labels = list(dict.fromkeys(requested)) if requested is not None else [CURRENT]
+    # AWSCURRENT first: its side effect (AWSPREVIOUS for the old version) must not override a
+    # label the caller named explicitly.
+    labels.sort(key=lambda label: label != CURRENT)
     for label in labels:
         if label == CURRENT:
             old = new.get(CURRENT)
