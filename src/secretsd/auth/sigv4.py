@@ -83,7 +83,9 @@ INVALID_SIGNATURE = "InvalidSignatureException"
 UNRECOGNIZED_CLIENT = "UnrecognizedClientException"
 EXPIRED_TOKEN = "ExpiredTokenException"
 
-MSG_MISSING_TOKEN = "Missing Authentication Token"  # [SM-cpp]; DynamoDB says "Request is missing..."
+MSG_MISSING_TOKEN = (
+    "Missing Authentication Token"  # [SM-cpp]; DynamoDB says "Request is missing..."
+)
 MSG_REQUIRES_CREDENTIAL = "Authorization header requires 'Credential' parameter."  # [dynalite]
 MSG_REQUIRES_SIGNATURE = "Authorization header requires 'Signature' parameter."  # [dynalite]
 MSG_REQUIRES_SIGNED_HEADERS = "Authorization header requires 'SignedHeaders' parameter."
@@ -139,7 +141,9 @@ def _not_key_value(token: str, header: str) -> ServiceError:
 
 def _missing_header_parts(missing: list[str], header: str) -> ServiceError:
     # [dynalite]: each sentence followed by a space, then the header as received.
-    return _error(INCOMPLETE_SIGNATURE, "".join(m + " " for m in missing) + "Authorization=" + header)
+    return _error(
+        INCOMPLETE_SIGNATURE, "".join(m + " " for m in missing) + "Authorization=" + header
+    )
 
 
 def _missing_query_parts(missing: list[str]) -> ServiceError:
@@ -198,7 +202,9 @@ def _scope_service(expected: str) -> str:
 
 
 def _scope_terminator(terminator: str) -> str:
-    return f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'. "
+    return (
+        f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'. "
+    )
 
 
 def _scope_date(scope_date: str, timestamp: str) -> str:
@@ -282,21 +288,14 @@ def _iso(moment: datetime) -> str:
 
 
 def _parse_iso_basic(value: str) -> datetime | None:
+    # The shape is checked first: fromisoformat alone would also take extended and offset forms.
     if len(value) != 16 or value[8] != "T" or value[15] != "Z":
         return None
     digits = value[:8] + value[9:15]
     if not (digits.isascii() and digits.isdigit()):
         return None
     try:
-        return datetime(
-            int(value[0:4]),
-            int(value[4:6]),
-            int(value[6:8]),
-            int(value[9:11]),
-            int(value[11:13]),
-            int(value[13:15]),
-            tzinfo=UTC,
-        )
+        return datetime.fromisoformat(value)
     except ValueError:
         return None
 
@@ -324,7 +323,11 @@ def _split_scope(credential: str) -> list[str]:
 
 
 def _signed_header_names(value: str) -> tuple[str, ...]:
-    return tuple(sorted(name.lower() for name in value.split(";") if name))
+    names = value.lower().split(";")
+    if "" in names:
+        names = [name for name in names if name]
+    names.sort()
+    return tuple(names)
 
 
 def _query_pairs(query: bytes) -> list[tuple[bytes, bytes]]:
@@ -334,7 +337,10 @@ def _query_pairs(query: bytes) -> list[tuple[bytes, bytes]]:
         if part:
             key, _, value = part.partition(b"=")
             pairs.append(
-                (unquote_to_bytes(key.replace(b"+", b" ")), unquote_to_bytes(value.replace(b"+", b" ")))
+                (
+                    unquote_to_bytes(key.replace(b"+", b" ")),
+                    unquote_to_bytes(value.replace(b"+", b" ")),
+                )
             )
     return pairs
 
@@ -509,8 +515,7 @@ def check_credential(
     request expires X-Amz-Expires seconds after X-Amz-Date (MAX_CLOCK_SKEW when absent) and may
     be at most MAX_CLOCK_SKEW early. `region`, when given, is the only region accepted.
     """
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
+    now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     timestamp = cred.timestamp or _iso(cred.amz_date)
     lifetime = (
         timedelta(seconds=cred.expires)
@@ -658,9 +663,7 @@ def _canonical_headers(req: HttpRequest, signed: tuple[str, ...]) -> str:
             # botocore's "trimall": ' '.join(value.split()) on the str it sent as Latin-1.
             values.setdefault(header, []).append(" ".join(value.decode("latin-1").split()))
     # A signed header the request lacks contributes no line ([scratch]).
-    return "".join(
-        [f"{name}:{','.join(values[name])}\n" for name in signed if name in values]
-    )
+    return "".join([f"{name}:{','.join(values[name])}\n" for name in signed if name in values])
 
 
 def _canonical_request(req: HttpRequest, cred: Credential, query: str) -> str:
@@ -677,7 +680,9 @@ def _canonical_request(req: HttpRequest, cred: Credential, query: str) -> str:
 def _string_to_sign(cred: Credential, canonical_request: str) -> str:
     digest = hashlib.sha256(canonical_request.encode("utf-8", "surrogatepass")).hexdigest()
     timestamp = cred.timestamp or _iso(cred.amz_date)
-    return f"{ALGORITHM}\n{timestamp}\n{cred.date}/{cred.region}/{cred.service}/{TERMINATOR}\n{digest}"
+    return (
+        f"{ALGORITHM}\n{timestamp}\n{cred.date}/{cred.region}/{cred.service}/{TERMINATOR}\n{digest}"
+    )
 
 
 def _signature_matches(signing_key: bytes, string_to_sign: str, claimed: bytes) -> bool:

@@ -34,6 +34,8 @@ def _configure_logging(level: str) -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # yoyo narrates every migration step at INFO; only its warnings matter to an operator.
+    logging.getLogger("yoyo").setLevel(logging.WARNING)
 
 
 def _bind(host: str, port: int) -> socket.socket:
