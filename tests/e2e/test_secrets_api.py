@@ -6,6 +6,7 @@ The expectations come from shared/reference/aws-behaviour.md (recorded AWS respo
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import re
 import time
@@ -40,7 +41,12 @@ def test_create_and_get_string_secret(sm: Any, unique_name: Any) -> None:
     uuid.UUID(created["VersionId"])
     got = sm.get_secret_value(SecretId=name)
     assert set(strip_meta(got)) == {
-        "ARN", "Name", "VersionId", "SecretString", "VersionStages", "CreatedDate"
+        "ARN",
+        "Name",
+        "VersionId",
+        "SecretString",
+        "VersionStages",
+        "CreatedDate",
     }
     assert got["SecretString"] == '{"username":"saanvi"}'
     assert got["VersionStages"] == ["AWSCURRENT"]
@@ -191,8 +197,14 @@ def test_duplicate_name_and_tokens(sm: Any, unique_name: Any) -> None:
     assert error_of(exc)[0] == "ResourceExistsException"
     # UpdateSecret idempotency
     token3 = str(uuid.uuid4())
-    assert sm.update_secret(SecretId=name, SecretString="u", ClientRequestToken=token3)["VersionId"] == token3
-    assert sm.update_secret(SecretId=name, SecretString="u", ClientRequestToken=token3)["VersionId"] == token3
+    assert (
+        sm.update_secret(SecretId=name, SecretString="u", ClientRequestToken=token3)["VersionId"]
+        == token3
+    )
+    assert (
+        sm.update_secret(SecretId=name, SecretString="u", ClientRequestToken=token3)["VersionId"]
+        == token3
+    )
     with pytest.raises(ClientError) as exc:
         sm.update_secret(SecretId=name, SecretString="u2", ClientRequestToken=token3)
     assert error_of(exc)[0] == "ResourceExistsException"
@@ -219,7 +231,9 @@ def test_staging_labels_put_cycle(sm: Any, unique_name: Any) -> None:
     assert deprecated and "VersionStages" not in deprecated[0]
     assert all(v["KmsKeyIds"] == ["DefaultEncryptionKey"] for v in everything)
     # custom labels do not move AWSCURRENT
-    v4 = sm.put_secret_value(SecretId=name, SecretString="4", VersionStages=["SAMPLESTAGE1", "SAMPLESTAGE0"])
+    v4 = sm.put_secret_value(
+        SecretId=name, SecretString="4", VersionStages=["SAMPLESTAGE1", "SAMPLESTAGE0"]
+    )
     assert v4["VersionStages"] == ["SAMPLESTAGE0", "SAMPLESTAGE1"]
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "3"
     assert sm.get_secret_value(SecretId=name, VersionStage="SAMPLESTAGE0")["SecretString"] == "4"
@@ -252,7 +266,9 @@ def test_staging_labels_put_cycle(sm: Any, unique_name: Any) -> None:
 def test_update_secret_version_stage(sm: Any, unique_name: Any) -> None:
     name = unique_name()
     v1 = sm.create_secret(Name=name, SecretString="1")["VersionId"]
-    v2 = sm.put_secret_value(SecretId=name, SecretString="2", VersionStages=["AWSPENDING"])["VersionId"]
+    v2 = sm.put_secret_value(SecretId=name, SecretString="2", VersionStages=["AWSPENDING"])[
+        "VersionId"
+    ]
     with pytest.raises(ClientError) as exc:
         sm.update_secret_version_stage(SecretId=name, VersionStage="AWSCURRENT", MoveToVersionId=v2)
     assert error_of(exc) == (
@@ -287,7 +303,8 @@ def test_update_secret_description_and_value(sm: Any, unique_name: Any) -> None:
     after = sm.describe_secret(SecretId=name)
     assert after["LastChangedDate"] > before
     assert after["VersionIdsToStages"] == {
-        out2["VersionId"]: ["AWSCURRENT"], out["VersionId"]: ["AWSPREVIOUS"]
+        out2["VersionId"]: ["AWSCURRENT"],
+        out["VersionId"]: ["AWSPREVIOUS"],
     }
 
 
@@ -298,7 +315,7 @@ def test_last_changed_strictly_increasing(sm: Any, unique_name: Any) -> None:
     for i in range(5):
         sm.update_secret(SecretId=name, SecretString=str(i))
         dates.append(sm.describe_secret(SecretId=name)["LastChangedDate"])
-    assert all(a < b for a, b in zip(dates, dates[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(dates))
 
 
 def test_timestamps_have_millisecond_fractions(server: Any, sm: Any, unique_name: Any) -> None:
@@ -350,10 +367,13 @@ def test_tags(sm: Any, unique_name: Any) -> None:
     name = unique_name()
     sm.create_secret(Name=name, SecretString="v")
     assert "Tags" not in sm.describe_secret(SecretId=name)
-    out = sm.tag_resource(SecretId=name, Tags=[{"Key": "tag1", "Value": "v1"}, {"Key": "tag2", "Value": "v2"}])
+    out = sm.tag_resource(
+        SecretId=name, Tags=[{"Key": "tag1", "Value": "v1"}, {"Key": "tag2", "Value": "v2"}]
+    )
     assert strip_meta(out) == {}
     assert sm.describe_secret(SecretId=name)["Tags"] == [
-        {"Key": "tag1", "Value": "v1"}, {"Key": "tag2", "Value": "v2"}
+        {"Key": "tag1", "Value": "v1"},
+        {"Key": "tag2", "Value": "v2"},
     ]
     sm.untag_resource(SecretId=name, TagKeys=["tag1", "tag2"])
     assert sm.describe_secret(SecretId=name)["Tags"] == []
@@ -365,7 +385,9 @@ def test_tags(sm: Any, unique_name: Any) -> None:
     with pytest.raises(ClientError) as exc:
         sm.tag_resource(SecretId=name, Tags=[{"Key": "k50", "Value": "v"}])
     assert error_of(exc)[0] == "LimitExceededException"
-    assert [t["Key"] for t in sm.describe_secret(SecretId=name)["Tags"]] == [f"k{i}" for i in range(50)]
+    assert [t["Key"] for t in sm.describe_secret(SecretId=name)["Tags"]] == [
+        f"k{i}" for i in range(50)
+    ]
 
 
 def test_delete_restore_and_errors(sm: Any, unique_name: Any) -> None:
@@ -408,9 +430,14 @@ def test_delete_restore_and_errors(sm: Any, unique_name: Any) -> None:
         " deletion.",
         400,
     )
-    names = [s["Name"] for s in sm.list_secrets(Filters=[{"Key": "name", "Values": [name]}])["SecretList"]]
+    names = [
+        s["Name"]
+        for s in sm.list_secrets(Filters=[{"Key": "name", "Values": [name]}])["SecretList"]
+    ]
     assert names == []
-    planned = sm.list_secrets(IncludePlannedDeletion=True, Filters=[{"Key": "name", "Values": [name]}])
+    planned = sm.list_secrets(
+        IncludePlannedDeletion=True, Filters=[{"Key": "name", "Values": [name]}]
+    )
     assert [s["Name"] for s in planned["SecretList"]] == [name]
     restored = sm.restore_secret(SecretId=name)
     assert strip_meta(restored) == {"ARN": arn, "Name": name}
@@ -465,25 +492,34 @@ def test_resource_policies(sm: Any, unique_name: Any) -> None:
     assert sm.list_resource_policies(SecretId=name)["ResourcePolicies"] == []
     policy = {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
-            "Action": "secretsmanager:GetSecretValue",
-            "Resource": "*",
-        }],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+            }
+        ],
     }
     out = sm.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(policy))
     assert set(strip_meta(out)) == {"ARN", "Name"}
     got = sm.get_resource_policy(SecretId=name)
     assert json.loads(got["ResourcePolicy"]) == policy
-    assert sm.list_resource_policies(SecretId=name)["ResourcePolicies"] == [{"PolicyName": "default"}]
+    assert sm.list_resource_policies(SecretId=name)["ResourcePolicies"] == [
+        {"PolicyName": "default"}
+    ]
     valid = sm.validate_resource_policy(ResourcePolicy=json.dumps(policy))
     assert valid["PolicyValidationPassed"] is True and valid["ValidationErrors"] == []
     public = dict(policy, Statement=[dict(policy["Statement"][0], Principal="*")])  # type: ignore[arg-type]
     with pytest.raises(ClientError) as exc:
-        sm.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(public), BlockPublicPolicy=True)
+        sm.put_resource_policy(
+            SecretId=name, ResourcePolicy=json.dumps(public), BlockPublicPolicy=True
+        )
     assert error_of(exc)[0] == "PublicPolicyException"
-    assert sm.validate_resource_policy(ResourcePolicy=json.dumps(public))["PolicyValidationPassed"] is False
+    assert (
+        sm.validate_resource_policy(ResourcePolicy=json.dumps(public))["PolicyValidationPassed"]
+        is False
+    )
     with pytest.raises(ClientError) as exc:
         sm.put_resource_policy(SecretId=name, ResourcePolicy="{not json")
     assert error_of(exc)[0] == "MalformedPolicyDocumentException"
@@ -497,13 +533,21 @@ def test_resource_policies(sm: Any, unique_name: Any) -> None:
 
 def test_get_random_password(sm: Any) -> None:
     assert len(sm.get_random_password()["RandomPassword"]) == 32
-    pw = sm.get_random_password(PasswordLength=120, ExcludeCharacters="xyzDje@?!.")["RandomPassword"]
+    pw = sm.get_random_password(PasswordLength=120, ExcludeCharacters="xyzDje@?!.")[
+        "RandomPassword"
+    ]
     assert len(pw) == 120 and not set(pw) & set("xyzDje@?!.")
-    pw = sm.get_random_password(PasswordLength=64, ExcludePunctuation=True, ExcludeUppercase=True)["RandomPassword"]
+    pw = sm.get_random_password(PasswordLength=64, ExcludePunctuation=True, ExcludeUppercase=True)[
+        "RandomPassword"
+    ]
     assert pw.isalnum() and pw == pw.lower()
-    assert sm.get_random_password(PasswordLength=50, ExcludeLowercase=True, ExcludeUppercase=True, ExcludePunctuation=True)["RandomPassword"].isdigit()
+    assert sm.get_random_password(
+        PasswordLength=50, ExcludeLowercase=True, ExcludeUppercase=True, ExcludePunctuation=True
+    )["RandomPassword"].isdigit()
     assert " " in "".join(
-        sm.get_random_password(PasswordLength=100, IncludeSpace=True, RequireEachIncludedType=True)["RandomPassword"]
+        sm.get_random_password(PasswordLength=100, IncludeSpace=True, RequireEachIncludedType=True)[
+            "RandomPassword"
+        ]
         for _ in range(3)
     )
     with pytest.raises(ClientError) as exc:
@@ -522,14 +566,21 @@ def test_batch_get_secret_value(sm: Any, unique_name: Any) -> None:
     assert out["Errors"] == [
         {"SecretId": missing, "ErrorCode": "ResourceNotFoundException", "Message": NOT_FOUND}
     ]
-    by_filter = sm.batch_get_secret_value(Filters=[{"Key": "name", "Values": [prefix]}], MaxResults=2)
+    by_filter = sm.batch_get_secret_value(
+        Filters=[{"Key": "name", "Values": [prefix]}], MaxResults=2
+    )
     assert len(by_filter["SecretValues"]) == 2 and "NextToken" in by_filter
     rest = sm.batch_get_secret_value(
-        Filters=[{"Key": "name", "Values": [prefix]}], MaxResults=2, NextToken=by_filter["NextToken"]
+        Filters=[{"Key": "name", "Values": [prefix]}],
+        MaxResults=2,
+        NextToken=by_filter["NextToken"],
     )
     assert len(rest["SecretValues"]) == 1 and "NextToken" not in rest
-    for kwargs in ({}, {"SecretIdList": arns, "Filters": [{"Key": "name", "Values": ["x"]}]},
-                   {"SecretIdList": arns, "MaxResults": 2}):
+    for kwargs in (
+        {},
+        {"SecretIdList": arns, "Filters": [{"Key": "name", "Values": ["x"]}]},
+        {"SecretIdList": arns, "MaxResults": 2},
+    ):
         with pytest.raises(ClientError) as exc:
             sm.batch_get_secret_value(**kwargs)
         assert error_of(exc)[0] == "InvalidParameterException"
@@ -544,7 +595,9 @@ def test_list_secrets_filters(sm: Any, unique_name: Any) -> None:
         (f"/{run}testing4/four", "thesecret"),
     ]
     for name, description in specs:
-        sm.create_secret(Name=name, Description=description, Tags=[{"Key": f"{run}key", "Value": name}])
+        sm.create_secret(
+            Name=name, Description=description, Tags=[{"Key": f"{run}key", "Value": name}]
+        )
 
     def names(*filters: dict[str, Any]) -> set[str]:
         scoped = [{"Key": "tag-key", "Values": [f"{run}key"]}, *filters]
@@ -558,19 +611,27 @@ def test_list_secrets_filters(sm: Any, unique_name: Any) -> None:
     assert names({"Key": "description", "Values": ["!a"]}) == {specs[3][0]}
     assert names({"Key": "description", "Values": ["a secret"]}) == {specs[0][0], specs[1][0]}
     assert names({"Key": "description", "Values": ["!c"]}) == all_names
-    assert names({"Key": "description", "Values": ["a"]}, {"Key": "name", "Values": ["secret"]}) == set()
+    assert (
+        names({"Key": "description", "Values": ["a"]}, {"Key": "name", "Values": ["secret"]})
+        == set()
+    )
     assert names({"Key": "tag-value", "Values": [f"/{run}testing2"]}) == {specs[1][0]}
     assert names({"Key": "all", "Values": ["thesecret"]}) == {specs[3][0]}
     with pytest.raises(ClientError) as exc:
         sm.list_secrets(Filters=[{"Key": "bogus", "Values": ["x"]}])
     code, message, _ = error_of(exc)
     assert code == "ValidationException"
-    assert "at 'filters.1.member.key' failed to satisfy constraint: Member must satisfy enum value set" in message
+    assert (
+        "at 'filters.1.member.key' failed to satisfy constraint: Member must satisfy enum value set"
+        in message
+    )
 
 
 def test_list_secrets_pagination_and_sorting(sm: Any, unique_name: Any) -> None:
     prefix = unique_name("page")
-    created = [sm.create_secret(Name=f"{prefix}/{i:02d}", SecretString="v")["Name"] for i in range(7)]
+    created = [
+        sm.create_secret(Name=f"{prefix}/{i:02d}", SecretString="v")["Name"] for i in range(7)
+    ]
     flt = [{"Key": "name", "Values": [prefix]}]
     seen: list[str] = []
     token = None
@@ -580,7 +641,10 @@ def test_list_secrets_pagination_and_sorting(sm: Any, unique_name: Any) -> None:
             kwargs["NextToken"] = token
         page = sm.list_secrets(**kwargs)
         seen += [s["Name"] for s in page["SecretList"]]
-        assert all("SecretVersionsToStages" in s and "VersionIdsToStages" not in s for s in page["SecretList"])
+        assert all(
+            "SecretVersionsToStages" in s and "VersionIdsToStages" not in s
+            for s in page["SecretList"]
+        )
         token = page.get("NextToken")
         if not token:
             break
@@ -588,7 +652,11 @@ def test_list_secrets_pagination_and_sorting(sm: Any, unique_name: Any) -> None:
     desc = sm.list_secrets(Filters=flt, SortBy="name", SortOrder="desc")["SecretList"]
     assert [s["Name"] for s in desc] == created[::-1]
     paginator = sm.get_paginator("list_secrets")
-    total = [s["Name"] for p in paginator.paginate(Filters=flt, PaginationConfig={"PageSize": 2}) for s in p["SecretList"]]
+    total = [
+        s["Name"]
+        for p in paginator.paginate(Filters=flt, PaginationConfig={"PageSize": 2})
+        for s in p["SecretList"]
+    ]
     assert total == created
     with pytest.raises(ClientError) as exc:
         sm.list_secrets(NextToken="bm90LWEtdG9rZW4=")
@@ -602,11 +670,17 @@ def test_next_token_bound_to_its_listing(sm: Any, sm_factory: Any, unique_name: 
     page = sm.list_secrets(Filters=[{"Key": "name", "Values": [prefix]}], MaxResults=1)
     other_region = sm_factory("eu-west-1")
     with pytest.raises(ClientError) as exc:
-        other_region.list_secrets(Filters=[{"Key": "name", "Values": [prefix]}], MaxResults=1, NextToken=page["NextToken"])
+        other_region.list_secrets(
+            Filters=[{"Key": "name", "Values": [prefix]}], MaxResults=1, NextToken=page["NextToken"]
+        )
     assert error_of(exc)[0] == "InvalidNextTokenException"
-    tampered = page["NextToken"][:-4] + ("AAAA" if not page["NextToken"].endswith("AAAA") else "BBBB")
+    tampered = page["NextToken"][:-4] + (
+        "AAAA" if not page["NextToken"].endswith("AAAA") else "BBBB"
+    )
     with pytest.raises(ClientError) as exc:
-        sm.list_secrets(Filters=[{"Key": "name", "Values": [prefix]}], MaxResults=1, NextToken=tampered)
+        sm.list_secrets(
+            Filters=[{"Key": "name", "Values": [prefix]}], MaxResults=1, NextToken=tampered
+        )
     assert error_of(exc)[0] == "InvalidNextTokenException"
 
 
@@ -627,12 +701,16 @@ def test_not_yet_supported_operations(sm: Any, unique_name: Any) -> None:
     name = unique_name()
     sm.create_secret(Name=name, SecretString="v")
     with pytest.raises(ClientError) as exc:
-        sm.rotate_secret(SecretId=name, RotationLambdaARN="arn:aws:lambda:us-east-1:111122223333:function:f")
+        sm.rotate_secret(
+            SecretId=name, RotationLambdaARN="arn:aws:lambda:us-east-1:111122223333:function:f"
+        )
     code, message, status = error_of(exc)
     assert (code, status) == ("InvalidRequestException", 400)
     assert "not supported" in message
     with pytest.raises(ClientError) as exc:
-        sm.create_secret(Name=unique_name(), SecretString="v", AddReplicaRegions=[{"Region": "eu-west-1"}])
+        sm.create_secret(
+            Name=unique_name(), SecretString="v", AddReplicaRegions=[{"Region": "eu-west-1"}]
+        )
     assert "not supported" in error_of(exc)[1]
 
 

@@ -11,7 +11,9 @@ from typing import Any
 from support.server import ServerProcess
 
 
-def test_create_secret_guide_with_aws_cli(fresh_server: ServerProcess, aws_cli: Any, tmp_path: Path) -> None:
+def test_create_secret_guide_with_aws_cli(
+    fresh_server: ServerProcess, aws_cli: Any, tmp_path: Path
+) -> None:
     creds = fresh_server.data_dir / "admin.credentials"
     assert creds.stat().st_mode & 0o777 == 0o600
     assert (fresh_server.data_dir / "root.key").stat().st_mode & 0o777 == 0o600
@@ -20,8 +22,12 @@ def test_create_secret_guide_with_aws_cli(fresh_server: ServerProcess, aws_cli: 
     # The guide exports AWS_REGION; the PyPI AWS CLI (v1) reads AWS_DEFAULT_REGION instead, which
     # the harness also sets. AWS CLI v2 and the SDKs honour AWS_REGION.
     result = aws_cli(
-        "secretsmanager", "create-secret", "--name", "MySecret",
-        "--secret-string", f"file://{mycreds}",
+        "secretsmanager",
+        "create-secret",
+        "--name",
+        "MySecret",
+        "--secret-string",
+        f"file://{mycreds}",
         server=fresh_server,
         credentials_file=creds,
         env={"AWS_SHARED_CREDENTIALS_FILE": str(creds), "AWS_REGION": "us-east-1"},
@@ -29,17 +35,26 @@ def test_create_secret_guide_with_aws_cli(fresh_server: ServerProcess, aws_cli: 
     assert result.returncode == 0, result.stderr
     out = result.output
     assert set(out) == {"ARN", "Name", "VersionId"}
-    assert re.fullmatch(r"arn:aws:secretsmanager:us-east-1:\d{12}:secret:MySecret-[A-Za-z0-9]{6}", out["ARN"])
+    assert re.fullmatch(
+        r"arn:aws:secretsmanager:us-east-1:\d{12}:secret:MySecret-[A-Za-z0-9]{6}", out["ARN"]
+    )
     assert out["Name"] == "MySecret"
     uuid.UUID(out["VersionId"])
-    got = aws_cli("secretsmanager", "get-secret-value", "--secret-id", "MySecret", server=fresh_server)
+    got = aws_cli(
+        "secretsmanager", "get-secret-value", "--secret-id", "MySecret", server=fresh_server
+    )
     assert got.returncode == 0, got.stderr
-    assert json.loads(got.output["SecretString"]) == {"username": "saanvi", "password": "EXAMPLE-PASSWORD"}
+    assert json.loads(got.output["SecretString"]) == {
+        "username": "saanvi",
+        "password": "EXAMPLE-PASSWORD",
+    }
 
 
 def test_create_secret_guide_with_boto3(fresh_server: ServerProcess, sm_factory: Any) -> None:
     sm = sm_factory(server=fresh_server)
-    out = sm.create_secret(Name="MySecret", SecretString='{"username":"saanvi","password":"EXAMPLE-PASSWORD"}')
+    out = sm.create_secret(
+        Name="MySecret", SecretString='{"username":"saanvi","password":"EXAMPLE-PASSWORD"}'
+    )
     assert out["Name"] == "MySecret"
     assert sm.get_secret_value(SecretId="MySecret")["SecretString"].startswith('{"username"')
 

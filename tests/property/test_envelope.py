@@ -18,9 +18,15 @@ CONTEXTS = st.dictionaries(st.text(max_size=20), st.text(max_size=40), max_size=
 
 def _key(root: bytes, arn: str = "arn:aws:kms:us-east-1:111122223333:key/k1") -> KeyRecord:
     return KeyRecord(
-        key_id="k1", arn=arn, account_id="111122223333", region="us-east-1", manager="AWS",
-        description="", key_state="Enabled",
-        material_sealed=aead.seal(root, aead.new_key(), arn.encode()), created_ms=0,
+        key_id="k1",
+        arn=arn,
+        account_id="111122223333",
+        region="us-east-1",
+        manager="AWS",
+        description="",
+        key_state="Enabled",
+        material_sealed=aead.seal(root, aead.new_key(), arn.encode()),
+        created_ms=0,
     )
 
 
@@ -56,7 +62,10 @@ def test_keyring_refuses_any_flipped_bit(plaintext: bytes, data: st.DataObject) 
     root = aead.new_key()
     key = _key(root)
     ring = Keyring(root, FixedClock(0))
-    ctx = {"SecretARN": "arn:aws:secretsmanager:us-east-1:111122223333:secret:x-AbCdEf", "SecretVersionId": "v1"}
+    ctx = {
+        "SecretARN": "arn:aws:secretsmanager:us-east-1:111122223333:secret:x-AbCdEf",
+        "SecretVersionId": "v1",
+    }
     blob = ring.seal(key, plaintext, ctx).envelope
     assert ring.open(_Repo(key), blob, ctx) == plaintext  # type: ignore[arg-type]
     env = Envelope.from_bytes(blob)

@@ -69,7 +69,11 @@ def test_move_current_requires_remove_from() -> None:
 def test_move_current_gives_previous_and_keeps_other_labels() -> None:
     s = {CURRENT: "v1", PREVIOUS: "v0", "PUT0": "v0", "PENDING": "v2"}
     s = staging.move_stage(s, CURRENT, "v2", "v1", {"v0", "v1", "v2"})
-    assert staging.labels_by_version(s) == {"v2": [CURRENT, "PENDING"], "v1": [PREVIOUS], "v0": ["PUT0"]}
+    assert staging.labels_by_version(s) == {
+        "v2": [CURRENT, "PENDING"],
+        "v1": [PREVIOUS],
+        "v0": ["PUT0"],
+    }
 
 
 def test_remove_label() -> None:

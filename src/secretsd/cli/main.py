@@ -150,9 +150,8 @@ def serve(**options: object) -> None:
         log_level=settings.log_level,
         server_header=False,
     )
-    server = uvicorn.Server(config)
     _announce(host, port)
-    Multiprocess(config, target=server.run, sockets=[sock]).run()
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def _announce(host: str, port: int) -> None:

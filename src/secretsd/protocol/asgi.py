@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,7 +55,7 @@ class ApiApp:
         principals: PrincipalDirectory,
         max_body_bytes: int,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        background: Callable[[], Awaitable[None]] | None = None,
+        background: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self._service = service
         self._handlers = handlers

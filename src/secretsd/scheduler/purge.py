@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from secretsd.service.secrets import SecretsService
 
 log = logging.getLogger("secretsd.purge")
 
 
-def purge_loop(service: SecretsService, interval_seconds: float) -> Callable[[], Awaitable[None]]:
+def purge_loop(service: SecretsService, interval_seconds: float) -> Callable[[], Coroutine[Any, Any, None]]:
     async def run() -> None:
         while True:
             try:

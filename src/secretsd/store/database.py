@@ -93,16 +93,16 @@ class _PostgresTx:
         return converted
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._conn.execute(self._sql(sql), params, prepare=True)  # type: ignore[arg-type]
+        self._conn.execute(self._sql(sql), params, prepare=True)
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        return self._conn.execute(self._sql(sql), params, prepare=True).fetchone()  # type: ignore[arg-type]
+        return self._conn.execute(self._sql(sql), params, prepare=True).fetchone()
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self._conn.execute(self._sql(sql), params, prepare=True).fetchall()  # type: ignore[arg-type]
+        return self._conn.execute(self._sql(sql), params, prepare=True).fetchall()
 
     def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self._conn.execute(self._sql(sql), params, prepare=True).rowcount  # type: ignore[arg-type]
+        return self._conn.execute(self._sql(sql), params, prepare=True).rowcount
 
 
 class Database:
