@@ -171,7 +171,7 @@ def assert_error(error: ServiceError, code: str, message: str) -> None:
         b"",
         b"{}",
         json.dumps({"SecretId": "prod/db", "VersionStage": "AWSCURRENT"}).encode(),
-        json.dumps({"Name": "caf\u00e9 \u263a", "SecretString": "p\u00e4ss\n\"w\u00f6rd\""}).encode(),
+        json.dumps({"Name": "caf\u00e9 \u263a", "SecretString": 'p\u00e4ss\n"w\u00f6rd"'}).encode(),
         json.dumps({"SecretString": "x" * 65536}).encode(),
     ],
     ids=["empty", "empty-object", "get", "unicode", "64k"],
@@ -254,7 +254,9 @@ def test_content_sha256_header_with_the_real_hash_verifies() -> None:
     body = b'{"SecretId": "a"}'
     import hashlib
 
-    authenticate(sign(body=body, headers={"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()}))
+    authenticate(
+        sign(body=body, headers={"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()})
+    )
 
 
 def test_content_sha256_header_cannot_stand_in_for_the_body() -> None:
@@ -490,7 +492,8 @@ def test_unsupported_algorithm() -> None:
 
 
 @pytest.mark.parametrize(
-    "credential", ["AKIDEXAMPLE", "a/b/c/d", "AKID/20240517/us-east-1/secretsmanager/aws4_request/x"]
+    "credential",
+    ["AKIDEXAMPLE", "a/b/c/d", "AKID/20240517/us-east-1/secretsmanager/aws4_request/x"],
 )
 def test_credential_must_have_five_parts(credential: str) -> None:
     value = f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=ab"

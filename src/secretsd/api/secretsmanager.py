@@ -20,7 +20,8 @@ from secretsd.service.views import SecretValue, SecretView
 from secretsd.store.records import SecretRecord
 
 Params = dict[str, Any]
-Handler = Callable[[SecretsService, CallContext, Params], dict[str, Any]]
+# None means the operation has no output shape: AWS answers with an empty body.
+Handler = Callable[[SecretsService, CallContext, Params], dict[str, Any] | None]
 
 
 def ts(ms: int) -> float:
@@ -239,14 +240,12 @@ def restore_secret(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str
     return {"ARN": r.arn, "Name": r.name}
 
 
-def tag_resource(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str, Any]:
+def tag_resource(svc: SecretsService, ctx: CallContext, p: Params) -> None:
     svc.tag_resource(ctx, secret_id=p["SecretId"], tags=_tags(p["Tags"]) or [])
-    return {}
 
 
-def untag_resource(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str, Any]:
+def untag_resource(svc: SecretsService, ctx: CallContext, p: Params) -> None:
     svc.untag_resource(ctx, secret_id=p["SecretId"], keys=p["TagKeys"])
-    return {}
 
 
 def get_resource_policy(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str, Any]:

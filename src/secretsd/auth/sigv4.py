@@ -376,7 +376,7 @@ def parse_credential(req: HttpRequest) -> Credential:
             raise _error(INVALID_SIGNATURE, MSG_SIGNATURE_MISMATCH)
         return _from_header(authorization.decode("latin-1"), amz_date, http_date, token)
     if algorithm is not None:
-        return _from_query(algorithm, params)
+        return _from_query(algorithm, params, token)
     raise _missing_token()
 
 
@@ -443,7 +443,9 @@ def _from_header(
     )
 
 
-def _from_query(algorithm: bytes, params: dict[bytes, bytes]) -> Credential:
+def _from_query(
+    algorithm: bytes, params: dict[bytes, bytes], header_token: bytes | None
+) -> Credential:
     if algorithm != ALGORITHM.encode():
         raise _missing_token()  # [scratch] rule 7a
 
@@ -476,6 +478,9 @@ def _from_query(algorithm: bytes, params: dict[bytes, bytes]) -> Credential:
     expires = _parse_expires(text(b"X-Amz-Expires"))
     key_id, scope_date, region, service, terminator = _split_scope(credential)
     token = text(b"X-Amz-Security-Token")
+    if token is None and header_token is not None:
+        # An (unsigned) token header still presents a credential the server must vet.
+        token = header_token.decode("latin-1")
     return Credential(
         access_key_id=key_id,
         date=scope_date,

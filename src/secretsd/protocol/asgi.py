@@ -28,7 +28,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-Handler = Callable[[SecretsService, CallContext, dict[str, Any]], dict[str, Any]]
+Handler = Callable[[SecretsService, CallContext, dict[str, Any]], dict[str, Any] | None]
 
 JSON_TYPE = b"application/x-amz-json-1.1"
 TARGET_PREFIX = "secretsmanager."
@@ -136,7 +136,7 @@ class ApiApp:
             result = handler(self._service, ctx, params)
         except ServiceError as exc:
             return exc.status, error_body(exc.code, exc.message), operation or target
-        return 200, orjson.dumps(result), operation
+        return 200, b"" if result is None else orjson.dumps(result), operation
 
     def _authenticate(
         self, scope: Scope, headers: list[tuple[bytes, bytes]], body: bytes

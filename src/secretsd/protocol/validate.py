@@ -10,7 +10,8 @@ this module:
    collected (at most 10) into one ``ValidationException``:
    ``"2 validation errors detected: Value 'x' at 'name' failed to satisfy constraint: ...; ..."``.
 
-Where the wording comes from (each was compared against responses recorded from real AWS):
+Where the wording comes from. Most sources are AWS responses quoted in bug reports or recorded by
+emulator authors against AWS; none is a Secrets Manager recording unless it says so:
 
 - Type errors (``STRING_VALUE can not be converted to an Integer``, ``NUMBER_VALUE can not be
   converted to a String``, ``TRUE_VALUE ...``, ``Start of list found where not expected``,
@@ -22,7 +23,7 @@ Where the wording comes from (each was compared against responses recorded from 
 - Boolean strings (``true/yes/y/t/1``, ``false/no/n/f/0``, otherwise ``STRING_VALUE can not be
   converted to an Boolean``, AWS's grammar) and ``NUMBER_VALUE can not be converted to a Boolean``:
   floci's SES v2 probes of AWS; dynalite (DynamoDB, 2013) lists the same accepted words.
-  ``a Long``: an Amazon Ads API response quoted in segmentio/action-destinations.
+  ``a Long``: an Amazon Ads API response quoted in a segmentio/action-destinations test.
 - ``Expected map or null``: dynalite.
 - Invalid base64 gives ``SerializationException`` without a message: local-kms, which mirrors KMS
   (a coral JSON 1.1 service). Type names for blobs, doubles, floats and timestamps
@@ -30,13 +31,14 @@ Where the wording comes from (each was compared against responses recorded from 
 - ``Value null at 'secretId' ... Member must not be null``, lowerCamel paths, ``'; '`` as the
   separator, ``tags.1.member.key`` for list entries, ``Value at 'x'`` for sensitive members,
   ``Value '-1'`` (numbers are quoted), the cap of 10 errors (``10 validation errors detected``
-  while more exist): real messages from Secrets Manager, Bedrock, Cognito, Kinesis and DynamoDB.
+  while more exist): real messages from Secrets Manager (``Value at 'secretString'``, ``Value
+  null at 'secretId'``), Bedrock, Cognito, and Kinesis/DynamoDB via kinesalite/dynalite.
 - A list of scalars is checked as a whole: ``Value '[a, b]' at 'tagKeys' failed to satisfy
   constraint: Member must satisfy constraint: [Member must have length less than or equal to
   128, Member must have length greater than or equal to 1]`` listing every constraint of the
   member (real ACM and Lambda messages); maps say ``Map keys must satisfy constraint: [...]`` and
-  ``Map value must satisfy constraint: [...]``, keys first (real Lambda/Cognito/DynamoDB
-  messages). Lists render as Java's ``[a, b]``, maps as ``{k=v}``, blobs as
+  ``Map value must satisfy constraint: [...]`` (real Cognito message; moto and DynamoDB
+  emulators), keys before values (floci's Firehose probes). Lists render as Java's ``[a, b]``, maps as ``{k=v}``, blobs as
   ``java.nio.HeapByteBuffer[pos=0 lim=N cap=N]`` (real Rekognition and KMS messages).
 - Order. Coral walks a structure's members, and prints enum sets, in ``java.util.HashMap`` order
   of their names (member names in lowerCamel), not model order. This reproduces the observed order
@@ -84,6 +86,8 @@ _START_OF_STRUCTURE: Final = "Start of structure or map found where not expected
 _JAVA_DOT: Final = "[^\n\r\u0085\u2028\u2029]"
 # Java escapes with no Python equivalent (or a different meaning): refuse rather than guess.
 _UNSUPPORTED_ESCAPES: Final = frozenset("QEGRXhHvVZc0k")
+# Java escapes spelt differently in Python.
+_JAVA_ESCAPES: Final = {"z": "\\Z", "e": "\\x1b"}
 _SENSITIVE_RENDERING: Final = "*** Sensitive Data Redacted ***"
 
 
@@ -698,7 +702,7 @@ def java_regex_to_python(
                 continue
             if escape in _UNSUPPORTED_ESCAPES or (escape == "x" and pattern[i + 2 : i + 3] == "{"):
                 raise ValueError(f"unsupported Java escape \\{escape} in {pattern!r}")
-            out.append("\\Z" if escape == "z" else pattern[i : i + 2])
+            out.append(_JAVA_ESCAPES.get(escape, pattern[i : i + 2]))
             i += 2
             continue
         if in_class:

@@ -16,7 +16,9 @@ from secretsd.service.secrets import SecretsService
 log = logging.getLogger("secretsd.purge")
 
 
-def purge_loop(service: SecretsService, interval_seconds: float) -> Callable[[], Coroutine[Any, Any, None]]:
+def purge_loop(
+    service: SecretsService, interval_seconds: float
+) -> Callable[[], Coroutine[Any, Any, None]]:
     async def run() -> None:
         while True:
             try:

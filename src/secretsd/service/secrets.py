@@ -207,10 +207,10 @@ class SecretsService:
                 )
             merged[key] = value
         if len(merged) > MAX_TAGS:
-            raise ServiceError(
-                "LimitExceededException",
+            # TagResource does not model LimitExceededException, so the quota is a parameter error.
+            raise invalid_parameter(
                 f"The request failed because it would exceed the quota of {MAX_TAGS} tags per"
-                " secret.",
+                " secret."
             )
         return tuple(merged.items())
 
