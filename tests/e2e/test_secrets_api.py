@@ -71,6 +71,9 @@ def test_largest_values_round_trip(sm: Any, unique_name: Any) -> None:
     sm.put_secret_value(SecretId=name, SecretString=text)
     assert sm.get_secret_value(SecretId=name)["SecretString"] == text
     with pytest.raises(ClientError) as exc:
+        sm.put_secret_value(SecretId=name, SecretString="é" * 32769)  # 65,538 bytes
+    assert error_of(exc)[0] == "ValidationException"
+    with pytest.raises(ClientError) as exc:
         sm.put_secret_value(SecretId=name, SecretString="x" * 65537)
     code, message, status = error_of(exc)
     assert (code, status) == ("ValidationException", 400)

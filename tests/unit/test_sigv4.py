@@ -701,9 +701,19 @@ def test_cache_returns_derived_keys_and_is_bounded() -> None:
         cache.get("C", "s", "20240517", "us-east-1", SERVICE)
 
 
-def test_cache_never_answers_for_a_changed_secret() -> None:
+def test_cache_unseals_the_secret_only_on_a_miss() -> None:
+    cache = SigningKeyCache()
+    unseal = mock.Mock(return_value="s")
+    first = cache.get("A", unseal, "20240517", "us-east-1", SERVICE)
+    assert cache.get("A", unseal, "20240517", "us-east-1", SERVICE) == first
+    assert unseal.call_count == 1
+    assert first == derive_signing_key("s", "20240517", "us-east-1", SERVICE)
+
+
+def test_cache_takes_a_new_secret_after_invalidate() -> None:
     cache = SigningKeyCache()
     old = cache.get("A", "old", "20240517", "us-east-1", SERVICE)
+    cache.invalidate("A")
     new = cache.get("A", "new", "20240517", "us-east-1", SERVICE)
     assert new != old and new == derive_signing_key("new", "20240517", "us-east-1", SERVICE)
 

@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -57,8 +57,8 @@ MAX_PRESIGN_EXPIRES = 604800
 
 # ---------------------------------------------------------------------------------------------
 # Every string a client can see. Sources:
-#  [SM-cpp]   aws/aws-sdk-cpp#2407: Secrets Manager, HTTP 400, content-length 89 ==
-#             {"__type":"MissingAuthenticationTokenException","message":"Missing Authentication Token"}
+#  [SM-cpp]   aws/aws-sdk-cpp#2407: Secrets Manager, HTTP 400, "Missing Authentication Token",
+#             content-length 89, which is exactly that __type and message as JSON.
 #  [SM-net]   aws/aws-sdk-net#3978: Secrets Manager InvalidSignatureException with canonical string
 #             and string-to-sign appended.
 #  [SM-java]  spring-attic/spring-cloud-aws#492: AWSSecretsManager, Status Code 400,
@@ -83,12 +83,11 @@ INVALID_SIGNATURE = "InvalidSignatureException"
 UNRECOGNIZED_CLIENT = "UnrecognizedClientException"
 EXPIRED_TOKEN = "ExpiredTokenException"
 
-MSG_MISSING_TOKEN = (
-    "Missing Authentication Token"  # [SM-cpp]; DynamoDB says "Request is missing..."
-)
+# [SM-cpp]; DynamoDB words it "Request is missing Authentication Token".
+MSG_MISSING_TOKEN = "Missing Authentication Token"
 MSG_REQUIRES_CREDENTIAL = "Authorization header requires 'Credential' parameter."  # [dynalite]
 MSG_REQUIRES_SIGNATURE = "Authorization header requires 'Signature' parameter."  # [dynalite]
-MSG_REQUIRES_SIGNED_HEADERS = "Authorization header requires 'SignedHeaders' parameter."
+MSG_REQUIRES_SIGNED_HEADERS = "Authorization header requires 'SignedHeaders' parameter."  # [dyn.]
 MSG_REQUIRES_DATE = (  # [dynalite], also aws/chalice#828
     "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
 )
@@ -105,6 +104,12 @@ MSG_SIGNATURE_MISMATCH = (  # [SM-net], [dynalite]
 MSG_INVALID_TOKEN = "The security token included in the request is invalid."  # [SM-java]
 # prowler-cloud/prowler#789 (STS via the CLI); JSON services send it as ExpiredTokenException.
 MSG_EXPIRED_TOKEN = "The security token included in the request is expired"
+MSG_EXPIRES_NOT_NUMBER = "X-Amz-Expires should be a number"  # [S3]
+MSG_EXPIRES_NEGATIVE = "X-Amz-Expires must be non-negative"  # [S3]
+MSG_EXPIRES_TOO_LONG = (  # [S3]
+    "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires "
+    "must be less than 604800 seconds"
+)
 
 
 def _error(code: str, message: str) -> ServiceError:
@@ -178,14 +183,6 @@ def _malformed_credential(credential: str) -> ServiceError:
 
 def _bad_expires(message: str) -> ServiceError:
     return _error(INCOMPLETE_SIGNATURE, message)
-
-
-MSG_EXPIRES_NOT_NUMBER = "X-Amz-Expires should be a number"  # [S3]
-MSG_EXPIRES_NEGATIVE = "X-Amz-Expires must be non-negative"  # [S3]
-MSG_EXPIRES_TOO_LONG = (  # [S3]
-    "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires "
-    "must be less than 604800 seconds"
-)
 
 
 def _scope_errors(pieces: list[str]) -> ServiceError:
@@ -558,40 +555,44 @@ def derive_signing_key(secret_access_key: str, date: str, region: str, service: 
 class SigningKeyCache:
     """A small LRU of derived signing keys, so a request costs one HMAC instead of five.
 
-    Keyed by (access key id, date, region, service): the secret is not part of the key. Each
-    entry remembers the secret it was derived from and is re-derived if the caller passes a
-    different one, so a changed secret can never be answered with a stale key.
+    Keyed by (access key id, date, region, service); neither the secret nor anything derived
+    from it is part of the key, and the secret itself is not kept. Pass the secret as a
+    zero-argument callable to unseal it only on a miss. An access key id's secret is taken as
+    fixed (as in AWS, where a new secret means a new key id): call `invalidate` if it changes.
     """
 
     def __init__(self, maxsize: int = 1024) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self._maxsize = maxsize
-        self._entries: OrderedDict[tuple[str, str, str, str], tuple[str, bytes]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str, str, str], bytes] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(
-        self, access_key_id: str, secret_access_key: str, date: str, region: str, service: str
+        self,
+        access_key_id: str,
+        secret_access_key: str | Callable[[], str],
+        date: str,
+        region: str,
+        service: str,
     ) -> bytes:
         cache_key = (access_key_id, date, region, service)
         with self._lock:
-            entry = self._entries.get(cache_key)
-            if entry is not None and hmac.compare_digest(
-                entry[0].encode("utf-8", "surrogatepass"),
-                secret_access_key.encode("utf-8", "surrogatepass"),
-            ):
+            signing_key = self._entries.get(cache_key)
+            if signing_key is not None:
                 self._entries.move_to_end(cache_key)
-                return entry[1]
-        signing_key = derive_signing_key(secret_access_key, date, region, service)
+                return signing_key
+        secret = secret_access_key if isinstance(secret_access_key, str) else secret_access_key()
+        signing_key = derive_signing_key(secret, date, region, service)
         with self._lock:
-            self._entries[cache_key] = (secret_access_key, signing_key)
+            self._entries[cache_key] = signing_key
             self._entries.move_to_end(cache_key)
             while len(self._entries) > self._maxsize:
                 self._entries.popitem(last=False)
         return signing_key
 
     def invalidate(self, access_key_id: str) -> None:
-        """Forget every key derived for `access_key_id` (e.g. when it is deleted)."""
+        """Forget every key derived for `access_key_id` (its secret changed, or it was deleted)."""
         with self._lock:
             for cache_key in [k for k in self._entries if k[0] == access_key_id]:
                 del self._entries[cache_key]

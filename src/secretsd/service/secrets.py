@@ -13,7 +13,7 @@ from typing import Any
 
 from secretsd import arn as arns
 from secretsd.clock import DAY_MS, Clock, day_start_ms
-from secretsd.errors import ServiceError, invalid_parameter, invalid_request, not_found
+from secretsd.errors import ServiceError, invalid_parameter, invalid_request, not_found, validation
 from secretsd.kms.keyring import DEFAULT_ALIAS, Keyring
 from secretsd.service import staging
 from secretsd.service.context import CallContext
@@ -33,6 +33,7 @@ from secretsd.store.records import SecretRecord, VersionRecord
 from secretsd.store.repository import SORT_COLUMNS, Repository
 
 MAX_TAGS = 50
+MAX_VALUE_BYTES = 65_536
 MIN_RECOVERY_DAYS = 7
 MAX_RECOVERY_DAYS = 30
 DEFAULT_RECOVERY_DAYS = 30
@@ -115,7 +116,14 @@ class SecretsService:
         if string is not None and binary is not None:
             raise invalid_parameter(MSG_BOTH_VALUES)
         if string is not None:
-            return "string", string.encode("utf-8", "surrogatepass")
+            encoded = string.encode("utf-8", "surrogatepass")
+            # The model counts characters; AWS's quota is 65,536 bytes of the stored value.
+            if len(encoded) > MAX_VALUE_BYTES:
+                raise validation(
+                    "1 validation error detected: Value at 'secretString' failed to satisfy"
+                    f" constraint: Member must have length less than or equal to {MAX_VALUE_BYTES}"
+                )
+            return "string", encoded
         if binary is not None:
             return "binary", binary
         return None
