@@ -93,12 +93,15 @@ step() {
 step "ruff check" .venv/bin/ruff check .
 step "ruff format --check" .venv/bin/ruff format --check .
 step "mypy" .venv/bin/mypy
-step "pytest" .venv/bin/pytest "$@"
-
-section "summary"
 if ((${#failed[@]})); then
-    printf 'FAILED:\n'
-    printf '  - %s\n' "${failed[@]}"
-    exit 1
+    printf '\nFAILED before the tests: %s\n' "${failed[*]}"
 fi
-echo "all checks passed"
+
+# pytest runs last so its summary line closes the output; the exit status covers every step.
+section "pytest"
+status=0
+.venv/bin/pytest "$@" || status=$?
+if ((${#failed[@]})) && ((status == 0)); then
+    status=1
+fi
+exit "$status"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -252,8 +253,6 @@ def test_date_header_instead_of_x_amz_date() -> None:
 
 def test_content_sha256_header_with_the_real_hash_verifies() -> None:
     body = b'{"SecretId": "a"}'
-    import hashlib
-
     authenticate(
         sign(body=body, headers={"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()})
     )
