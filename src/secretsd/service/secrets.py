@@ -28,7 +28,7 @@ from secretsd.service.views import (
     VersionView,
     WriteResult,
 )
-from secretsd.store.database import Database
+from secretsd.store.database import Database, StoreConflict
 from secretsd.store.records import SecretRecord, VersionRecord
 from secretsd.store.repository import SORT_COLUMNS, Repository
 
@@ -241,6 +241,28 @@ class SecretsService:
         if value is not None and token is None:
             raise invalid_request(MSG_TOKEN_REQUIRED)
         merged_tags = self._merge_tags((), tags) if tags else None
+        try:
+            return self._create_secret(
+                ctx, name, token, description, kms_key_id, value, merged_tags, secret_type
+            )
+        except StoreConflict:
+            # Another node created the same name between our check and our insert.
+            raise ServiceError(
+                "ResourceExistsException",
+                f"The operation failed because the secret {name} already exists.",
+            ) from None
+
+    def _create_secret(
+        self,
+        ctx: CallContext,
+        name: str,
+        token: str | None,
+        description: str | None,
+        kms_key_id: str | None,
+        value: tuple[str, bytes] | None,
+        merged_tags: tuple[tuple[str, str], ...] | None,
+        secret_type: str | None,
+    ) -> WriteResult:
         now = self._clock.now_ms()
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)

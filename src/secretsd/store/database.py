@@ -37,6 +37,10 @@ class StoreUnavailable(Exception):
     """The database could not be reached or refused the transaction."""
 
 
+class StoreConflict(Exception):
+    """A uniqueness constraint refused a write (another node or worker got there first)."""
+
+
 @dataclass(frozen=True)
 class DatabaseUrl:
     dialect: str  # "sqlite" | "postgres"
@@ -159,6 +163,9 @@ class Database:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield _SqliteTx(conn)
+            except sqlite3.IntegrityError as exc:
+                conn.execute("ROLLBACK")
+                raise StoreConflict(str(exc)) from exc
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -168,6 +175,8 @@ class Database:
         try:
             with pg.transaction():
                 yield _PostgresTx(pg, self._statements)
+        except psycopg.errors.IntegrityError as exc:
+            raise StoreConflict(str(exc)) from exc
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(str(exc)) from exc
 

@@ -1,0 +1,1 @@
+"""Benchmarks for secretsd: `python bench/run.py` (see docs/benchmarks.md)."""

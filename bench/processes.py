@@ -1,0 +1,135 @@
+"""Start a server process, wait for its "listening on" line, and always take it down again.
+
+Each server runs in its own session (process group), so stopping it also ends its uvicorn
+workers; stdout is drained by a thread and stderr goes to a log file, so no pipe can fill up and
+stall the server in the middle of a measurement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+# Settings of the outer environment must not change how the measured server behaves.
+SCRUBBED_ENV_PREFIXES = ("AWS_", "SECRETSD_", "BOTO_")
+LISTENING_RE = re.compile(r"listening on (http://127\.0\.0\.1:(\d+))\s*$")
+
+
+class StartError(RuntimeError):
+    pass
+
+
+def clean_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_ENV_PREFIXES)}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+class ServerProcess:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.cwd = cwd
+        self.env = clean_environ(env)
+        self.startup_timeout = startup_timeout
+        self.endpoint = ""
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint.rsplit(":", 1)[1])
+
+    @property
+    def host_header(self) -> str:
+        return self.endpoint.split("://", 1)[1]
+
+    def start(self) -> ServerProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                bufsize=1,
+                start_new_session=True,
+            )
+        self._proc = proc
+        assert proc.stdout is not None
+        lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(
+            target=_drain, args=(proc.stdout, lines), name=f"{self.name}-stdout", daemon=True
+        )
+        self._reader.start()
+        deadline = time.monotonic() + self.startup_timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = lines.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            if match := LISTENING_RE.search(line):
+                self.endpoint = match.group(1)
+                return self
+        self.stop()
+        tail = self.log_path.read_text(errors="replace")[-3000:]
+        raise StartError(f"{self.name} did not start: {' '.join(self.argv)}\n{tail}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=timeout)
+        # Whatever is left of the group (workers of a killed supervisor) goes too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        self._proc = None
+        self._reader = None
+        self.endpoint = ""
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _drain(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    try:
+        with stream:
+            for line in stream:
+                lines.put(line.rstrip("\r\n"))
+    finally:
+        lines.put(None)

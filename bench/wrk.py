@@ -1,0 +1,206 @@
+"""Run wrk with the Lua scripts in bench/lua and read back the JSON their done() prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.signing import SignedRequest
+
+LUA_DIR = Path(__file__).resolve().parent / "lua"
+MARKER = "BENCH_JSON "
+# A request unanswered for this long counts as a timeout error (wrk's --timeout).
+REQUEST_TIMEOUT_S = 10
+
+
+class WrkMissing(RuntimeError):
+    pass
+
+
+@dataclass
+class WrkResult:
+    label: str
+    connections: int
+    threads: int
+    requests: int
+    duration_s: float
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    p999_ms: float
+    mean_ms: float
+    max_ms: float
+    errors: dict[str, int]
+    # Replayed runs only: answers with status 200, other answers, requests sent.
+    ok: int | None = None
+    bad: int | None = None
+    sent: int | None = None
+    first_error: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values()) + (self.bad or 0)
+
+    @property
+    def valid(self) -> bool:
+        """A run with any failed request is reported as failed, never as throughput."""
+        return self.error_count == 0 and self.requests > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["valid"] = self.valid
+        return out
+
+
+def ensure_wrk(install: bool) -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    can_install = install and os.geteuid() == 0 and shutil.which("apt-get") is not None
+    if not can_install:
+        raise WrkMissing(
+            "wrk is not installed: run `apt-get install -y wrk` (Debian/Ubuntu) and try again"
+        )
+    print("bench: installing wrk with apt-get ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "wrk"],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    found = shutil.which("wrk")
+    if not found:
+        raise WrkMissing("apt-get install wrk did not provide a wrk binary")
+    return found
+
+
+def wrk_version(binary: str) -> str:
+    proc = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
+    return (proc.stdout or proc.stderr).splitlines()[0].strip()
+
+
+def threads_for(connections: int) -> int:
+    # Two cores, shared with the server: one wrk thread per core at most.
+    return 1 if connections < 2 else 2
+
+
+def run_fixed(
+    binary: str,
+    url: str,
+    request: SignedRequest,
+    *,
+    connections: int,
+    duration_s: float,
+    label: str,
+) -> WrkResult:
+    """Replay one request for `duration_s` seconds on `connections` keep-alive connections."""
+    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
+        path = Path(tmp) / "request.http"
+        path.write_bytes(request.raw())
+        return _run(
+            binary, url, "fixed.lua", [str(path)], connections, duration_s, label, timeout=30
+        )
+
+
+def run_replay(
+    binary: str,
+    url: str,
+    requests: Iterable[SignedRequest],
+    *,
+    connections: int,
+    max_duration_s: float,
+    label: str,
+) -> WrkResult:
+    """Send each request once, ending when all are answered or after `max_duration_s`."""
+    threads = threads_for(connections)
+    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
+        path = Path(tmp) / "requests.bin"
+        count = 0
+        with path.open("wb") as out:
+            for request in requests:
+                raw = request.raw()
+                if b"\0" in raw:
+                    raise ValueError("a request contains a NUL byte, the file's separator")
+                out.write(raw + b"\0")
+                count += 1
+        if count < threads:
+            raise ValueError("fewer requests than wrk threads")
+        return _run(
+            binary,
+            url,
+            "replay.lua",
+            [str(path), str(threads)],
+            connections,
+            max_duration_s,
+            label,
+            timeout=60,
+        )
+
+
+def _run(
+    binary: str,
+    url: str,
+    script: str,
+    script_args: list[str],
+    connections: int,
+    duration_s: float,
+    label: str,
+    *,
+    timeout: float,
+) -> WrkResult:
+    threads = threads_for(connections)
+    argv = [
+        binary,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration_s))}s",
+        f"--timeout={REQUEST_TIMEOUT_S}s",
+        "--latency",
+        "-s",
+        str(LUA_DIR / script),
+        url,
+        "--",
+        *script_args,
+    ]
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, timeout=duration_s + timeout, check=False
+    )
+    data = None
+    for line in proc.stdout.splitlines():
+        if line.startswith(MARKER):
+            data = json.loads(line[len(MARKER) :])
+    if proc.returncode != 0 or data is None:
+        raise RuntimeError(
+            f"wrk failed (exit {proc.returncode}): {' '.join(argv)}\n{proc.stdout}\n{proc.stderr}"
+        )
+    duration = data["duration_us"] / 1e6
+    return WrkResult(
+        label=label,
+        connections=connections,
+        threads=threads,
+        requests=data["requests"],
+        duration_s=duration,
+        rps=data["requests"] / duration if duration > 0 else 0.0,
+        p50_ms=data["p50_us"] / 1000,
+        p90_ms=data["p90_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        p999_ms=data["p999_us"] / 1000,
+        mean_ms=data["mean_us"] / 1000,
+        max_ms=data["max_us"] / 1000,
+        errors=data["errors"],
+        ok=data.get("ok"),
+        bad=data.get("bad"),
+        sent=data.get("sent"),
+        first_error=data.get("first_error", ""),
+    )
