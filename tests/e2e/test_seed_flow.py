@@ -67,3 +67,29 @@ def test_restart_reuses_everything(fresh_server: ServerProcess, sm_factory: Any)
     sm = sm_factory(server=fresh_server)
     assert sm.describe_secret(SecretId="kept")["ARN"] == arn
     assert sm.get_secret_value(SecretId="kept")["SecretString"] == "v"
+
+
+def test_aws_endpoint_url_is_all_a_client_needs(fresh_server: ServerProcess) -> None:
+    """A plain boto3 program, configured only through the environment."""
+    creds = fresh_server.data_dir / "admin.credentials"
+    import subprocess
+    import sys
+
+    from support.server import scrubbed_environ
+
+    code = (
+        "import boto3; sm = boto3.client('secretsmanager', region_name='eu-central-1');"
+        "print(sm.create_secret(Name='via-env', SecretString='v')['ARN'])"
+    )
+    env = scrubbed_environ(
+        {
+            "AWS_ENDPOINT_URL": fresh_server.endpoint,
+            "AWS_SHARED_CREDENTIALS_FILE": str(creds),
+            "AWS_CONFIG_FILE": "/dev/null",
+        }
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert ":eu-central-1:" in proc.stdout
