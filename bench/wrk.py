@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,8 +49,14 @@ class WrkResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def socket_errors(self) -> int:
+        return sum(v for k, v in self.errors.items() if k != "status")
+
+    @property
     def error_count(self) -> int:
-        return sum(self.errors.values()) + (self.bad or 0)
+        """Failed requests: socket errors plus non-200 answers (status > 399 for fixed runs)."""
+        non_ok = self.bad if self.bad is not None else self.errors.get("status", 0)
+        return self.socket_errors + non_ok
 
     @property
     def valid(self) -> bool:
@@ -136,16 +144,52 @@ def run_replay(
                 count += 1
         if count < threads:
             raise ValueError("fewer requests than wrk threads")
+        done_file = Path(tmp) / "done"
+        done_file.touch()
         return _run(
             binary,
             url,
             "replay.lua",
-            [str(path), str(threads)],
+            [str(path), str(threads), str(done_file)],
             connections,
             max_duration_s,
             label,
             timeout=60,
+            done_file=done_file,
         )
+
+
+def _execute(
+    argv: list[str], timeout: float, threads: int, done_file: Path | None
+) -> tuple[str, str, int]:
+    """Run wrk; with a done file, interrupt it as soon as every thread has written its line."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, text=True)
+        try:
+            deadline = time.monotonic() + timeout
+            while proc.poll() is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"wrk did not finish within {timeout:.0f} s")
+                if done_file is not None and _lines(done_file) >= threads:
+                    # wrk's SIGINT handler ends the run early and still reports (done() runs).
+                    proc.send_signal(signal.SIGINT)
+                    proc.wait(timeout=30)
+                    break
+                time.sleep(0.05)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        out.seek(0)
+        err.seek(0)
+        return out.read(), err.read(), proc.returncode
+
+
+def _lines(path: Path) -> int:
+    try:
+        return path.read_text().count("\n")
+    except OSError:
+        return 0
 
 
 def _run(
@@ -158,6 +202,7 @@ def _run(
     label: str,
     *,
     timeout: float,
+    done_file: Path | None = None,
 ) -> WrkResult:
     threads = threads_for(connections)
     argv = [
@@ -173,18 +218,15 @@ def _run(
         "--",
         *script_args,
     ]
-    proc = subprocess.run(
-        argv, capture_output=True, text=True, timeout=duration_s + timeout, check=False
-    )
+    stdout, stderr, returncode = _execute(argv, duration_s + timeout, threads, done_file)
     data = None
-    for line in proc.stdout.splitlines():
+    for line in stdout.splitlines():
         if line.startswith(MARKER):
             data = json.loads(line[len(MARKER) :])
-    if proc.returncode != 0 or data is None:
-        raise RuntimeError(
-            f"wrk failed (exit {proc.returncode}): {' '.join(argv)}\n{proc.stdout}\n{proc.stderr}"
-        )
-    duration = data["duration_us"] / 1e6
+    if returncode != 0 or data is None:
+        raise RuntimeError(f"wrk failed (exit {returncode}): {' '.join(argv)}\n{stdout}\n{stderr}")
+    # Replayed runs report their active time: wrk's own duration includes the idle tail.
+    duration = (data.get("active_us") or data["duration_us"]) / 1e6
     return WrkResult(
         label=label,
         connections=connections,

@@ -1,8 +1,23 @@
 -- Many pre-signed requests, each sent exactly once (writes with their own ClientRequestToken).
--- Usage: wrk -t T -s replay.lua URL -- REQUESTS_FILE T
+-- Usage: wrk -t T -s replay.lua URL -- REQUESTS_FILE T DONE_FILE
 -- REQUESTS_FILE holds complete raw HTTP requests separated by NUL bytes; thread k sends the
 -- requests whose index is k modulo T. A thread that has sent all of its requests sends nothing
--- more and stops once every one has been answered, so a run ends early when the file is used up.
+-- more, stops once every one has been answered, and appends a line to DONE_FILE: wrk's main
+-- thread sleeps for the whole -d duration regardless, so the caller interrupts it (SIGINT) once
+-- every thread is done. Throughput is computed over the active time measured here (first request
+-- to last answer, CLOCK_MONOTONIC through LuaJIT's FFI), not over wrk's duration.
+
+local ffi = require("ffi")
+ffi.cdef [[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local CLOCK_MONOTONIC = 1
+local ts = ffi.new("bench_timespec")
+local function now_us()
+   ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
+   return tonumber(ts.tv_sec) * 1e6 + tonumber(ts.tv_nsec) / 1e3
+end
 
 local threads = {}
 local next_tid = 0
@@ -16,10 +31,12 @@ end
 local reqs = {}
 local n, idx = 0, 0
 local peeked = false
-ok, bad, sent, first_error = 0, 0, 0, ""
+local done_file = nil
+ok, bad, sent, first_error, t_first, t_last = 0, 0, 0, "", 0, 0
 
 function init(args)
    local nthreads = tonumber(args[2])
+   done_file = args[3]
    local f = assert(io.open(args[1], "rb"))
    local data = f:read("*a")
    f:close()
@@ -43,6 +60,7 @@ function request()
       return reqs[1]
    end
    if idx < n then
+      if idx == 0 then t_first = now_us() end
       idx = idx + 1
       sent = sent + 1
       return reqs[idx]
@@ -51,6 +69,7 @@ function request()
 end
 
 function response(status, headers, body)
+   t_last = now_us()
    if status == 200 then
       ok = ok + 1
    else
@@ -59,7 +78,12 @@ function response(status, headers, body)
          first_error = status .. " " .. string.sub(body or "", 1, 300)
       end
    end
-   if ok + bad >= n then
+   if ok + bad == n then
+      local f = io.open(done_file, "a")
+      if f then
+         f:write(tid .. "\n")
+         f:close()
+      end
       wrk.thread:stop()
    end
 end
@@ -71,20 +95,24 @@ local function json_string(s)
 end
 
 function done(summary, latency, requests)
-   local t_ok, t_bad, t_sent, t_err = 0, 0, 0, ""
+   local t_ok, t_bad, t_sent, t_err, first, last = 0, 0, 0, "", nil, 0
    for _, t in ipairs(threads) do
       t_ok = t_ok + t:get("ok")
       t_bad = t_bad + t:get("bad")
       t_sent = t_sent + t:get("sent")
       if t_err == "" then t_err = t:get("first_error") end
+      local tf, tl = t:get("t_first"), t:get("t_last")
+      if tf > 0 and (first == nil or tf < first) then first = tf end
+      if tl > last then last = tl end
    end
+   local active = (first ~= nil and last > first) and (last - first) or 0
    local e = summary.errors
    io.write(string.format(
-      'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
+      'BENCH_JSON {"requests":%d,"duration_us":%d,"active_us":%d,"bytes":%d,' ..
       '"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,"mean_us":%.1f,"max_us":%d,' ..
       '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
       '"ok":%d,"bad":%d,"sent":%d,"first_error":%s}\n',
-      summary.requests, summary.duration, summary.bytes,
+      summary.requests, summary.duration, active, summary.bytes,
       latency:percentile(50), latency:percentile(90), latency:percentile(99),
       latency:percentile(99.9), latency.mean, latency.max,
       e.connect, e.read, e.write, e.status, e.timeout,

@@ -400,7 +400,12 @@ segments = st.one_of(
 paths = st.lists(segments, max_size=5).map(
     lambda parts: "/" + "/".join(quote(p, safe="") if p not in (".", "..") else p for p in parts)
 )
-query_params = st.dictionaries(st.text(max_size=10), st.text(max_size=15), max_size=5)
+query_params = st.dictionaries(
+    # Names of the SigV4 query parameters themselves would make another (broken) request.
+    st.text(max_size=10).filter(lambda key: not key.lower().startswith("x-amz-")),
+    st.text(max_size=15),
+    max_size=5,
+)
 header_values = st.text(
     alphabet=st.characters(codec="latin-1", exclude_categories=["Cc"]), max_size=40
 )

@@ -108,16 +108,24 @@ class ModelInputs:
 
     # -- whole inputs ------------------------------------------------------------------------
 
-    def inputs(self, operation: str) -> st.SearchStrategy[dict[str, Any]]:
+    def inputs(self, operation: str, *, valid: bool = False) -> st.SearchStrategy[dict[str, Any]]:
+        """Inputs for `operation`; with `valid`, only ones the model allows (which the service
+        may still refuse, e.g. a secret that does not exist)."""
         shape = self.model.operation_model(operation).input_shape
         if shape is None:
             return st.builds(dict)
-        return self.structure(shape, depth=0)
+        return self.valid(shape, 0) if valid else self.structure(shape, depth=0)
 
-    def structure(self, shape: StructureShape, depth: int) -> st.SearchStrategy[dict[str, Any]]:
+    def structure(
+        self, shape: StructureShape, depth: int, *, valid: bool = False
+    ) -> st.SearchStrategy[dict[str, Any]]:
         required = set(shape.required_members)
         members = {
-            name: self.member(member, depth, required=name in required)
+            name: (
+                self.valid_member(member, depth, required=name in required)
+                if valid
+                else self.member(member, depth, required=name in required)
+            )
             for name, member in shape.members.items()
         }
 
@@ -129,7 +137,7 @@ class ModelInputs:
                 if value is not _ABSENT:
                     result[name] = value
             # Unknown members: misspelt, wrong case, reserved-looking or plain junk.
-            if draw(st.integers(0, 9)) == 0:
+            if not valid and draw(st.integers(0, 9)) == 0:
                 extra_names = st.one_of(
                     st.sampled_from(
                         ["secretId", "SECRETID", "__type", "", "Message", "Unknown", "Name "]
@@ -160,13 +168,18 @@ class ModelInputs:
             )
         )
 
+    def valid_member(self, shape: Shape, depth: int, *, required: bool) -> st.SearchStrategy[Any]:
+        if required:
+            return self.valid(shape, depth)
+        return st.one_of(st.just(_ABSENT), self.valid(shape, depth))
+
     # -- values that satisfy the model -------------------------------------------------------
 
     def valid(self, shape: Shape, depth: int) -> st.SearchStrategy[Any]:
         kind = shape.type_name
         if kind == "structure":
             assert isinstance(shape, StructureShape)
-            return self.structure(shape, depth + 1)
+            return self.structure(shape, depth + 1, valid=True)
         if kind == "list":
             assert isinstance(shape, ListShape)
             low = shape.metadata.get("min", 0)

@@ -150,9 +150,15 @@ class ApiApp:
             body=body,
         )
         cred = sigv4.parse_credential(request)
+        # AWS checks the clock and the credential scope before it looks the key up.
+        now = self._now()
+        sigv4.check_credential(cred, now, service=SIGNING_NAME)
         principal = self._principals.lookup(cred.access_key_id)
         if principal is None:
             raise sigv4.unknown_access_key_error()
+        if cred.security_token is not None:
+            # Only long-term keys exist so far: no session token can belong to them.
+            raise sigv4.invalid_security_token_error()
         key = self._signing_keys.get(
             principal.access_key_id,
             principal.secret_access_key,
@@ -160,7 +166,7 @@ class ApiApp:
             cred.region,
             cred.service,
         )
-        sigv4.verify(request, cred, key, self._now(), service=SIGNING_NAME)
+        sigv4.verify(request, cred, key, now, service=SIGNING_NAME)
         return principal, cred.region
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
