@@ -86,6 +86,15 @@ class Client:
         self._conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
 
     def send(self, request: SignedRequest) -> tuple[int, bytes]:
+        try:
+            return self._send(request)
+        except (ConnectionError, http.client.RemoteDisconnected):
+            # The server closes idle keep-alive connections (uvicorn: after 5 s); the request
+            # never reached it, so sending it again on a new connection is safe.
+            self._conn.close()
+            return self._send(request)
+
+    def _send(self, request: SignedRequest) -> tuple[int, bytes]:
         headers = request.all_headers()
         del headers["Host"], headers["Content-Length"]  # http.client adds both
         self._conn.request(request.method, request.path, body=request.body, headers=headers)

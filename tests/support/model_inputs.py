@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,6 +56,20 @@ NASTY_STRINGS = (
     "\r\n\t",
     "null",
 )
+ODD_CHARACTERS = (
+    "\x00",
+    "\x01",
+    "\x7f",
+    "\r",
+    "\n",
+    "\t",
+    "'",
+    '"',
+    "\\",
+    "%",
+    "\U0001f600",
+    "\u202e",
+)
 HUGE_LENGTHS = (257, 513, 2049, 4097, 20481, 65537, 70000)
 INTEGER_EDGES = (
     -(2**63) - 1,
@@ -69,6 +84,22 @@ INTEGER_EDGES = (
     10**30,
 )
 FLOAT_EDGES = (0.5, -0.0, 1e308, -1e308, 7.9999, 1e-300)
+
+
+def one_in(n: int) -> st.SearchStrategy[bool]:
+    """True about once in `n` draws (`st.integers` would favour its bounds far more often)."""
+    return st.sampled_from([True] + [False] * (n - 1))
+
+
+def odd_text(min_size: int, max_size: int) -> st.SearchStrategy[str]:
+    """Text of an allowed length: plain, or rich in characters that upset storage layers and
+    loggers (NUL, controls, astral planes, quotes) which the model does not forbid."""
+    high = min(max_size, min_size + 40)
+    alphabet = st.one_of(st.sampled_from(ODD_CHARACTERS), st.characters(exclude_categories=["Cs"]))
+    return st.one_of(
+        st.text(min_size=min_size, max_size=high),
+        st.text(alphabet, min_size=min_size, max_size=high),
+    )
 
 
 def json_junk() -> st.SearchStrategy[Any]:
@@ -137,7 +168,7 @@ class ModelInputs:
                 if value is not _ABSENT:
                     result[name] = value
             # Unknown members: misspelt, wrong case, reserved-looking or plain junk.
-            if not valid and draw(st.integers(0, 9)) == 0:
+            if not valid and draw(one_in(10)):
                 extra_names = st.one_of(
                     st.sampled_from(
                         ["secretId", "SECRETID", "__type", "", "Message", "Unknown", "Name "]
@@ -169,7 +200,8 @@ class ModelInputs:
         )
 
     def valid_member(self, shape: Shape, depth: int, *, required: bool) -> st.SearchStrategy[Any]:
-        if required:
+        # SDKs always fill in idempotency tokens.
+        if required or shape.metadata.get("idempotencyToken"):
             return self.valid(shape, depth)
         return st.one_of(st.just(_ABSENT), self.valid(shape, depth))
 
@@ -211,19 +243,23 @@ class ModelInputs:
         if shape.name in SECRET_NAME_SHAPES:
             return self.secret_name()
         if shape.name in VERSION_ID_SHAPES:
-            return st.uuids().map(str)
+            # The model only limits the length: any 32-64 characters are a valid token.
+            return st.one_of(st.uuids().map(str), odd_text(32, 64))
         if shape.name == "SecretVersionStageType":
-            return st.sampled_from(STAGES)
+            return st.one_of(st.sampled_from(STAGES), odd_text(1, 256))
         if shape.name == "NonEmptyResourcePolicyType":
             return st.just(POLICY)
+        if shape.name == "RotationTokenType":
+            return st.uuids().map(lambda token: f"{self.marker}-{token}")
         if meta.get("sensitive"):
             return st.text(max_size=40).map(lambda text: self.marker + text)
         if "pattern" in meta:
-            return st.from_regex(meta["pattern"], fullmatch=True).map(
-                lambda text: text[: meta.get("max", 64)]
+            # ASCII: the model's \d means [0-9], as in Java, not any Unicode digit.
+            pattern = re.compile(meta["pattern"], re.ASCII)
+            return st.from_regex(pattern, fullmatch=True).filter(
+                lambda text: meta.get("min", 0) <= len(text) <= meta.get("max", 64)
             )
-        low = meta.get("min", 0)
-        return st.text(min_size=low, max_size=min(meta.get("max", 40), low + 40))
+        return odd_text(meta.get("min", 0), meta.get("max", 2**31))
 
     def secret_name(self) -> st.SearchStrategy[str]:
         fresh = st.text(NAME_ALPHABET, min_size=1, max_size=16).map(
@@ -231,7 +267,10 @@ class ModelInputs:
         )
         if not self.names:
             return fresh
-        return st.one_of(st.sampled_from(self.names), fresh)
+        # Mostly existing secrets: that is where the handlers have work to do.
+        return st.sampled_from(["existing"] * 3 + ["fresh"]).flatmap(
+            lambda kind: st.sampled_from(self.names) if kind == "existing" else fresh
+        )
 
     # -- values that do not ---------------------------------------------------------------------
 

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 from urllib.parse import urlsplit
 
+import boto3
 import pytest
 from botocore.auth import SigV4Auth, SigV4QueryAuth
-from botocore.awsrequest import AWSRequest
+from botocore.awsrequest import AWSPreparedRequest, AWSRequest, AWSResponse
 from botocore.credentials import Credentials
 
 from secretsd.auth.sigv4 import (
@@ -48,10 +49,16 @@ MISMATCH = (
 
 def to_http_request(aws_request: AWSRequest) -> HttpRequest:
     """What an ASGI server would hand us for the request botocore is about to send."""
-    prepared = aws_request.prepare()
+    return from_prepared(aws_request.prepare())
+
+
+def from_prepared(prepared: AWSPreparedRequest) -> HttpRequest:
     parts = urlsplit(prepared.url)
     headers = [
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        (
+            name.lower().encode("latin-1"),
+            value if isinstance(value, bytes) else value.encode("latin-1"),
+        )
         for name, value in prepared.headers.items()
     ]
     if not any(name == b"host" for name, _ in headers):
@@ -261,6 +268,30 @@ def test_content_sha256_header_with_the_real_hash_verifies() -> None:
 def test_content_sha256_header_cannot_stand_in_for_the_body() -> None:
     error = refused(sign(headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}))
     assert error.code == "InvalidSignatureException" and error.message.startswith(MISMATCH)
+
+
+@pytest.mark.parametrize("endpoint", [None, "http://127.0.0.1:4566", "https://localhost:8443/"])
+@pytest.mark.parametrize("token", [None, "session-token/+="])
+def test_a_real_boto3_client_request_verifies(endpoint: str | None, token: str | None) -> None:
+    seen: list[Credential] = []
+
+    def capture(request: AWSPreparedRequest, **_: object) -> AWSResponse:
+        now = datetime.now(UTC)
+        seen.append(authenticate(from_prepared(request), now, region="eu-central-1"))
+        return AWSResponse(request.url, 200, {}, mock.Mock(stream=lambda: iter([b"{}"])))
+
+    client = boto3.session.Session().client(
+        "secretsmanager",
+        region_name="eu-central-1",
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        aws_session_token=token,
+    )
+    client.meta.events.register("before-send.secrets-manager", capture)
+    client.get_secret_value(SecretId="prod/db \u263a")
+    client.create_secret(Name="n", SecretString='{"k": "v\u00e9"}', ClientRequestToken="t" * 32)
+    assert len(seen) == 2 and all(cred.security_token == token for cred in seen)
 
 
 # --- presigned URLs ----------------------------------------------------------------------------

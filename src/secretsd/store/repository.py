@@ -21,6 +21,9 @@ _KEY_COLUMNS = (
     "key_id, arn, account_id, region, manager, description, key_state, material_sealed, created_ms"
 )
 
+_KEY_COLUMNS_K = ", ".join("k." + c.strip() for c in _KEY_COLUMNS.split(","))
+_VERSION_COLUMNS_V = ", ".join("v." + c.strip() for c in _VERSION_COLUMNS.split(","))
+
 SORT_COLUMNS = {
     "created-date": "created_ms",
     "last-accessed-date": "last_accessed_ms",
@@ -154,7 +157,7 @@ class Repository:
 
     def key_by_alias(self, account_id: str, region: str, alias_name: str) -> KeyRecord | None:
         row = self.tx.one(
-            f"SELECT {', '.join('k.' + c.strip() for c in _KEY_COLUMNS.split(','))}"
+            f"SELECT {_KEY_COLUMNS_K}"
             " FROM kms_aliases a JOIN kms_keys k ON k.key_id = a.key_id"
             " WHERE a.account_id = ? AND a.region = ? AND a.alias_name = ?",
             (account_id, region, alias_name),
@@ -289,7 +292,7 @@ class Repository:
 
     def version_with_stage(self, secret_arn: str, stage: str) -> VersionRecord | None:
         row = self.tx.one(
-            f"SELECT {', '.join('v.' + c.strip() for c in _VERSION_COLUMNS.split(','))}"
+            f"SELECT {_VERSION_COLUMNS_V}"
             " FROM version_stages s JOIN secret_versions v"
             " ON v.secret_arn = s.secret_arn AND v.version_id = s.version_id"
             " WHERE s.secret_arn = ? AND s.stage = ?",
