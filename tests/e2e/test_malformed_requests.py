@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import socket
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -122,15 +123,33 @@ def assert_aws_shaped(response: httpx.Response, marker: str | None = None) -> di
     return body
 
 
-def assert_server_healthy(server: ServerProcess, marker: str | None = None) -> None:
-    assert server.running
-    logs = server.logs()
-    assert "Traceback" not in logs, logs[-5000:]
-    if marker is not None:
-        assert marker not in logs, "a secret value reached the server log"
+class LogWatch:
+    """The server log written since this watch was created (other tests share the server, and
+    their failures are theirs)."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self.offset = server.log_path.stat().st_size
+
+    def new_text(self) -> str:
+        with self.server.log_path.open("rb") as log:
+            log.seek(self.offset)
+            return log.read().decode(errors="replace")
+
+    def assert_healthy(self, marker: str | None = None) -> None:
+        assert self.server.running
+        logs = self.new_text()
+        assert "Traceback" not in logs, logs[-5000:]
+        if marker is not None:
+            assert marker not in logs, "a secret value reached the server log"
 
 
 # -- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def log_watch(server: ServerProcess) -> LogWatch:
+    return LogWatch(server)
 
 
 @pytest.fixture
@@ -181,7 +200,7 @@ def raw_requests(draw: st.DrawFn, inputs: ModelInputs) -> RawRequest:
             del params[draw(st.sampled_from(["SecretString", "SecretBinary"]))]
         return wire(operation, params)
     params = draw(inputs.inputs(operation))
-    body = draw(bodies(params))
+    body = draw(bodies(params, inputs.prefix))
     target: str | None = TARGET_PREFIX + operation
     content_type: str | None = JSON_CONTENT_TYPE
     method, path = "POST", "/"
@@ -205,6 +224,7 @@ def raw_requests(draw: st.DrawFn, inputs: ModelInputs) -> RawRequest:
 
 def test_generated_requests_get_aws_errors_never_5xx(
     server: ServerProcess,
+    log_watch: LogWatch,
     raw: RawClient,
     sm_factory: SecretsManagerFactory,
     unique_name: NameFactory,
@@ -243,14 +263,14 @@ def test_generated_requests_get_aws_errors_never_5xx(
     check()
     # Enough requests got through to the handlers for the run to mean something.
     assert statuses.get(200, 0) >= 15, statuses
-    assert_server_healthy(server, marker)
+    log_watch.assert_healthy(marker)
 
 
 # -- the edges, one by one ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("size", [MAX_BODY + 1, 3 * MAX_BODY])
-def test_body_over_the_limit_is_refused(raw: RawClient, server: ServerProcess, size: int) -> None:
+def test_body_over_the_limit_is_refused(raw: RawClient, log_watch: LogWatch, size: int) -> None:
     body = b'{"SecretId": "' + b"x" * size + b'"}'
     request = RawRequest(body=body, target=TARGET_PREFIX + "DescribeSecret")
     for response in (raw.send(request), raw.stream(request), raw.send(request, signed=False)):
@@ -260,7 +280,7 @@ def test_body_over_the_limit_is_refused(raw: RawClient, server: ServerProcess, s
     # The connection pool (and the server) still work afterwards.
     ok = raw.send(wire("ListSecrets", {"MaxResults": 1}))
     assert ok.status_code == 200
-    assert_server_healthy(server)
+    log_watch.assert_healthy()
 
 
 def test_body_at_the_limit_is_parsed(raw: RawClient) -> None:
@@ -352,16 +372,18 @@ def test_other_methods(raw: RawClient, method: str, path: str) -> None:
         assert_aws_shaped(response)
 
 
-def test_unsigned_garbage(raw: RawClient, server: ServerProcess) -> None:
+def test_unsigned_garbage(raw: RawClient, log_watch: LogWatch) -> None:
     for body in (b"", b"\x00\xff" * 100, secrets.token_bytes(4096), b"{}" * 1000):
         for target in (None, TARGET_PREFIX + "GetSecretValue", "garbage"):
             response = raw.send(RawRequest(body=body, target=target), signed=False)
             assert response.status_code == 400
             assert_aws_shaped(response)
-    assert_server_healthy(server)
+    log_watch.assert_healthy()
 
 
-def test_broken_http_does_not_hurt_the_server(server: ServerProcess, raw: RawClient) -> None:
+def test_broken_http_does_not_hurt_the_server(
+    server: ServerProcess, log_watch: LogWatch, raw: RawClient
+) -> None:
     """Bytes that are not HTTP never reach the app (uvicorn answers them itself, not in AWS's
     shape); the point here is that they get a 4xx or a closed connection, never a hang, and
     leave the server serving."""
@@ -382,7 +404,7 @@ def test_broken_http_does_not_hurt_the_server(server: ServerProcess, raw: RawCli
             status_line = reply.split(b"\r\n", 1)[0]
             assert status_line.startswith(b"HTTP/1.1 4"), reply[:300]
     assert raw.send(wire("ListSecrets", {"MaxResults": 1})).status_code == 200
-    assert_server_healthy(server)
+    log_watch.assert_healthy()
 
 
 def _read_all(sock: socket.socket) -> bytes:
@@ -403,3 +425,115 @@ def test_known_targets_with_wrong_member_types_reach_validation(raw: RawClient) 
     response = raw.send(wire("ListSecrets", {"MaxResults": 1}))
     assert response.status_code == 200
     assert "SecretList" in assert_aws_shaped(response)
+
+
+# Characters JSON and the model allow but storage layers may not (PostgreSQL text cannot hold NUL).
+ODD_VALUES = ("\x00", "a\x00b", "\U0001f600", "\x01\x7f")
+
+
+def odd_value_calls(odd: str, name: str, version: str, fresh: NameFactory) -> list[RawRequest]:
+    """Requests putting `odd` into every member that is stored or used in a query."""
+    long_odd = (odd * 64)[:64]  # as a token / version id: 32-64 characters
+
+    def token() -> str:
+        return str(uuid.uuid4())
+
+    def create(**params: Any) -> RawRequest:
+        return wire("CreateSecret", {"Name": fresh(), "ClientRequestToken": token(), **params})
+
+    def on_secret(operation: str, **params: Any) -> RawRequest:
+        return wire(operation, {"SecretId": name, **params})
+
+    tags = [{"Key": odd, "Value": odd}]
+    return [
+        create(Description=odd),
+        create(Type=odd),
+        create(KmsKeyId=odd),
+        create(Tags=tags),
+        wire(
+            "CreateSecret", {"Name": fresh(), "SecretString": "v", "ClientRequestToken": long_odd}
+        ),
+        on_secret("UpdateSecret", Description=odd, ClientRequestToken=token()),
+        on_secret("UpdateSecret", Type=odd, ClientRequestToken=token()),
+        on_secret("UpdateSecret", KmsKeyId=odd, ClientRequestToken=token()),
+        on_secret("PutSecretValue", SecretString="w", ClientRequestToken=long_odd),
+        on_secret(
+            "PutSecretValue", SecretString="w", ClientRequestToken=token(), VersionStages=[odd]
+        ),
+        on_secret("GetSecretValue", VersionId=long_odd),
+        on_secret("GetSecretValue", VersionStage=odd),
+        on_secret("UpdateSecretVersionStage", VersionStage=odd, MoveToVersionId=version),
+        on_secret("UpdateSecretVersionStage", VersionStage="AWSCURRENT", MoveToVersionId=long_odd),
+        on_secret("TagResource", Tags=tags),
+        on_secret("UntagResource", TagKeys=[odd]),
+        on_secret("ListSecretVersionIds", NextToken=odd),
+        on_secret("PutResourcePolicy", ResourcePolicy=odd),
+        wire("ListSecrets", {"Filters": [{"Key": "description", "Values": [odd]}]}),
+        wire("GetRandomPassword", {"ExcludeCharacters": odd}),
+    ]
+
+
+def test_odd_characters_in_stored_and_queried_members(
+    raw: RawClient, log_watch: LogWatch, sm_factory: SecretsManagerFactory, unique_name: NameFactory
+) -> None:
+    """A deterministic companion to the property test for what it found first: characters the
+    model allows in members that end up in the database."""
+    sm = sm_factory()
+    name = unique_name()
+    version = sm.create_secret(Name=name, SecretString="v")["VersionId"]
+    failures = []
+    for odd in ODD_VALUES:
+        for request in odd_value_calls(odd, name, version, unique_name):
+            response = raw.send(request)
+            if response.status_code >= 500:
+                failures.append(f"{request.target} {request.body!r} -> {response.status_code}")
+            else:
+                assert_aws_shaped(response)
+    assert not failures, "\n".join(failures)
+    log_watch.assert_healthy()
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "[" * 1100 + "]" * 1100,
+        '{"Version": "2012-10-17", "Statement": ' + "[" * 2000 + "]" * 2000 + "}",
+        '{"Statement": [{"Effect": "Allow", "Condition": '
+        + '{"a":' * 1500
+        + "1"
+        + "}" * 1500
+        + "}]}",
+        '{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": 1e999}]}',
+        '{"Statement": [{"Effect": "\\ud800", "Principal": "*", "Action": "*", "Resource": "*"}]}',
+        "1",
+        "null",
+    ],
+    ids=[
+        "deep-array",
+        "deep-statement",
+        "deep-condition",
+        "infinity",
+        "surrogate",
+        "number",
+        "null",
+    ],
+)
+def test_policy_documents_of_any_shape(
+    raw: RawClient,
+    log_watch: LogWatch,
+    sm_factory: SecretsManagerFactory,
+    unique_name: NameFactory,
+    document: str,
+) -> None:
+    """A resource policy is JSON inside a JSON string: the service parses it a second time, with
+    its own limits."""
+    name = unique_name()
+    sm_factory().create_secret(Name=name, SecretString="v")
+    for request in (
+        wire("ValidateResourcePolicy", {"ResourcePolicy": document}),
+        wire("ValidateResourcePolicy", {"SecretId": name, "ResourcePolicy": document}),
+        wire("PutResourcePolicy", {"SecretId": name, "ResourcePolicy": document}),
+    ):
+        response = raw.send(request)
+        assert_aws_shaped(response)
+    log_watch.assert_healthy()

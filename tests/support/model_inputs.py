@@ -87,7 +87,8 @@ FLOAT_EDGES = (0.5, -0.0, 1e308, -1e308, 7.9999, 1e-300)
 
 
 def one_in(n: int) -> st.SearchStrategy[bool]:
-    """True about once in `n` draws (`st.integers` would favour its bounds far more often)."""
+    """True about once in `n` draws (`st.integers(...) == bound` would be true more often:
+    Hypothesis leans towards bounds)."""
     return st.sampled_from([True] + [False] * (n - 1))
 
 
@@ -99,6 +100,16 @@ def odd_text(min_size: int, max_size: int) -> st.SearchStrategy[str]:
     return st.one_of(
         st.text(min_size=min_size, max_size=high),
         st.text(alphabet, min_size=min_size, max_size=high),
+    )
+
+
+def policy_documents() -> st.SearchStrategy[str]:
+    """Resource policies: a sensible one, JSON of any shape, or JSON nested beyond what recursive
+    parsers survive (all within the model's 20,480 characters)."""
+    nested = st.sampled_from([10, 999, 1001, 5000]).map(lambda depth: "[" * depth + "]" * depth)
+    in_statement = nested.map(lambda inner: f'{{"Version": "2012-10-17", "Statement": {inner}}}')
+    return st.one_of(st.just(POLICY), json_junk().map(json.dumps), nested, in_statement).filter(
+        lambda text: 1 <= len(text) <= 20480
     )
 
 
@@ -174,10 +185,9 @@ class ModelInputs:
                         ["secretId", "SECRETID", "__type", "", "Message", "Unknown", "Name "]
                     ),
                     st.text(max_size=12),
-                )
+                ).filter(lambda key: key not in shape.members)
                 extra = draw(st.dictionaries(extra_names, json_junk(), min_size=1, max_size=3))
-                for key, value in extra.items():
-                    result.setdefault(key, value)
+                result.update(extra)
             return result
 
         return build()
@@ -248,7 +258,7 @@ class ModelInputs:
         if shape.name == "SecretVersionStageType":
             return st.one_of(st.sampled_from(STAGES), odd_text(1, 256))
         if shape.name == "NonEmptyResourcePolicyType":
-            return st.just(POLICY)
+            return policy_documents()
         if shape.name == "RotationTokenType":
             return st.uuids().map(lambda token: f"{self.marker}-{token}")
         if meta.get("sensitive"):
@@ -281,7 +291,11 @@ class ModelInputs:
             self.wrong_type(kind),
         ]
         if depth < 2:
-            options.append(json_junk())
+            junk = json_junk()
+            if shape.name in SECRET_NAME_SHAPES:
+                # A junk string could name another test's secret.
+                junk = junk.filter(lambda value: not isinstance(value, str))
+            options.append(junk)
         if kind in ("integer", "long", "timestamp"):
             options.append(self.bad_number(shape))
         elif kind == "string":
@@ -364,8 +378,9 @@ _ABSENT: Any = _Absent()
 
 
 @st.composite
-def bodies(draw: st.DrawFn, params: Any) -> bytes:
-    """`params` as a request body: usually plain JSON, sometimes mangled on the way."""
+def bodies(draw: st.DrawFn, params: Any, prefix: str) -> bytes:
+    """`params` as a request body: usually plain JSON, sometimes mangled on the way. Secret names
+    the mangling adds start with `prefix`."""
     kind = draw(
         st.sampled_from(
             ["json"] * 12
@@ -405,6 +420,7 @@ def bodies(draw: st.DrawFn, params: Any) -> bytes:
         return opener * depth + b"1" + closer * depth
     if kind == "utf16":
         return json.dumps(params, ensure_ascii=False).encode("utf-16", "surrogatepass")
+    name = json.dumps(prefix).encode()
     if kind == "nonstandard":
         return draw(
             st.sampled_from(
@@ -414,23 +430,17 @@ def bodies(draw: st.DrawFn, params: Any) -> bytes:
                     b'{"MaxResults": 1e999}',
                     b'{"MaxResults": 123456789012345678901234567890}',
                     b"{'SecretId': 'x'}",
-                    b'{"SecretId": "x",}',
+                    b'{"SecretId": ' + name + b",}",
                     b'{"SecretId": "\\x41"}',
                     b'{"SecretId": "\\ud800"}',
-                    b'{"SecretId": "a\x00b"}',
+                    b'{"SecretId": "' + prefix.encode() + b'\x00b"}',
                     b"/* c */ {}",
                 ]
             )
         )
-    # "duplicate": the same member twice, with different values.
-    first, second = draw(json_junk()), draw(json_junk())
-    return (
-        b'{"SecretId": '
-        + _dumps(first, ensure_ascii=True)
-        + b', "SecretId": '
-        + _dumps(second, ensure_ascii=True)
-        + b"}"
-    )
+    # "duplicate": the same member twice; the second (which parsers keep) is never a name.
+    second = draw(json_junk().filter(lambda value: not isinstance(value, str)))
+    return b'{"SecretId": ' + name + b', "SecretId": ' + _dumps(second, ensure_ascii=True) + b"}"
 
 
 def _dumps(value: Any, *, ensure_ascii: bool) -> bytes:

@@ -26,19 +26,17 @@ SIGNING_NAME = "secretsmanager"
 # Generous for a local server; a request that takes longer than this is a hang.
 DEFAULT_TIMEOUT = 10.0
 
-HeaderValue = str | bytes
-
 
 @dataclass(frozen=True)
 class RawRequest:
     """One HTTP request; `target=None` / `content_type=None` leave the header out."""
 
     body: bytes = b"{}"
-    target: HeaderValue | None = None
-    content_type: HeaderValue | None = JSON_CONTENT_TYPE
+    target: str | None = None
+    content_type: str | None = JSON_CONTENT_TYPE
     method: str = "POST"
     path: str = "/"
-    extra_headers: tuple[tuple[str, HeaderValue], ...] = ()
+    extra_headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def for_operation(cls, operation: str, params: Mapping[str, Any]) -> RawRequest:
@@ -55,16 +53,9 @@ class Signer:
     service: str = SIGNING_NAME
 
     def headers(self, url: str, request: RawRequest) -> dict[str, str]:
-        """The SigV4 headers (X-Amz-Date, Authorization) botocore computes for `request`.
-
-        Only headers that are plain text are signed; bytes-valued ones (non-ASCII on purpose) are
-        sent unsigned, as botocore could not sign them anyway.
-        """
-        signed_headers = {
-            name: value for name, value in _headers(request).items() if isinstance(value, str)
-        }
+        """The SigV4 headers (X-Amz-Date, Authorization) botocore computes for `request`."""
         aws_request = AWSRequest(
-            method=request.method, url=url, data=request.body, headers=signed_headers
+            method=request.method, url=url, data=request.body, headers=_headers(request)
         )
         creds = BotocoreCredentials(
             self.credentials.access_key_id, self.credentials.secret_access_key
@@ -77,8 +68,8 @@ class Signer:
         }
 
 
-def _headers(request: RawRequest) -> dict[str, HeaderValue]:
-    headers: dict[str, HeaderValue] = {}
+def _headers(request: RawRequest) -> dict[str, str]:
+    headers: dict[str, str] = {}
     if request.target is not None:
         headers["X-Amz-Target"] = request.target
     if request.content_type is not None:

@@ -45,6 +45,9 @@ def error_body(code: str, message: str) -> bytes:
     return orjson.dumps({"__type": code, "Message": message})
 
 
+INTERNAL_ERROR = error_body("InternalServiceError", "An error occurred on the server side.")
+
+
 class ApiApp:
     def __init__(
         self,
@@ -136,6 +139,10 @@ class ApiApp:
             result = handler(self._service, ctx, params)
         except ServiceError as exc:
             return exc.status, error_body(exc.code, exc.message), operation or target
+        except Exception:
+            # Details go to the log (never values: nothing puts them in exception messages).
+            log.exception("internal error request_id=%s operation=%s", request_id, operation)
+            return 500, INTERNAL_ERROR, operation
         return 200, b"" if result is None else orjson.dumps(result), operation
 
     def _authenticate(

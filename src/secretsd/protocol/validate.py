@@ -259,6 +259,12 @@ class _LengthBounds:
         return []
 
 
+# secretsd's own rule, not AWS's: names, labels, descriptions and ids are stored as text, and
+# PostgreSQL text cannot hold U+0000. Refusing it on every backend keeps them identical; secret
+# values (sensitive members) are stored encrypted as bytes and may contain it.
+NUL_PHRASE = "Member must not contain the null character (U+0000)"
+
+
 class _StringNode(_Node):
     __slots__ = ("enum", "enum_phrase", "lengths", "pattern", "pattern_phrase")
 
@@ -275,7 +281,8 @@ class _StringNode(_Node):
         self.enum = frozenset(values) if values else None
         ordered = ", ".join(values[i] for i in _java_hash_order(values))
         self.enum_phrase = f"Member must satisfy enum value set: [{ordered}]"
-        self.checked = bool(self.lengths.phrases) or pattern is not None or self.enum is not None
+        # Every non-sensitive string is checked for U+0000 (see NUL_PHRASE).
+        self.checked = True
 
     def convert(self, value: object) -> Any:
         if isinstance(value, str):
@@ -284,6 +291,8 @@ class _StringNode(_Node):
 
     def violations(self, value: Any) -> list[str]:
         found: list[str] = []
+        if not self.sensitive and "\x00" in value:
+            found.append(NUL_PHRASE)
         if self.pattern is not None and self.pattern.fullmatch(value) is None:
             found.append(self.pattern_phrase)
         if self.lengths.phrases:

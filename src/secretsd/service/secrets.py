@@ -11,6 +11,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from secretsd import arn as arns
 from secretsd.clock import DAY_MS, Clock, day_start_ms
 from secretsd.errors import ServiceError, invalid_parameter, invalid_request, not_found, validation
@@ -785,34 +787,56 @@ def _filter_target(secret: SecretRecord) -> FilterTarget:
     )
 
 
+def _malformed(detail: str = "") -> ServiceError:
+    message = "This resource policy contains a syntax error."
+    return ServiceError("MalformedPolicyDocumentException", f"{message} {detail}".strip())
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+    )
+
+
 def parse_policy(policy: str) -> dict[str, Any]:
     """Syntax checks on a resource policy; full evaluation comes with the permissions engine."""
     try:
-        document = json.loads(policy)
-    except ValueError as exc:
-        raise ServiceError(
-            "MalformedPolicyDocumentException", "This resource policy contains a syntax error."
-        ) from exc
+        # orjson refuses nesting deeper than 1024 levels with a ValueError (json would recurse).
+        document = orjson.loads(policy)
+    except ValueError:
+        raise _malformed() from None
     if not isinstance(document, dict):
-        raise ServiceError(
-            "MalformedPolicyDocumentException", "This resource policy contains a syntax error."
-        )
+        raise _malformed("The policy must be a JSON object.")
     statements = document.get("Statement")
     if isinstance(statements, dict):
         statements = [statements]
     if not isinstance(statements, list) or not statements:
-        raise ServiceError(
-            "MalformedPolicyDocumentException",
-            "This resource policy contains a syntax error: it must have a Statement.",
-        )
+        raise _malformed("The policy must contain a Statement.")
     for statement in statements:
         if not isinstance(statement, dict) or statement.get("Effect") not in ("Allow", "Deny"):
-            raise ServiceError(
-                "MalformedPolicyDocumentException",
-                "This resource policy contains a syntax error: each statement needs an Effect of"
-                " Allow or Deny.",
-            )
+            raise _malformed("Each statement needs an Effect of Allow or Deny.")
+        actions = [statement[k] for k in ("Action", "NotAction") if k in statement]
+        resources = [statement[k] for k in ("Resource", "NotResource") if k in statement]
+        if len(actions) != 1 or not _strings(actions[0]):
+            raise _malformed("Each statement needs one Action or NotAction of strings.")
+        if len(resources) > 1 or (resources and not _strings(resources[0])):
+            raise _malformed("Resource and NotResource must be strings or lists of strings.")
+        for key in ("Principal", "NotPrincipal"):
+            if key in statement and not _principal_ok(statement[key]):
+                raise _malformed(f'{key} must be "*" or a map of principal types to strings.')
+        if "Condition" in statement and not isinstance(statement["Condition"], dict):
+            raise _malformed("Condition must be a JSON object.")
     return document
+
+
+def _principal_ok(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    return (
+        isinstance(principal, dict)
+        and bool(principal)
+        and all(isinstance(k, str) and _strings(v) for k, v in principal.items())
+    )
 
 
 def grants_public_access(document: dict[str, Any]) -> bool:
