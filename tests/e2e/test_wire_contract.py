@@ -11,12 +11,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import botocore.session
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 from botocore.model import Shape
 
-from support.raw import RawClient
 from support.server import ServerProcess
+from support.signing import RawClient, RawRequest, Signer
 
 MODEL = botocore.session.get_session().get_service_model("secretsmanager")
 ERROR_CODES = {shape.name for shape in MODEL.error_shapes}
@@ -25,9 +26,22 @@ ERROR_CODES = {shape.name for shape in MODEL.error_shapes}
 COMMON_CODES = {"ValidationException", "AccessDeniedException", "SerializationException"}
 
 
+class OperationClient:
+    """Signed calls by operation name, with the body exactly as given."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self._client = RawClient(server.endpoint, Signer(server.credentials), timeout=30)
+
+    def call(self, operation: str, params: dict[str, Any]) -> httpx.Response:
+        return self._client.send(RawRequest.for_operation(operation, params))
+
+    def close(self) -> None:
+        self._client.close()
+
+
 @pytest.fixture
-def raw(server: ServerProcess) -> Iterator[RawClient]:
-    client = RawClient(server)
+def raw(server: ServerProcess) -> Iterator[OperationClient]:
+    client = OperationClient(server)
     yield client
     client.close()
 
@@ -67,7 +81,7 @@ def check_shape(value: Any, shape: Shape, path: str) -> None:
         raise AssertionError(f"unexpected shape type {kind} at {path}")
 
 
-def ok(raw: RawClient, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+def ok(raw: OperationClient, operation: str, params: dict[str, Any]) -> dict[str, Any]:
     response = raw.call(operation, params)
     assert response.status_code == 200, (operation, response.text)
     assert response.headers["x-amzn-requestid"]
@@ -82,7 +96,7 @@ def ok(raw: RawClient, operation: str, params: dict[str, Any]) -> dict[str, Any]
 
 
 def test_every_supported_operation_returns_only_modelled_members(
-    raw: RawClient, unique_name: Any
+    raw: OperationClient, unique_name: Any
 ) -> None:
     name = unique_name()
     created = ok(
@@ -167,7 +181,7 @@ def test_every_supported_operation_returns_only_modelled_members(
 
 @pytest.mark.parametrize("operation", ["CreateSecret", "UpdateSecret", "PutSecretValue"])
 def test_raw_request_without_client_request_token(
-    raw: RawClient, unique_name: Any, operation: str
+    raw: OperationClient, unique_name: Any, operation: str
 ) -> None:
     key = "Name" if operation == "CreateSecret" else "SecretId"
     response = raw.call(operation, {key: unique_name("no-such"), "SecretString": "v"})
@@ -237,7 +251,7 @@ def _triggers(name: str, arn_holder: dict[str, str]) -> list[tuple[str, dict[str
     ]
 
 
-def test_error_contract(raw: RawClient, sm: Any, unique_name: Any) -> None:
+def test_error_contract(raw: OperationClient, sm: Any, unique_name: Any) -> None:
     name = unique_name()
     deleted = unique_name("deleted")
     sm.create_secret(Name=name, SecretString="v")
@@ -299,7 +313,7 @@ def test_server_side_failures_are_aws_shaped(fresh_server: ServerProcess, sm_fac
     database -> InternalServiceError with status 500 and no traceback on the wire."""
     sm = sm_factory(server=fresh_server)
     sm.create_secret(Name="victim", SecretString="v")
-    raw = RawClient(fresh_server)
+    raw = OperationClient(fresh_server)
     db = DirectDatabase(fresh_server)
     try:
         envelope = bytearray(db.execute("SELECT envelope FROM secret_versions")[0][0])
