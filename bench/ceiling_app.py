@@ -7,6 +7,8 @@ a fraction of that.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -14,6 +16,11 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+# CPU time to burn per request (microseconds), for control runs that ask whether a latency effect
+# comes from the server stack itself: set by `ceiling_server --busy-us`, read once at import
+# because uvicorn's worker processes import this module by name.
+BUSY_ENV = "BENCH_CEILING_BUSY_US"
+BUSY_S = int(os.environ.get(BUSY_ENV, "0")) / 1e6
 BODY_SIZE = 1024
 _PREFIX = b'{"padding":"'
 _SUFFIX = b'"}'
@@ -46,6 +53,10 @@ async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> 
         message = await receive()
         if message["type"] == "http.disconnect" or not message.get("more_body", False):
             break
+    if BUSY_S:
+        end = time.perf_counter() + BUSY_S
+        while time.perf_counter() < end:
+            pass
     if scope["method"] != "POST":
         await send({"type": "http.response.start", "status": 405, "headers": _NOT_ALLOWED_HEADERS})
         await send({"type": "http.response.body", "body": _NOT_ALLOWED})

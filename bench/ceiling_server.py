@@ -11,6 +11,7 @@ for several workers; the socket set-up mirrors secretsd.cli.main._bind. Prints
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 
@@ -18,6 +19,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 APP = "bench.ceiling_app:app"
+BUSY_ENV = "BENCH_CEILING_BUSY_US"  # bench.ceiling_app.BUSY_ENV, not imported: see main()
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -34,7 +36,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--busy-us", type=int, default=0, help="CPU to burn per request (control)")
     args = parser.parse_args(argv)
+    # Before the app module is imported, here or in a worker process.
+    os.environ[BUSY_ENV] = str(args.busy_us)
     sock = bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import signal
 import sys
@@ -57,7 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--connections", type=_int_list, default=(1, 16, 64), help="GetSecretValue [1,16,64]"
     )
     parser.add_argument(
-        "--puts", type=int, help="PutSecretValue requests prepared [20000; quick: 4000]"
+        "--puts", type=int, help="PutSecretValue requests prepared [20000; quick: 8000]"
     )
     parser.add_argument(
         "--put-secrets", type=int, default=200, help="secrets the writes go to [200]"
@@ -71,6 +72,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", type=_phase_list, default=PHASES, help="phases: get,put,list")
     parser.add_argument(
         "--database", help="postgresql://... of a fresh, empty database [SQLite in the data dir]"
+    )
+    parser.add_argument(
+        "--ceiling-busy-us",
+        type=int,
+        default=0,
+        help="control run: the ceiling burns this much CPU per request (microseconds) [0]",
     )
     parser.add_argument("--quick", action="store_true", help="short smoke run (about 1 minute)")
     parser.add_argument("--json", type=Path, help="write all results to this file")
@@ -86,7 +93,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     quick = args.quick
     args.duration = args.duration or (3.0 if quick else 8.0)
     args.rounds = args.rounds or (1 if quick else 3)
-    args.puts = args.puts or (4_000 if quick else 20_000)
+    args.puts = args.puts or (8_000 if quick else 20_000)
     args.secrets = args.secrets or (2_000 if quick else 10_000)
     args.list_requests = args.list_requests or (200 if quick else 500)
     if args.database and len(args.workers) > 1:
@@ -106,8 +113,9 @@ def _secretsd(data_dir: Path, workers: int, database: str | None) -> ServerProce
     return ServerProcess("secretsd", argv, log_path=data_dir.parent / "secretsd.log", cwd=REPO)
 
 
-def _ceiling(log_dir: Path, workers: int) -> ServerProcess:
+def _ceiling(log_dir: Path, workers: int, busy_us: int) -> ServerProcess:
     argv = [sys.executable, "-m", "bench.ceiling_server", "--port", "0", "--workers", str(workers)]
+    argv += ["--busy-us", str(busy_us)]
     return ServerProcess("ceiling", argv, log_path=log_dir / "ceiling.log", cwd=REPO)
 
 
@@ -129,7 +137,7 @@ def run_for_workers(
         if "get" in args.only:
             _log("--- GetSecretValue vs ceiling ---")
             phases.prepare_get(client, _log)
-            with _ceiling(run_dir, workers) as ceiling:
+            with _ceiling(run_dir, workers, args.ceiling_busy_us) as ceiling:
                 result["get"] = phases.measure_get(binary, server, ceiling, client, opts, _log)
         if "put" in args.only:
             _log("--- PutSecretValue ---")
@@ -137,6 +145,7 @@ def run_for_workers(
         if "list" in args.only:
             _log("--- ListSecrets ---")
             result["list"] = phases.measure_list(binary, server, client, opts, _log)
+    result["loadavg_at_end"] = list(os.getloadavg())
     return result
 
 
@@ -175,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         "phases": list(args.only),
         "database": "postgresql" if args.database else "sqlite",
         "quick": args.quick,
+        "ceiling_busy_us": args.ceiling_busy_us,
     }
     if args.data_root:
         args.data_root.mkdir(parents=True, exist_ok=True)
@@ -182,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     env = environment.collect(REPO, root, wrk.wrk_version(binary))
     _log(
         f"bench: {env['cores']} cores ({env['cpu']}), Python {env['python']},"
-        f" wrk {env['wrk']}, data on {env['data_filesystem']} under {root},"
+        f" {env['wrk']}, data on {env['data_filesystem']} under {root},"
         f" load average {env['loadavg_at_start'][0]:.2f}"
     )
     started = time.monotonic()

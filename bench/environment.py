@@ -75,7 +75,7 @@ def collect(repo: Path, data_root: Path, wrk_version: str) -> dict[str, Any]:
         "python": platform.python_version(),
         "python_executable": sys.executable,
         "sqlite": sqlite3.sqlite_version,
-        "wrk": wrk_version,
+        "wrk": wrk_version.split(" Copyright")[0],
         "packages": versions,
         "git": _git_revision(repo),
         "data_filesystem": _filesystem(data_root),

@@ -53,6 +53,16 @@ def _db_name(result: dict[str, Any]) -> str:
     return "PostgreSQL" if result["database"] == "postgresql" else "SQLite"
 
 
+def _rounds(config: dict[str, Any]) -> str:
+    n = config["rounds"]
+    return f"{n} round" if n == 1 else f"{n} rounds"
+
+
+def _busy(config: dict[str, Any]) -> str:
+    busy = config.get("ceiling_busy_us", 0)
+    return f" (control: ceiling burning {busy} us of CPU per request)" if busy else ""
+
+
 def targets(result: dict[str, Any]) -> list[Target]:
     out = []
     get = result.get("get")
@@ -201,7 +211,7 @@ def text(result: dict[str, Any], config: dict[str, Any]) -> str:
     if "get" in result:
         header, rows = _get_rows(result["get"])
         parts.append(
-            f"\nGetSecretValue vs ceiling (medians of {config['rounds']} rounds x"
+            f"\nGetSecretValue vs ceiling{_busy(config)} (medians of {_rounds(config)} x"
             f" {config['duration_s']:g} s)\n" + _text_table(header, rows)
         )
     if "put" in result:
@@ -229,7 +239,7 @@ def markdown(result: dict[str, Any], config: dict[str, Any]) -> str:
     if "get" in result:
         header, rows = _get_rows(result["get"])
         parts.append(
-            f"GetSecretValue vs ceiling, medians of {config['rounds']} rounds x"
+            f"GetSecretValue vs ceiling{_busy(config)}, medians of {_rounds(config)} x"
             f" {config['duration_s']:g} s:\n\n" + _md_table(header, rows)
         )
     if "put" in result:
@@ -259,7 +269,7 @@ def readme_table(results: Sequence[dict[str, Any]]) -> str:
         "p99",
         "vs ceiling",
         "PutSecretValue c=16",
-        "ListSecrets p99 (10k)",
+        "ListSecrets page p99",
     ]
     rows = []
     for result in results:

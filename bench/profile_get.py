@@ -1,0 +1,136 @@
+"""Profile secretsd's GetSecretValue path in-process, without HTTP, with cProfile.
+
+    .venv/bin/python bench/profile_get.py [--requests 20000] [--top 30]
+
+Builds the real app (secretsd.app.build_app) on a throw-away SQLite data dir and calls it as an
+ASGI app with one pre-signed GetSecretValue request, so the figures are secretsd's own cost per
+request: what uvicorn/httptools/uvloop add on top is what the ceiling measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+_REPO = str(Path(__file__).resolve().parent.parent)
+if _REPO not in sys.path:
+    sys.path.insert(0, _REPO)
+
+from bench.signing import SignedRequest, Signer, new_token, read_credentials  # noqa: E402
+from secretsd.app import build_app  # noqa: E402
+from secretsd.bootstrap import initialise  # noqa: E402
+from secretsd.clock import SystemClock  # noqa: E402
+from secretsd.settings import Settings  # noqa: E402
+from secretsd.store.database import Database  # noqa: E402
+
+HOST = "127.0.0.1:8566"
+
+App = Any
+
+
+def _scope(request: SignedRequest) -> dict[str, Any]:
+    headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in request.all_headers().items()
+    ]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": request.method,
+        "scheme": "http",
+        "path": request.path,
+        "raw_path": request.path.encode(),
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8566),
+    }
+
+
+async def _call(app: App, request: SignedRequest) -> tuple[int, bytes]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": request.body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(_scope(request), receive, send)
+    return sent[0]["status"], sent[1]["body"]
+
+
+async def _loop(app: App, request: SignedRequest, count: int) -> None:
+    scope = _scope(request)
+    body_message = {"type": "http.request", "body": request.body, "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return body_message
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    for _ in range(count):
+        await app(scope, receive, send)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="secretsd-profile-") as tmp:
+        settings = Settings(data_dir=Path(tmp) / "data")
+        db = Database(settings.effective_database_url)
+        initialise(settings, db, SystemClock())
+        db.close()
+        app = build_app(settings)
+        signer = Signer(HOST, read_credentials(settings.admin_credentials_path))
+        create = signer.sign(
+            "CreateSecret",
+            {"Name": "bench/get", "SecretString": "x" * 700, "ClientRequestToken": new_token()},
+        )
+        get = signer.sign("GetSecretValue", {"SecretId": "bench/get"})
+        loop = asyncio.new_event_loop()
+        try:
+            status, body = loop.run_until_complete(_call(app, create))
+            if status != 200:
+                raise SystemExit(f"CreateSecret failed: {status} {body!r}")
+            # The first read records LastAccessedDate (a write); later ones only read.
+            status, body = loop.run_until_complete(_call(app, get))
+            if status != 200:
+                raise SystemExit(f"GetSecretValue failed: {status} {body!r}")
+            loop.run_until_complete(_loop(app, get, 2_000))  # warm caches
+            started = time.perf_counter()
+            loop.run_until_complete(_loop(app, get, args.requests))
+            per_request = (time.perf_counter() - started) / args.requests
+            print(
+                f"GetSecretValue in-process: {per_request * 1e6:.0f} us/request"
+                f" ({1 / per_request:,.0f}/s on one core, no HTTP), {len(body)}-byte answer"
+            )
+            profiler = cProfile.Profile()
+            profiler.enable()
+            loop.run_until_complete(_loop(app, get, args.requests))
+            profiler.disable()
+        finally:
+            loop.close()
+    for key in ("tottime", "cumulative"):
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.strip_dirs().sort_stats(key).print_stats(args.top)
+        print(f"\n===== by {key} ({args.requests} requests; times are totals) =====")
+        print(out.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
