@@ -108,7 +108,14 @@ class Keyring:
 
     def open(self, repo: Repository, envelope: bytes, context: Mapping[str, str]) -> bytes:
         env = Envelope.from_bytes(envelope)
-        key = self._key_for(repo, env.key_arn)
+        return self.open_with_key(env, self._key_for(repo, env.key_arn), context)
+
+    def open_with_key(
+        self, env: Envelope, key: KeyRecord | None, context: Mapping[str, str]
+    ) -> bytes:
+        """Open an envelope whose key record the caller already read (e.g. in the same query)."""
+        if key is None or key.arn != env.key_arn:
+            raise _cannot_decrypt()
         if key.key_state != "Enabled":
             raise ServiceError(
                 "DecryptionFailure",
@@ -119,16 +126,17 @@ class Keyring:
             data_key = aead.open_sealed(self._unseal(key), env.wrapped_key, aad)
             return aead.open_sealed(data_key, env.sealed_value, aad)
         except aead.SealError as exc:
-            raise ServiceError(
-                "DecryptionFailure",
-                "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
-            ) from exc
+            raise _cannot_decrypt() from exc
 
     def _key_for(self, repo: Repository, key_arn: str) -> KeyRecord:
         key = repo.key_by_arn(key_arn)
         if key is None:
-            raise ServiceError(
-                "DecryptionFailure",
-                "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
-            )
+            raise _cannot_decrypt()
         return key
+
+
+def _cannot_decrypt() -> ServiceError:
+    return ServiceError(
+        "DecryptionFailure",
+        "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
+    )

@@ -15,6 +15,7 @@ import orjson
 
 from secretsd import arn as arns
 from secretsd.clock import DAY_MS, Clock, day_start_ms
+from secretsd.crypto.envelope import Envelope
 from secretsd.errors import ServiceError, invalid_parameter, invalid_request, not_found, validation
 from secretsd.kms.keyring import DEFAULT_ALIAS, Keyring
 from secretsd.service import staging
@@ -32,7 +33,7 @@ from secretsd.service.views import (
 )
 from secretsd.store.database import Database, StoreConflict
 from secretsd.store.records import SecretRecord, VersionRecord
-from secretsd.store.repository import SORT_COLUMNS, Repository
+from secretsd.store.repository import READ_BY_ARN, READ_BY_NAME, SORT_COLUMNS, Repository
 
 MAX_TAGS = 50
 MAX_VALUE_BYTES = 65_536
@@ -71,12 +72,11 @@ class SecretsService:
         self._tokens = tokens
 
     # -- lookups ------------------------------------------------------------------------------
-    def _find(
-        self, repo: Repository, ctx: CallContext, secret_id: str, *, for_update: bool = False
-    ) -> SecretRecord | None:
+    def _where(self, ctx: CallContext, secret_id: str) -> tuple[str, tuple[str, ...]] | None:
+        """How to find `secret_id` (name, full or partial ARN); None when it cannot be here."""
         ref = arns.parse_secret_id(secret_id)
         if ref.kind == "name":
-            return repo.secret_by_name(ctx.account_id, ctx.region, ref.name, for_update=for_update)
+            return READ_BY_NAME, (ctx.account_id, ctx.region, ref.name)
         if ref.region != ctx.region:
             return None
         if ref.account != ctx.account_id:
@@ -88,9 +88,20 @@ class SecretsService:
             )
         if ref.kind == "full_arn":
             assert ref.arn is not None
-            return repo.secret_by_arn(ref.arn, for_update=for_update)
-        assert ref.account is not None
-        return repo.secret_by_name(ref.account, ref.region, ref.name, for_update=for_update)
+            return READ_BY_ARN, (ref.arn,)
+        assert ref.account is not None and ref.region is not None
+        return READ_BY_NAME, (ref.account, ref.region, ref.name)
+
+    def _find(
+        self, repo: Repository, ctx: CallContext, secret_id: str, *, for_update: bool = False
+    ) -> SecretRecord | None:
+        where = self._where(ctx, secret_id)
+        if where is None:
+            return None
+        if where[0] == READ_BY_ARN:
+            return repo.secret_by_arn(where[1][0], for_update=for_update)
+        account, region, name = where[1]
+        return repo.secret_by_name(account, region, name, for_update=for_update)
 
     def _get(
         self,
@@ -408,47 +419,46 @@ class SecretsService:
         version_id: str | None,
         version_stage: str | None,
     ) -> SecretValue:
-        with self._db.transaction() as tx:
-            repo = Repository(tx)
-            secret = self._get(repo, ctx, secret_id)
-            result = self._read_value(repo, secret, version_id, version_stage)
-        self._note_access(result)
-        return result
-
-    def _read_value(
-        self,
-        repo: Repository,
-        secret: SecretRecord,
-        version_id: str | None,
-        version_stage: str | None,
-    ) -> SecretValue:
-        if version_id is not None:
-            version = repo.version(secret.arn, version_id)
-            if version is None or version.value_kind == "none":
+        where = self._where(ctx, secret_id)
+        if where is None:
+            raise not_found()
+        stage = version_stage or staging.CURRENT if version_id is None else None
+        # One statement: atomic on both backends without an explicit transaction.
+        with self._db.statement() as tx:
+            found = Repository(tx).read_value(
+                where[0], where[1], stage=stage, version_id=version_id
+            )
+        if found is None:
+            raise not_found()
+        secret, version, key, labels = found
+        if secret.deletion_ms is not None:
+            raise invalid_request(MSG_MARKED_FOR_DELETION)
+        if version is None or version.value_kind == "none" or version.envelope is None:
+            if version_id is not None:
                 raise not_found(
                     "Secrets Manager can't find the specified secret value for VersionId:"
                     f" {version_id}"
                 )
-            labels = repo.stages_of_version(secret.arn, version_id)
-            if version_stage is not None and version_stage not in labels:
-                raise invalid_request(
-                    "You provided a VersionStage that is not associated to the provided VersionId."
-                )
-        else:
-            stage = version_stage or staging.CURRENT
-            found = repo.version_with_stage(secret.arn, stage)
-            if found is None or found.value_kind == "none":
-                raise not_found(
-                    f"Secrets Manager can't find the specified secret value for staging label: {stage}"
-                )
-            version = found
-            labels = repo.stages_of_version(secret.arn, version.version_id)
-        plaintext = self._decrypt(repo, version)
+            raise not_found(
+                f"Secrets Manager can't find the specified secret value for staging label: {stage}"
+            )
+        if version_id is not None and version_stage is not None and version_stage not in labels:
+            raise invalid_request(
+                "You provided a VersionStage that is not associated to the provided VersionId."
+            )
+        plaintext = self._keyring.open_with_key(
+            Envelope.from_bytes(version.envelope),
+            key,
+            _encryption_context(secret.arn, version.version_id),
+        )
         if version.value_kind == "string":
-            return SecretValue(
+            result = SecretValue(
                 secret, version, labels, plaintext.decode("utf-8", "surrogatepass"), None
             )
-        return SecretValue(secret, version, labels, None, plaintext)
+        else:
+            result = SecretValue(secret, version, labels, None, plaintext)
+        self._note_access(result)
+        return result
 
     def _note_access(self, value: SecretValue) -> None:
         """LastAccessedDate has day granularity, so at most one write per secret per day."""

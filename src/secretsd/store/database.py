@@ -149,7 +149,8 @@ class Database:
     def _pg_conn(self) -> psycopg.Connection[Any]:
         if self._pg is None or self._pg.closed or self._pg.broken:
             try:
-                self._pg = psycopg.connect(self.url.url, row_factory=dict_row, autocommit=False)
+                # Autocommit: single statements run alone; transaction() wraps the rest.
+                self._pg = psycopg.connect(self.url.url, row_factory=dict_row, autocommit=True)
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(str(exc)) from exc
         return self._pg
@@ -177,6 +178,17 @@ class Database:
                 yield _PostgresTx(pg, self._statements)
         except psycopg.errors.IntegrityError as exc:
             raise StoreConflict(str(exc)) from exc
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    @contextmanager
+    def statement(self) -> Iterator[Tx]:
+        """For a single read statement, which is atomic by itself: no BEGIN/COMMIT round trips."""
+        if self.dialect == "sqlite":
+            yield _SqliteTx(self._sqlite_conn())
+            return
+        try:
+            yield _PostgresTx(self._pg_conn(), self._statements)
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(str(exc)) from exc
 

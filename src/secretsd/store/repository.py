@@ -24,6 +24,27 @@ _KEY_COLUMNS = (
 _KEY_COLUMNS_K = ", ".join("k." + c.strip() for c in _KEY_COLUMNS.split(","))
 _VERSION_COLUMNS_V = ", ".join("v." + c.strip() for c in _VERSION_COLUMNS.split(","))
 
+# One statement answers GetSecretValue: the secret, the version asked for (by stage or id), its
+# key, and one row per label on that version.
+_READ_COLUMNS = ", ".join(
+    ["s." + c.strip() for c in _SECRET_COLUMNS.split(",")]
+    + [f"v.{c.strip()} AS v_{c.strip()}" for c in _VERSION_COLUMNS.split(",")]
+    + [f"k.{c.strip()} AS k_{c.strip()}" for c in _KEY_COLUMNS.split(",")]
+    + ["lab.stage AS lab_stage"]
+)
+_READ_FROM = (
+    f"SELECT {_READ_COLUMNS} FROM secrets s"
+    " LEFT JOIN secret_versions v ON v.secret_arn = s.arn AND v.version_id = {version}"
+    " LEFT JOIN kms_keys k ON k.arn = v.kms_key_arn"
+    " LEFT JOIN version_stages lab ON lab.secret_arn = s.arn AND lab.version_id = v.version_id"
+)
+_BY_STAGE = (
+    "(SELECT st.version_id FROM version_stages st WHERE st.secret_arn = s.arn AND st.stage = ?)"
+)
+READ_BY_ARN = " WHERE s.arn = ?"
+READ_BY_NAME = " WHERE s.account_id = ? AND s.region = ? AND s.name = ?"
+
+NULLABLE_SORT_COLUMNS = frozenset({"last_accessed_ms"})
 SORT_COLUMNS = {
     "created-date": "created_ms",
     "last-accessed-date": "last_accessed_ms",
@@ -84,6 +105,10 @@ def _key(row: Row) -> KeyRecord:
         material_sealed=bytes(row["material_sealed"]),
         created_ms=row["created_ms"],
     )
+
+
+def _prefixed(row: Row, prefix: str, columns: str) -> dict[str, Any]:
+    return {c.strip(): row[prefix + c.strip()] for c in columns.split(",")}
 
 
 def encode_tags(tags: Sequence[tuple[str, str]] | None) -> str | None:
@@ -268,19 +293,43 @@ class Repository:
         params: list[Any] = [account_id, region]
         if not include_deleted:
             where.append("deletion_ms IS NULL")
-        key = f"COALESCE({sort_column}, {'' if sort_column == 'name' else '-1'})"
-        if sort_column == "name":
-            key = "name"
+        # Only a nullable column needs COALESCE; on the others it would stop the index from
+        # serving the ORDER BY (a full sort of the account's secrets on every page).
+        key = (
+            f"COALESCE({sort_column}, -1)" if sort_column in NULLABLE_SORT_COLUMNS else sort_column
+        )
         if after is not None:
             op = "<" if descending else ">"
-            where.append(f"({key} {op} ? OR ({key} = ? AND arn {op} ?))")
-            params += [after[0], after[0], after[1]]
+            # A row-value comparison lets both databases seek the index to the page start.
+            where.append(f"({key}, arn) {op} (?, ?)")
+            params += [after[0], after[1]]
         rows = self.tx.all(
             f"SELECT {_SECRET_COLUMNS} FROM secrets WHERE {' AND '.join(where)}"
             f" ORDER BY {key} {direction}, arn {direction} LIMIT ?",
             (*params, limit),
         )
         return [_secret(r) for r in rows]
+
+    def read_value(
+        self, where: str, where_params: Sequence[Any], *, stage: str | None, version_id: str | None
+    ) -> tuple[SecretRecord, VersionRecord | None, KeyRecord | None, list[str]] | None:
+        """The secret, the version with `version_id` (or holding `stage`), its key and labels."""
+        version_sql, version_param = (
+            ("?", version_id) if version_id is not None else (_BY_STAGE, stage)
+        )
+        rows = self.tx.all(
+            _READ_FROM.format(version=version_sql) + where, (version_param, *where_params)
+        )
+        if not rows:
+            return None
+        first = rows[0]
+        secret = _secret(first)
+        if first["v_version_id"] is None:
+            return secret, None, None, []
+        version = _version(_prefixed(first, "v_", _VERSION_COLUMNS))
+        key = None if first["k_key_id"] is None else _key(_prefixed(first, "k_", _KEY_COLUMNS))
+        labels = sorted(r["lab_stage"] for r in rows if r["lab_stage"] is not None)
+        return secret, version, key, labels
 
     # -- versions and stages ------------------------------------------------------------------
     def version(self, secret_arn: str, version_id: str) -> VersionRecord | None:
