@@ -27,6 +27,8 @@ class Settings:
     log_level: str = "info"
     # How long an access key's unsealed secret stays cached in a worker (seconds).
     credential_cache_seconds: float = 30.0
+    # How long a worker keeps an unwrapped data key in memory (never on disk); 0 disables it.
+    data_key_cache_seconds: float = 60.0
 
     @property
     def effective_database_url(self) -> str:

@@ -7,9 +7,12 @@ needs invalidating for correctness (state changes such as disabling are read fro
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from secretsd.clock import Clock
 from secretsd.crypto import aead
@@ -19,6 +22,7 @@ from secretsd.store.records import KeyRecord
 from secretsd.store.repository import Repository
 
 DEFAULT_ALIAS = "alias/aws/secretsmanager"
+DATA_KEY_CACHE_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,17 +32,35 @@ class SealedValue:
 
 
 class Keyring:
-    def __init__(self, root_key: bytes, clock: Clock) -> None:
+    def __init__(self, root_key: bytes, clock: Clock, data_key_cache_seconds: float = 60.0) -> None:
         self._root_key = root_key
         self._clock = clock
-        self._material: dict[str, bytes] = {}
+        self._material: dict[str, AESGCM] = {}
+        # Unwrapped data keys, by wrapped key: a cached "Decrypt result" in KMS terms. Memory
+        # only, bounded in size and age; the key's state is still checked on every use.
+        self._data_keys: dict[bytes, tuple[int, AESGCM]] = {}
+        self._data_key_ttl_ms = int(data_key_cache_seconds * 1000)
 
-    def _unseal(self, key: KeyRecord) -> bytes:
+    def _unseal(self, key: KeyRecord) -> AESGCM:
         material = self._material.get(key.arn)
         if material is None:
-            material = aead.open_sealed(self._root_key, key.material_sealed, key.arn.encode())
+            material = aead.cipher(
+                aead.open_sealed(self._root_key, key.material_sealed, key.arn.encode())
+            )
             self._material[key.arn] = material
         return material
+
+    def _data_key(self, key: KeyRecord, wrapped: bytes, aad: bytes) -> AESGCM:
+        now = self._clock.now_ms()
+        hit = self._data_keys.get(wrapped)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        data_key = aead.cipher(aead.open_with(self._unseal(key), wrapped, aad))
+        if self._data_key_ttl_ms > 0:
+            if len(self._data_keys) >= DATA_KEY_CACHE_MAX:
+                self._data_keys.clear()
+            self._data_keys[wrapped] = (now + self._data_key_ttl_ms, data_key)
+        return data_key
 
     def default_key(self, repo: Repository, account_id: str, region: str) -> KeyRecord:
         """`aws/secretsmanager` for the account and region, created on first use."""
@@ -102,7 +124,8 @@ class Keyring:
             )
         aad = aead.canonical_context(context)
         data_key = aead.new_key()
-        wrapped = aead.seal(self._unseal(key), data_key, aad)
+        nonce = os.urandom(aead.NONCE_BYTES)
+        wrapped = nonce + self._unseal(key).encrypt(nonce, data_key, aad)
         sealed = aead.seal(data_key, plaintext, aad)
         return SealedValue(Envelope(key.arn, wrapped, sealed).to_bytes(), key.arn)
 
@@ -123,8 +146,10 @@ class Keyring:
             )
         aad = aead.canonical_context(context)
         try:
-            data_key = aead.open_sealed(self._unseal(key), env.wrapped_key, aad)
-            return aead.open_sealed(data_key, env.sealed_value, aad)
+            # The wrapped key is bound to the same context, so a cache hit by wrapped bytes is
+            # still only usable for this secret version (the value's tag checks the context).
+            data_key = self._data_key(key, env.wrapped_key, aad)
+            return aead.open_with(data_key, env.sealed_value, aad)
         except aead.SealError as exc:
             raise _cannot_decrypt() from exc
 
