@@ -21,7 +21,9 @@ def build_app(settings: Settings) -> ApiApp:
     clock = SystemClock(settings.clock_offset_seconds)
     root_key = load_or_create_root_key(settings.root_key_path)
     db = Database(settings.effective_database_url)
-    service = SecretsService(db, Keyring(root_key, clock, settings.data_key_cache_seconds), clock, TokenCodec(root_key))
+    service = SecretsService(
+        db, Keyring(root_key, clock, settings.data_key_cache_seconds), clock, TokenCodec(root_key)
+    )
     return ApiApp(
         service=service,
         handlers=HANDLERS,

@@ -8,6 +8,7 @@ import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 import uvicorn
@@ -119,39 +120,32 @@ def serve(**options: object) -> None:
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     settings = replace(settings, port=port, data_dir=settings.data_dir.resolve())
-    log_config = None
     if settings.workers == 1:
-        config = uvicorn.Config(
-            app=build_app(settings),
-            lifespan="on",
-            http="httptools",
-            loop="uvloop",
-            access_log=False,
-            log_config=log_config,
-            log_level=settings.log_level,
-            server_header=False,
-        )
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(_uvicorn_config(settings, app=build_app(settings)))
         _announce(host, port)
         server.run(sockets=[sock])
         return
     build_app(settings)  # fail here, once, rather than in every worker
     # Workers are fresh processes: they rebuild the same Settings from the environment.
     os.environ.update(settings.to_env())
-    config = uvicorn.Config(
-        app="secretsd.app:app_from_environment",
-        factory=True,
-        workers=settings.workers,
+    config = _uvicorn_config(
+        settings, app="secretsd.app:app_from_environment", factory=True, workers=settings.workers
+    )
+    _announce(host, port)
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def _uvicorn_config(settings: Settings, **app: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        **app,
         lifespan="on",
         http="httptools",
         loop="uvloop",
         access_log=False,
-        log_config=log_config,
+        log_config=None,
         log_level=settings.log_level,
         server_header=False,
     )
-    _announce(host, port)
-    Multiprocess(config, sockets=[sock]).run()
 
 
 def _announce(host: str, port: int) -> None:

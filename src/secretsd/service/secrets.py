@@ -60,6 +60,12 @@ def _token_in_use(token: str, arn: str) -> ServiceError:
     )
 
 
+def _name_exists(name: str) -> ServiceError:
+    return ServiceError(
+        "ResourceExistsException", f"The operation failed because the secret {name} already exists."
+    )
+
+
 def _encryption_context(arn: str, version_id: str) -> dict[str, str]:
     return {"SecretARN": arn, "SecretVersionId": version_id}
 
@@ -260,10 +266,7 @@ class SecretsService:
             )
         except StoreConflict:
             # Another node created the same name between our check and our insert.
-            raise ServiceError(
-                "ResourceExistsException",
-                f"The operation failed because the secret {name} already exists.",
-            ) from None
+            raise _name_exists(name) from None
 
     def _create_secret(
         self,
@@ -292,10 +295,7 @@ class SecretsService:
                         if self._same_value(repo, version, *value):
                             return WriteResult(existing.arn, existing.name, token)
                         raise _token_in_use(token, existing.arn)
-                raise ServiceError(
-                    "ResourceExistsException",
-                    f"The operation failed because the secret {name} already exists.",
-                )
+                raise _name_exists(name)
             key_ref = self._key_ref(repo, ctx, kms_key_id)
             secret = SecretRecord(
                 arn=arns.format_secret_arn(ctx.region, ctx.account_id, name, arns.new_suffix()),

@@ -7,6 +7,8 @@ single set of queries instead of two hand-maintained dialects, without an ORM on
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -118,6 +120,7 @@ class Database:
         self._sqlite: sqlite3.Connection | None = None
         self._pg: psycopg.Connection[Any] | None = None
         self._statements: dict[str, str] = {}
+        self._lock_fd: int | None = None
 
     def migrate(self) -> None:
         """Bring the schema up to date (idempotent; safe to run from several nodes)."""
@@ -146,6 +149,13 @@ class Database:
             self._sqlite = conn
         return self._sqlite
 
+    def _writer_lock_fd(self) -> int:
+        if self._lock_fd is None:
+            self._lock_fd = os.open(
+                self.url.sqlite_path + ".writer-lock", os.O_RDWR | os.O_CREAT, 0o600
+            )
+        return self._lock_fd
+
     def _pg_conn(self) -> psycopg.Connection[Any]:
         if self._pg is None or self._pg.closed or self._pg.broken:
             try:
@@ -159,18 +169,27 @@ class Database:
     def transaction(self, write: bool = False) -> Iterator[Tx]:
         if self.dialect == "sqlite":
             conn = self._sqlite_conn()
-            # IMMEDIATE takes the write lock up front, so a writer never fails half-way
-            # when upgrading from a read lock.
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            if write:
+                # Writers from several worker processes queue on a file lock first: the kernel
+                # wakes the next one the moment the lock is free, where SQLite's own busy
+                # handler would poll with sleeps of up to 100 ms (seen as a 600 ms p99).
+                fcntl.flock(self._writer_lock_fd(), fcntl.LOCK_EX)
             try:
-                yield _SqliteTx(conn)
-            except sqlite3.IntegrityError as exc:
-                conn.execute("ROLLBACK")
-                raise StoreConflict(str(exc)) from exc
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                # IMMEDIATE takes the write lock up front, so a writer never fails half-way
+                # when upgrading from a read lock.
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield _SqliteTx(conn)
+                except sqlite3.IntegrityError as exc:
+                    conn.execute("ROLLBACK")
+                    raise StoreConflict(str(exc)) from exc
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                if write:
+                    fcntl.flock(self._writer_lock_fd(), fcntl.LOCK_UN)
             return
         pg = self._pg_conn()
         try:
@@ -193,6 +212,9 @@ class Database:
             raise StoreUnavailable(str(exc)) from exc
 
     def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
