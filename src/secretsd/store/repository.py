@@ -33,6 +33,9 @@ _KEY_NAMES = tuple(c.strip() for c in _KEY_COLUMNS.split(","))
 _V0 = len(_SECRET_NAMES)
 _K0 = _V0 + len(_VERSION_NAMES)
 _LAB = _K0 + len(_KEY_NAMES)
+_TAGS = _SECRET_NAMES.index("tags_json")
+_ENVELOPE = _VERSION_NAMES.index("envelope")
+_MATERIAL = _KEY_NAMES.index("material_sealed")
 _READ_COLUMNS = ", ".join(
     [f"s.{c}" for c in _SECRET_NAMES]
     + [f"v.{c} AS v_{c}" for c in _VERSION_NAMES]
@@ -76,8 +79,11 @@ def _bytes(value: Any) -> bytes | None:
     return None if value is None else bytes(value)
 
 
+def _decode_tags(tags_json: str | None) -> tuple[tuple[str, str], ...] | None:
+    return None if tags_json is None else tuple((k, v) for k, v in json.loads(tags_json))
+
+
 def _secret(row: Row) -> SecretRecord:
-    tags = row["tags_json"]
     return SecretRecord(
         arn=row["arn"],
         account_id=row["account_id"],
@@ -91,7 +97,7 @@ def _secret(row: Row) -> SecretRecord:
         last_accessed_ms=row["last_accessed_ms"],
         deleted_ms=row["deleted_ms"],
         deletion_ms=row["deletion_ms"],
-        tags=None if tags is None else tuple((k, v) for k, v in json.loads(tags)),
+        tags=_decode_tags(row["tags_json"]),
         resource_policy=row["resource_policy"],
         owning_service=row["owning_service"],
         primary_region=row["primary_region"],
@@ -337,16 +343,21 @@ class Repository:
             return None
         first = rows[0]
         values = list(first.values()) if isinstance(first, dict) else list(first)
-        secret = _secret(dict(zip(_SECRET_NAMES, values[:_V0], strict=True)))
+        # The column lists are in the records' field order, so records build positionally.
+        secret_values = values[:_V0]
+        secret_values[_TAGS] = _decode_tags(secret_values[_TAGS])
+        secret = SecretRecord(*secret_values)
         if values[_V0 + 1] is None:  # v.version_id
             return secret, None, None, []
-        version = _version(dict(zip(_VERSION_NAMES, values[_V0:_K0], strict=True)))
-        key = (
-            None
-            if values[_K0] is None
-            else _key(dict(zip(_KEY_NAMES, values[_K0:_LAB], strict=True)))
-        )
-        labels = sorted(r["lab_stage"] for r in rows if r["lab_stage"] is not None)
+        version_values = values[_V0:_K0]
+        version_values[_ENVELOPE] = _bytes(version_values[_ENVELOPE])
+        version = VersionRecord(*version_values)
+        key = None
+        if values[_K0] is not None:
+            key_values = values[_K0:_LAB]
+            key_values[_MATERIAL] = bytes(key_values[_MATERIAL])
+            key = KeyRecord(*key_values)
+        labels = sorted([r["lab_stage"] for r in rows if r["lab_stage"] is not None])
         return secret, version, key, labels
 
     # -- versions and stages ------------------------------------------------------------------
