@@ -22,7 +22,11 @@ def build_app(settings: Settings) -> ApiApp:
     root_key = load_or_create_root_key(settings.root_key_path)
     db = Database(settings.effective_database_url)
     service = SecretsService(
-        db, Keyring(root_key, clock, settings.data_key_cache_seconds), clock, TokenCodec(root_key)
+        db,
+        Keyring(root_key, clock, settings.data_key_cache_seconds),
+        clock,
+        TokenCodec(root_key),
+        settings.value_cache_seconds,
     )
     return ApiApp(
         service=service,

@@ -29,6 +29,9 @@ class Settings:
     credential_cache_seconds: float = 30.0
     # How long a worker keeps an unwrapped data key in memory (never on disk); 0 disables it.
     data_key_cache_seconds: float = 60.0
+    # How long a worker may answer repeated reads from memory while the database is unchanged
+    # (SQLite only; any committed write anywhere invalidates it). 0 disables it.
+    value_cache_seconds: float = 30.0
 
     @property
     def effective_database_url(self) -> str:

@@ -313,6 +313,9 @@ def test_server_side_failures_are_aws_shaped(fresh_server: ServerProcess, sm_fac
     database -> InternalServiceError with status 500 and no traceback on the wire."""
     sm = sm_factory(server=fresh_server)
     sm.create_secret(Name="victim", SecretString="v")
+    # A read first, so a worker's in-memory copy exists: a change made behind the server's back
+    # must still be seen.
+    assert sm.get_secret_value(SecretId="victim")["SecretString"] == "v"
     raw = OperationClient(fresh_server)
     db = DirectDatabase(fresh_server)
     try:

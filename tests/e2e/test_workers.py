@@ -5,6 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+
 from support.factories import ServerFactory
 
 
@@ -25,3 +27,34 @@ def test_two_workers_serve_consistently(server_factory: ServerFactory, sm_factor
     assert sorted(s for labels in stages.values() for s in labels) == ["AWSCURRENT", "AWSPREVIOUS"]
     current = sm.get_secret_value(SecretId="shared")
     assert current["VersionId"] in versions
+
+
+def test_reads_see_every_committed_write_across_workers(
+    server_factory: ServerFactory, sm_factory: Any
+) -> None:
+    """Workers may answer repeated reads from memory; a write committed by any worker must
+    still be visible to the very next read, whichever worker serves it."""
+    server = server_factory(extra_args=["--workers", "2"])
+    clients = [sm_factory(server=server) for _ in range(4)]
+    clients[0].create_secret(Name="fresh", SecretString="v0")
+    for i in range(1, 60):
+        writer = clients[i % 4]
+        writer.put_secret_value(SecretId="fresh", SecretString=f"v{i}")
+        for reader in clients:
+            assert reader.get_secret_value(SecretId="fresh")["SecretString"] == f"v{i}"
+        if i % 10 == 0:
+            writer.update_secret_version_stage(
+                SecretId="fresh",
+                VersionStage="AWSCURRENT",
+                MoveToVersionId=clients[0].get_secret_value(
+                    SecretId="fresh", VersionStage="AWSPREVIOUS"
+                )["VersionId"],
+                RemoveFromVersionId=clients[0].get_secret_value(SecretId="fresh")["VersionId"],
+            )
+            for reader in clients:
+                assert reader.get_secret_value(SecretId="fresh")["SecretString"] == f"v{i - 1}"
+            writer.put_secret_value(SecretId="fresh", SecretString=f"v{i}")
+    clients[1].delete_secret(SecretId="fresh")
+    for reader in clients:
+        with pytest.raises(reader.exceptions.InvalidRequestException):
+            reader.get_secret_value(SecretId="fresh")

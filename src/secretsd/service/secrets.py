@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -60,6 +61,16 @@ def _token_in_use(token: str, arn: str) -> ServiceError:
     )
 
 
+VALUE_CACHE_MAX = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    token: tuple[int, int]
+    expires_ms: int
+    value: SecretValue
+
+
 def _name_exists(name: str) -> ServiceError:
     return ServiceError(
         "ResourceExistsException", f"The operation failed because the secret {name} already exists."
@@ -71,11 +82,22 @@ def _encryption_context(arn: str, version_id: str) -> dict[str, str]:
 
 
 class SecretsService:
-    def __init__(self, db: Database, keyring: Keyring, clock: Clock, tokens: TokenCodec) -> None:
+    def __init__(
+        self,
+        db: Database,
+        keyring: Keyring,
+        clock: Clock,
+        tokens: TokenCodec,
+        value_cache_seconds: float = 0.0,
+    ) -> None:
         self._db = db
         self._keyring = keyring
         self._clock = clock
         self._tokens = tokens
+        # Decrypted reads, valid only while the database is unchanged (Database.change_token)
+        # and for at most value_cache_seconds: memory only, never on disk.
+        self._value_cache: dict[tuple[str, tuple[str, ...], str | None, str | None], _Cached] = {}
+        self._value_cache_ms = int(value_cache_seconds * 1000)
 
     # -- lookups ------------------------------------------------------------------------------
     def _where(self, ctx: CallContext, secret_id: str) -> tuple[str, tuple[str, ...]] | None:
@@ -423,6 +445,35 @@ class SecretsService:
         if where is None:
             raise not_found()
         stage = version_stage or staging.CURRENT if version_id is None else None
+        cache_key = (where[0], where[1], stage, version_id)
+        token = self._db.change_token() if self._value_cache_ms else None
+        if token is not None:
+            hit = self._value_cache.get(cache_key)
+            if (
+                hit is not None
+                and hit.token == token
+                and hit.expires_ms > self._clock.now_ms()
+                and version_stage in (None, *hit.value.stages)
+            ):
+                self._note_access(hit.value)
+                return hit.value
+        result = self._read(where, stage, version_id, version_stage)
+        if token is not None:
+            if len(self._value_cache) >= VALUE_CACHE_MAX:
+                self._value_cache.clear()
+            self._value_cache[cache_key] = _Cached(
+                token, self._clock.now_ms() + self._value_cache_ms, result
+            )
+        self._note_access(result)
+        return result
+
+    def _read(
+        self,
+        where: tuple[str, tuple[str, ...]],
+        stage: str | None,
+        version_id: str | None,
+        version_stage: str | None,
+    ) -> SecretValue:
         # One statement: atomic on both backends without an explicit transaction.
         with self._db.statement() as tx:
             found = Repository(tx).read_value(
@@ -452,13 +503,10 @@ class SecretsService:
             _encryption_context(secret.arn, version.version_id),
         )
         if version.value_kind == "string":
-            result = SecretValue(
+            return SecretValue(
                 secret, version, labels, plaintext.decode("utf-8", "surrogatepass"), None
             )
-        else:
-            result = SecretValue(secret, version, labels, None, plaintext)
-        self._note_access(result)
-        return result
+        return SecretValue(secret, version, labels, None, plaintext)
 
     def _note_access(self, value: SecretValue) -> None:
         """LastAccessedDate has day granularity, so at most one write per secret per day."""

@@ -121,6 +121,7 @@ class Database:
         self._pg: psycopg.Connection[Any] | None = None
         self._statements: dict[str, str] = {}
         self._lock_fd: int | None = None
+        self._own_writes = 0
 
     def migrate(self) -> None:
         """Bring the schema up to date (idempotent; safe to run from several nodes)."""
@@ -189,6 +190,7 @@ class Database:
                 conn.execute("COMMIT")
             finally:
                 if write:
+                    self._own_writes += 1
                     fcntl.flock(self._writer_lock_fd(), fcntl.LOCK_UN)
             return
         pg = self._pg_conn()
@@ -199,6 +201,18 @@ class Database:
             raise StoreConflict(str(exc)) from exc
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(str(exc)) from exc
+
+    def change_token(self) -> tuple[int, int] | None:
+        """A value that changes whenever any committed write could have changed the data.
+
+        SQLite's `data_version` changes when another connection (another worker) commits, and
+        this connection's own write transactions are counted here. None on PostgreSQL, where
+        other nodes' commits cannot be seen this cheaply: callers must not cache there.
+        """
+        if self.dialect != "sqlite":
+            return None
+        row = self._sqlite_conn().execute("PRAGMA data_version").fetchone()
+        return (row[0], self._own_writes)
 
     @contextmanager
     def statement(self) -> Iterator[Tx]:
