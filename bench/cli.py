@@ -80,6 +80,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="control run: the ceiling burns this much CPU per request (microseconds) [0]",
     )
     parser.add_argument("--quick", action="store_true", help="short smoke run (about 1 minute)")
+    parser.add_argument(
+        "--no-value-cache",
+        action="store_true",
+        help="run secretsd with SECRETSD_VALUE_CACHE_SECONDS=0 (every read goes to the database)",
+    )
     parser.add_argument("--json", type=Path, help="write all results to this file")
     parser.add_argument("--markdown", type=Path, help="write the results tables (Markdown) here")
     parser.add_argument(
@@ -105,12 +110,17 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
-def _secretsd(data_dir: Path, workers: int, database: str | None) -> ServerProcess:
+def _secretsd(
+    data_dir: Path, workers: int, database: str | None, value_cache: bool
+) -> ServerProcess:
     argv = [sys.executable, "-m", "secretsd", "serve", "--host", "127.0.0.1", "--port", "0"]
     argv += ["--data-dir", str(data_dir), "--workers", str(workers)]
     if database:
         argv += ["--database", database]
-    return ServerProcess("secretsd", argv, log_path=data_dir.parent / "secretsd.log", cwd=REPO)
+    env = None if value_cache else {"SECRETSD_VALUE_CACHE_SECONDS": "0"}
+    return ServerProcess(
+        "secretsd", argv, log_path=data_dir.parent / "secretsd.log", cwd=REPO, env=env
+    )
 
 
 def _ceiling(log_dir: Path, workers: int, busy_us: int) -> ServerProcess:
@@ -130,7 +140,9 @@ def run_for_workers(
     }
     _log(f"\n=== workers={workers}: starting secretsd ({result['database']}) ===")
     with contextlib.ExitStack() as stack:
-        server = stack.enter_context(_secretsd(data_dir, workers, args.database))
+        server = stack.enter_context(
+            _secretsd(data_dir, workers, args.database, not args.no_value_cache)
+        )
         signer = Signer(server.host_header, read_credentials(data_dir / "admin.credentials"))
         client = Client(signer)
         stack.callback(client.close)
