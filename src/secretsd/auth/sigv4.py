@@ -704,13 +704,16 @@ def verify(
     *,
     service: str,
     region: str | None = None,
+    checked: bool = False,
 ) -> None:
     """Accept the request or raise AWS's ServiceError for it.
 
     `signing_key` is derive_signing_key(secret, cred.date, cred.region, cred.service), usually
-    from a SigningKeyCache. Runs check_credential first.
+    from a SigningKeyCache. Runs check_credential first unless the caller already did
+    (`checked=True`, with the same `now`, service and region).
     """
-    check_credential(cred, now, service=service, region=region)
+    if not checked:
+        check_credential(cred, now, service=service, region=region)
     claimed = cred.signature.encode("utf-8", "surrogatepass")
     query = _canonical_query(req.query_string, cred.presigned)
     canonical_request = _canonical_request(req, cred, query)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +39,12 @@ log = logging.getLogger("secretsd.request")
 
 class BodyTooLarge(Exception):
     pass
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID, as AWS's request ids are; cheaper than uuid.uuid4()."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -76,7 +82,7 @@ class ApiApp:
             return
         if scope["type"] != "http":
             return
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         started = time.perf_counter()
         operation = "-"
         try:
@@ -173,7 +179,7 @@ class ApiApp:
             cred.region,
             cred.service,
         )
-        sigv4.verify(request, cred, key, now, service=SIGNING_NAME)
+        sigv4.verify(request, cred, key, now, service=SIGNING_NAME, checked=True)
         return principal, cred.region
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
