@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from secretsd.api import kms as kms_api
 from secretsd.api.secretsmanager import HANDLERS
 from secretsd.auth.principals import PrincipalDirectory
 from secretsd.clock import SystemClock
 from secretsd.crypto.rootkey import load_or_create_root_key
 from secretsd.kms.keyring import Keyring
-from secretsd.protocol.asgi import ApiApp
+from secretsd.kms.service import KmsService
+from secretsd.protocol.asgi import ApiApp, Route
 from secretsd.protocol.model import load_service_model
 from secretsd.protocol.validate import Validator
 from secretsd.scheduler.purge import purge_loop
@@ -21,9 +23,11 @@ def build_app(settings: Settings) -> ApiApp:
     clock = SystemClock(settings.clock_offset_seconds)
     root_key = load_or_create_root_key(settings.root_key_path)
     db = Database(settings.effective_database_url)
+    keyring = Keyring(root_key, clock, settings.data_key_cache_seconds)
+    kms = KmsService(db, keyring, clock)
     service = SecretsService(
         db,
-        Keyring(root_key, clock, settings.data_key_cache_seconds),
+        keyring,
         clock,
         TokenCodec(root_key),
         settings.value_cache_seconds,
@@ -35,7 +39,16 @@ def build_app(settings: Settings) -> ApiApp:
         principals=PrincipalDirectory(db, root_key, settings.credential_cache_seconds),
         max_body_bytes=settings.max_body_bytes,
         now=clock.now_datetime,
-        background=purge_loop(service, settings.purge_interval_seconds),
+        background=purge_loop(service, settings.purge_interval_seconds, kms),
+        routes=[
+            Route(
+                "TrentService.",
+                "kms",
+                kms,
+                kms_api.HANDLERS,
+                Validator(load_service_model("kms")),
+            )
+        ],
     )
 
 

@@ -86,7 +86,7 @@ ODD_TARGETS = (
     "secretsmanager.NoSuchOperation",
     "secretsmanager.__init__",
     "secretsmanager.get_secret_value",
-    "TrentService.Decrypt",
+    "TrentService.NoSuchOperation",
     "AWSSecurityTokenServiceV20110615.GetCallerIdentity",
     "secretsmanager.GetSecretValue.Extra",
     "x" * 8192,

@@ -42,12 +42,29 @@ class Keyring:
         self._data_key_ttl_ms = int(data_key_cache_seconds * 1000)
 
     def _unseal(self, key: KeyRecord) -> AESGCM:
-        material = self._material.get(key.arn)
+        return self._unseal_arn(key.arn, key.material_sealed)
+
+    def material(self, arn: str, version: int, sealed: bytes) -> AESGCM:
+        """A key's material version, unsealed (cached: each version is immutable)."""
+        if version == 1:
+            return self._unseal_arn(arn, sealed)
+        name = f"{arn}#{version}"
+        material = self._material.get(name)
         if material is None:
-            material = aead.cipher(
-                aead.open_sealed(self._root_key, key.material_sealed, key.arn.encode())
-            )
-            self._material[key.arn] = material
+            material = aead.cipher(aead.open_sealed(self._root_key, sealed, name.encode()))
+            self._material[name] = material
+        return material
+
+    def new_material(self, arn: str, version: int) -> bytes:
+        """Fresh random key material, sealed by the root key and bound to the key and version."""
+        name = arn if version == 1 else f"{arn}#{version}"
+        return aead.seal(self._root_key, aead.new_key(), name.encode())
+
+    def _unseal_arn(self, arn: str, sealed: bytes) -> AESGCM:
+        material = self._material.get(arn)
+        if material is None:
+            material = aead.cipher(aead.open_sealed(self._root_key, sealed, arn.encode()))
+            self._material[arn] = material
         return material
 
     def _data_key(self, key: KeyRecord, wrapped: bytes, aad: bytes) -> AESGCM:
@@ -118,10 +135,7 @@ class Keyring:
 
     def seal(self, key: KeyRecord, plaintext: bytes, context: Mapping[str, str]) -> SealedValue:
         if key.key_state != "Enabled":
-            raise ServiceError(
-                "EncryptionFailure",
-                f"Access to KMS is not allowed. The KMS key {key.arn} is {key.key_state.lower()}.",
-            )
+            raise ServiceError("EncryptionFailure", _state_message(key))
         aad = aead.canonical_context(context)
         data_key = aead.new_key()
         nonce = os.urandom(aead.NONCE_BYTES)
@@ -140,10 +154,7 @@ class Keyring:
         if key is None or key.arn != env.key_arn:
             raise _cannot_decrypt()
         if key.key_state != "Enabled":
-            raise ServiceError(
-                "DecryptionFailure",
-                f"Access to KMS is not allowed. The KMS key {key.arn} is {key.key_state.lower()}.",
-            )
+            raise ServiceError("DecryptionFailure", _state_message(key))
         aad = aead.canonical_context(context)
         try:
             # The wrapped key is bound to the same context, so a cache hit by wrapped bytes is
@@ -165,3 +176,8 @@ def _cannot_decrypt() -> ServiceError:
         "DecryptionFailure",
         "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
     )
+
+
+def _state_message(key: KeyRecord) -> str:
+    state = "pending deletion" if key.key_state == "PendingDeletion" else key.key_state.lower()
+    return f"Access to KMS is not allowed. The KMS key {key.arn} is {state}."

@@ -11,7 +11,8 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,17 @@ TARGET_PREFIX = "secretsmanager."
 SIGNING_NAME = "secretsmanager"
 
 log = logging.getLogger("secretsd.request")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Another JSON service on the same endpoint, chosen by its X-Amz-Target prefix."""
+
+    target_prefix: str
+    signing_name: str
+    service: Any
+    handlers: Mapping[str, Callable[[Any, CallContext, dict[str, Any]], dict[str, Any] | None]]
+    validator: Validator
 
 
 class BodyTooLarge(Exception):
@@ -65,10 +77,12 @@ class ApiApp:
         max_body_bytes: int,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         background: Callable[[], Coroutine[Any, Any, None]] | None = None,
+        routes: Sequence[Route] = (),
     ) -> None:
-        self._service = service
-        self._handlers = handlers
-        self._validator = validator
+        self._routes = {
+            r.target_prefix: r
+            for r in (Route(TARGET_PREFIX, SIGNING_NAME, service, handlers, validator), *routes)
+        }
         self._principals = principals
         self._max_body = max_body_bytes
         self._now = now
@@ -125,16 +139,19 @@ class ApiApp:
             if name == b"x-amz-target":
                 target = value.decode("latin-1")
                 break
-        operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
-        handler = self._handlers.get(operation)
+        dot = target.find(".")
+        route = self._routes.get(target[: dot + 1]) if dot > 0 else None
+        operation = target[dot + 1 :] if route is not None else ""
+        handler = route.handlers.get(operation) if route is not None else None
         try:
             if scope["method"] != "POST" or handler is None:
                 raise ServiceError(
                     "UnknownOperationException",
                     f"The operation {target or '(none)'} is not supported by this endpoint.",
                 )
-            principal, region = self._authenticate(scope, headers, body)
-            params = self._validator.parse_input(operation, _load_json(body))
+            assert route is not None
+            principal, region = self._authenticate(scope, headers, body, route.signing_name)
+            params = route.validator.parse_input(operation, _load_json(body))
             ctx = CallContext(
                 account_id=principal.account_id,
                 region=region,
@@ -142,7 +159,7 @@ class ApiApp:
                 operation=operation,
                 source_ip=(scope.get("client") or ("", 0))[0],
             )
-            result = handler(self._service, ctx, params)
+            result = handler(route.service, ctx, params)
         except ServiceError as exc:
             return exc.status, error_body(exc.code, exc.message), operation or target
         except Exception:
@@ -152,7 +169,7 @@ class ApiApp:
         return 200, b"" if result is None else orjson.dumps(result), operation
 
     def _authenticate(
-        self, scope: Scope, headers: list[tuple[bytes, bytes]], body: bytes
+        self, scope: Scope, headers: list[tuple[bytes, bytes]], body: bytes, signing_name: str
     ) -> tuple[Principal, str]:
         """The verified caller and the region its signature is scoped to."""
         request = sigv4.HttpRequest(
@@ -165,7 +182,7 @@ class ApiApp:
         cred = sigv4.parse_credential(request)
         # AWS checks the clock and the credential scope before it looks the key up.
         now = self._now()
-        sigv4.check_credential(cred, now, service=SIGNING_NAME)
+        sigv4.check_credential(cred, now, service=signing_name)
         principal = self._principals.lookup(cred.access_key_id)
         if principal is None:
             raise sigv4.unknown_access_key_error()
@@ -179,7 +196,7 @@ class ApiApp:
             cred.region,
             cred.service,
         )
-        sigv4.verify(request, cred, key, now, service=SIGNING_NAME, checked=True)
+        sigv4.verify(request, cred, key, now, service=signing_name, checked=True)
         return principal, cred.region
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:

@@ -11,13 +11,14 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from secretsd.kms.service import KmsService
 from secretsd.service.secrets import SecretsService
 
 log = logging.getLogger("secretsd.purge")
 
 
 def purge_loop(
-    service: SecretsService, interval_seconds: float
+    service: SecretsService, interval_seconds: float, kms: KmsService | None = None
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     async def run() -> None:
         while True:
@@ -25,6 +26,8 @@ def purge_loop(
                 purged = service.purge_expired()
                 if purged:
                     log.info("purged %d secret(s) whose recovery window ended", purged)
+                if kms is not None and (keys := kms.purge_expired()):
+                    log.info("deleted %d KMS key(s) whose waiting period ended", keys)
             except Exception:
                 log.exception("purge failed; will retry")
             await asyncio.sleep(interval_seconds)
