@@ -10,6 +10,7 @@ from __future__ import annotations
 import botocore
 import botocore.session
 
+from secretsd.api.kms import HANDLERS as KMS_HANDLERS
 from secretsd.api.secretsmanager import HANDLERS, NOT_YET_SUPPORTED
 
 PLANNED = {
@@ -57,6 +58,20 @@ def render() -> str:
         1 for n in model.operation_names if n in HANDLERS and n not in NOT_YET_SUPPORTED
     )
     lines += ["", f"{supported} of {len(model.operation_names)} operations supported.", ""]
+    kms = botocore.session.get_session().get_service_model("kms")
+    lines += [
+        "## KMS (`TrentService`), the subset Secrets Manager users touch",
+        "",
+        f"From the botocore `kms` model ({len(kms.operation_names)} operations). Key policies are"
+        " stored and returned but not yet evaluated.",
+        "",
+        "| Operation | Status |",
+        "| --- | --- |",
+    ]
+    for name in kms.operation_names:
+        lines.append(f"| {name} | {'supported' if name in KMS_HANDLERS else 'not supported'} |")
+    kms_supported = sum(1 for n in kms.operation_names if n in KMS_HANDLERS)
+    lines += ["", f"{kms_supported} of {len(kms.operation_names)} operations supported.", ""]
     return "\n".join(lines)
 
 
