@@ -22,7 +22,6 @@ _KEY_COLUMNS = (
 )
 
 _KEY_COLUMNS_K = ", ".join("k." + c.strip() for c in _KEY_COLUMNS.split(","))
-_VERSION_COLUMNS_V = ", ".join("v." + c.strip() for c in _VERSION_COLUMNS.split(","))
 
 # One statement answers GetSecretValue: the secret, the version asked for (by stage or id), its
 # key, and one row per label on that version. Columns come in a fixed order and are read by
@@ -365,16 +364,6 @@ class Repository:
         row = self.tx.one(
             f"SELECT {_VERSION_COLUMNS} FROM secret_versions WHERE secret_arn = ? AND version_id = ?",
             (secret_arn, version_id),
-        )
-        return None if row is None else _version(row)
-
-    def version_with_stage(self, secret_arn: str, stage: str) -> VersionRecord | None:
-        row = self.tx.one(
-            f"SELECT {_VERSION_COLUMNS_V}"
-            " FROM version_stages s JOIN secret_versions v"
-            " ON v.secret_arn = s.secret_arn AND v.version_id = s.version_id"
-            " WHERE s.secret_arn = ? AND s.stage = ?",
-            (secret_arn, stage),
         )
         return None if row is None else _version(row)
 
