@@ -25,6 +25,11 @@ DEFAULT_ALIAS = "alias/aws/secretsmanager"
 DATA_KEY_CACHE_MAX = 4096
 
 
+def material_aad(arn: str, version: int) -> bytes:
+    """What a key's sealed material version is bound to (version 1 predates versioning)."""
+    return (arn if version == 1 else f"{arn}#{version}").encode()
+
+
 @dataclass(frozen=True, slots=True)
 class SealedValue:
     envelope: bytes
@@ -51,14 +56,14 @@ class Keyring:
         name = f"{arn}#{version}"
         material = self._material.get(name)
         if material is None:
-            material = aead.cipher(aead.open_sealed(self._root_key, sealed, name.encode()))
+            aad = material_aad(arn, version)
+            material = aead.cipher(aead.open_sealed(self._root_key, sealed, aad))
             self._material[name] = material
         return material
 
     def new_material(self, arn: str, version: int) -> bytes:
         """Fresh random key material, sealed by the root key and bound to the key and version."""
-        name = arn if version == 1 else f"{arn}#{version}"
-        return aead.seal(self._root_key, aead.new_key(), name.encode())
+        return aead.seal(self._root_key, aead.new_key(), material_aad(arn, version))
 
     def _unseal_arn(self, arn: str, sealed: bytes) -> AESGCM:
         material = self._material.get(arn)
