@@ -1,0 +1,106 @@
+"""The request context a decision is made on: who, what, on which resource, with which keys.
+
+Global keys derived from the principal (aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType,
+aws:PrincipalTag/*, aws:username, aws:userid) are filled in here, as AWS's "AWS global condition
+context keys" page describes them; keys passed in `condition_keys` take precedence.
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from secretsd.policy.conditions import ContextValues, Scalar
+
+ContextValue = str | bool | int | float | datetime | bytes | Sequence[str]
+
+
+def _no_tags() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+def _no_keys() -> Mapping[str, ContextValue]:
+    return MappingProxyType({})
+
+
+def account_root(account: str) -> str:
+    return f"arn:aws:iam::{account}:root"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """One authorization request.
+
+    `principal_arn` is aws:PrincipalArn: the user ARN, the *role* ARN for an assumed-role session,
+    or `arn:aws:iam::<account>:root` for the root user. `caller_arn` is the ARN AWS prints after
+    "User:" in AccessDenied messages (the `arn:aws:sts::...:assumed-role/Role/session` ARN for a
+    session); it defaults to `principal_arn`. `principal_type` is aws:PrincipalType: "Account",
+    "User", "FederatedUser", "AssumedRole" or "Anonymous". `resource` is `"*"` for actions that
+    take no resource (ListSecrets). `resource_account` None means the caller's own account.
+    """
+
+    action: str
+    principal_arn: str
+    principal_account: str
+    resource: str = "*"
+    resource_account: str | None = None
+    caller_arn: str | None = None
+    principal_type: str = "User"
+    principal_tags: Mapping[str, str] = field(default_factory=_no_tags)
+    username: str | None = None
+    userid: str | None = None
+    service_principal: str | None = None
+    condition_keys: Mapping[str, ContextValue] = field(default_factory=_no_keys)
+    keys: Mapping[str, ContextValues] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        derived: dict[str, ContextValue] = {
+            "aws:principalarn": self.principal_arn,
+            "aws:principalaccount": self.principal_account,
+            "aws:principaltype": self.principal_type,
+        }
+        if self.username is not None:
+            derived["aws:username"] = self.username
+        if self.userid is not None:
+            derived["aws:userid"] = self.userid
+        if self.principal_tags:
+            derived["aws:principaltagkeys"] = list(self.principal_tags)
+            for tag, tag_value in self.principal_tags.items():
+                derived[f"aws:principaltag/{tag.lower()}"] = tag_value
+        for key, value in self.condition_keys.items():
+            derived[key.lower()] = value
+        object.__setattr__(
+            self, "keys", MappingProxyType({k: _normalise(v) for k, v in derived.items()})
+        )
+
+    @property
+    def same_account(self) -> bool:
+        return self.resource_account is None or self.resource_account == self.principal_account
+
+    @property
+    def shown_arn(self) -> str:
+        return self.caller_arn or self.principal_arn
+
+    def variable(self, name: str) -> str | None:
+        """A policy variable's value: present and single-valued, else None."""
+        values = self.keys.get(name)
+        if not values or len(values) != 1:
+            return None
+        value = values[0]
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float):
+            return str(value)
+        return None
+
+
+def _normalise(value: ContextValue) -> ContextValues:
+    if isinstance(value, str | bool | int | float | datetime | bytes):
+        scalar: Scalar = value
+        return (scalar,)
+    return tuple(value)
