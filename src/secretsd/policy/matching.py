@@ -147,6 +147,8 @@ def arn_pattern_regex(pattern: Pattern) -> str:
             out.append(".*" if colons >= 5 else "[^:]*")
         elif p is Wild.QMARK:
             out.append("." if colons >= 5 else "[^:]")
+    if colons < 5:
+        return "(?!)"  # not an ARN pattern (six components): matches nothing
     return "".join(out)
 
 

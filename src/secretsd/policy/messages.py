@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from secretsd.policy.evaluate import Decision
 
-_TYPE_PHRASE = {"identity": "identity-based policy", "resource": "resource-based policy"}
+# Article included: "with an explicit deny in an identity-based policy", "... in a resource-based
+# policy" (the examples on the troubleshooting page above).
+_TYPE_PHRASE = {"identity": "an identity-based policy", "resource": "a resource-based policy"}
 
 
 def access_denied_message(caller_arn: str, action: str, resource: str, decision: Decision) -> str:
@@ -32,5 +34,5 @@ def access_denied_message(caller_arn: str, action: str, resource: str, decision:
         head += f" on resource: {resource}"
     phrase = _TYPE_PHRASE[decision.policy_type or "identity"]
     if decision.reason == "explicit_deny":
-        return f"{head} with an explicit deny in a {phrase}"
-    return f"{head} because no {phrase} allows the {action} action"
+        return f"{head} with an explicit deny in {phrase}"
+    return f"{head} because no {phrase.split(' ', 1)[1]} allows the {action} action"
