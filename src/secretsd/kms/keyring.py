@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -23,6 +23,9 @@ from secretsd.store.repository import Repository
 
 DEFAULT_ALIAS = "alias/aws/secretsmanager"
 DATA_KEY_CACHE_MAX = 4096
+
+# (key id, material version) -> that version's sealed material, or None if there is no such version.
+MaterialLoader = Callable[[str, int], bytes | None]
 
 
 def material_aad(arn: str, version: int) -> bytes:
@@ -72,12 +75,27 @@ class Keyring:
             self._material[arn] = material
         return material
 
-    def _data_key(self, key: KeyRecord, wrapped: bytes, aad: bytes) -> AESGCM:
+    def _material_of(self, key: KeyRecord, version: int, load: MaterialLoader | None) -> AESGCM:
+        if version == 1:
+            return self._unseal(key)
+        cached = self._material.get(f"{key.arn}#{version}")
+        if cached is not None:
+            return cached
+        sealed = None if load is None else load(key.key_id, version)
+        if sealed is None:
+            raise _cannot_decrypt()
+        return self.material(key.arn, version, sealed)
+
+    def _data_key(
+        self, key: KeyRecord, env: Envelope, aad: bytes, load: MaterialLoader | None
+    ) -> AESGCM:
         now = self._clock.now_ms()
+        wrapped = env.wrapped_key
         hit = self._data_keys.get(wrapped)
         if hit is not None and hit[0] > now:
             return hit[1]
-        data_key = aead.cipher(aead.open_with(self._unseal(key), wrapped, aad))
+        material = self._material_of(key, env.material_version, load)
+        data_key = aead.cipher(aead.open_with(material, wrapped, aad))
         if self._data_key_ttl_ms > 0:
             if len(self._data_keys) >= DATA_KEY_CACHE_MAX:
                 self._data_keys.clear()
@@ -138,24 +156,44 @@ class Keyring:
             )
         return key
 
-    def seal(self, key: KeyRecord, plaintext: bytes, context: Mapping[str, str]) -> SealedValue:
+    def seal(
+        self,
+        key: KeyRecord,
+        plaintext: bytes,
+        context: Mapping[str, str],
+        load: MaterialLoader | None = None,
+    ) -> SealedValue:
+        """Seal under the key's current material version (`load` fetches versions after the
+        first, e.g. `Repository.key_material`)."""
         if key.key_state != "Enabled":
             raise ServiceError("EncryptionFailure", _state_message(key))
         aad = aead.canonical_context(context)
         data_key = aead.new_key()
         nonce = os.urandom(aead.NONCE_BYTES)
-        wrapped = nonce + self._unseal(key).encrypt(nonce, data_key, aad)
+        material = self._material_of(key, key.material_version, load)
+        wrapped = nonce + material.encrypt(nonce, data_key, aad)
         sealed = aead.seal(data_key, plaintext, aad)
-        return SealedValue(Envelope(key.arn, wrapped, sealed).to_bytes(), key.arn)
+        envelope = Envelope(key.arn, wrapped, sealed, key.material_version)
+        return SealedValue(envelope.to_bytes(), key.arn)
 
     def open(self, repo: Repository, envelope: bytes, context: Mapping[str, str]) -> bytes:
         env = Envelope.from_bytes(envelope)
-        return self.open_with_key(env, self._key_for(repo, env.key_arn), context)
+        return self.open_with_key(
+            env,
+            self._key_for(repo, env.key_arn),
+            context,
+            lambda key_id, version: repo.key_material(key_id, version),
+        )
 
     def open_with_key(
-        self, env: Envelope, key: KeyRecord | None, context: Mapping[str, str]
+        self,
+        env: Envelope,
+        key: KeyRecord | None,
+        context: Mapping[str, str],
+        load: MaterialLoader | None = None,
     ) -> bytes:
-        """Open an envelope whose key record the caller already read (e.g. in the same query)."""
+        """Open an envelope whose key record the caller already read (e.g. in the same query);
+        `load` fetches a material version after the first that this process has not seen yet."""
         if key is None or key.arn != env.key_arn:
             raise _cannot_decrypt()
         if key.key_state != "Enabled":
@@ -164,7 +202,7 @@ class Keyring:
         try:
             # The wrapped key is bound to the same context, so a cache hit by wrapped bytes is
             # still only usable for this secret version (the value's tag checks the context).
-            data_key = self._data_key(key, env.wrapped_key, aad)
+            data_key = self._data_key(key, env, aad, load)
             return aead.open_with(data_key, env.sealed_value, aad)
         except aead.SealError as exc:
             raise _cannot_decrypt() from exc

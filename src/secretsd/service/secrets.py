@@ -192,7 +192,9 @@ class SecretsService:
         now_ms: int,
     ) -> None:
         key = self._keyring.resolve(repo, secret.account_id, secret.region, secret.kms_key_id)
-        sealed = self._keyring.seal(key, value, _encryption_context(secret.arn, version_id))
+        sealed = self._keyring.seal(
+            key, value, _encryption_context(secret.arn, version_id), repo.key_material
+        )
         repo.insert_version(
             VersionRecord(
                 secret_arn=secret.arn,
@@ -425,7 +427,10 @@ class SecretsService:
                 continue
             plaintext = self._decrypt(repo, version)
             sealed = self._keyring.seal(
-                key, plaintext, _encryption_context(secret.arn, version.version_id)
+                key,
+                plaintext,
+                _encryption_context(secret.arn, version.version_id),
+                repo.key_material,
             )
             repo.tx.execute(
                 "UPDATE secret_versions SET envelope = ?, kms_key_arn = ?"
@@ -501,12 +506,18 @@ class SecretsService:
             Envelope.from_bytes(version.envelope),
             key,
             _encryption_context(secret.arn, version.version_id),
+            self._key_material,
         )
         if version.value_kind == "string":
             return SecretValue(
                 secret, version, labels, plaintext.decode("utf-8", "surrogatepass"), None
             )
         return SecretValue(secret, version, labels, None, plaintext)
+
+    def _key_material(self, key_id: str, version: int) -> bytes | None:
+        # Only on the first read of a rotated key's newer material in this process (it is cached).
+        with self._db.statement() as tx:
+            return Repository(tx).key_material(key_id, version)
 
     def _note_access(self, value: SecretValue) -> None:
         """LastAccessedDate has day granularity, so at most one write per secret per day."""

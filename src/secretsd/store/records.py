@@ -49,6 +49,8 @@ class KeyRecord:
     key_state: str
     material_sealed: bytes
     created_ms: int
+    # The current material version (rotation adds versions; version 1 is material_sealed).
+    material_version: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,8 @@ _VERSION_COLUMNS = (
     "secret_arn, version_id, seq, created_ms, last_accessed_ms, value_kind, envelope, kms_key_arn"
 )
 _KEY_COLUMNS = (
-    "key_id, arn, account_id, region, manager, description, key_state, material_sealed, created_ms"
+    "key_id, arn, account_id, region, manager, description, key_state, material_sealed, created_ms,"
+    " material_version"
 )
 
 _KEY_COLUMNS_K = ", ".join("k." + c.strip() for c in _KEY_COLUMNS.split(","))
@@ -128,6 +129,7 @@ def _key(row: Row) -> KeyRecord:
         key_state=row["key_state"],
         material_sealed=bytes(row["material_sealed"]),
         created_ms=row["created_ms"],
+        material_version=row["material_version"],
     )
 
 
@@ -200,6 +202,14 @@ class Repository:
         row = self.tx.one(f"SELECT {_KEY_COLUMNS} FROM kms_keys WHERE arn = ?", (arn,))
         return None if row is None else _key(row)
 
+    def key_material(self, key_id: str, version: int) -> bytes | None:
+        """A key's sealed material version after the first (rotation adds them)."""
+        row = self.tx.one(
+            "SELECT material_sealed FROM kms_key_materials WHERE key_id = ? AND version = ?",
+            (key_id, version),
+        )
+        return None if row is None else bytes(row["material_sealed"])
+
     def key_by_alias(self, account_id: str, region: str, alias_name: str) -> KeyRecord | None:
         row = self.tx.one(
             f"SELECT {_KEY_COLUMNS_K}"
@@ -211,7 +221,7 @@ class Repository:
 
     def insert_key(self, key: KeyRecord) -> None:
         self.tx.execute(
-            f"INSERT INTO kms_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO kms_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key.key_id,
                 key.arn,
@@ -222,6 +232,7 @@ class Repository:
                 key.key_state,
                 key.material_sealed,
                 key.created_ms,
+                key.material_version,
             ),
         )
 
