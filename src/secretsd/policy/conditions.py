@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -184,12 +185,16 @@ def _to_bool(value: Scalar) -> bool | None:
     return None
 
 
-def _to_ip(value: Scalar) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def _to_ip(value: Scalar) -> tuple[int, int] | None:
+    """(IP version, address as an int); inet_pton is far cheaper than `ipaddress` per request."""
     if not isinstance(value, str):
         return None
+    text = value.strip()
     try:
-        return ipaddress.ip_address(value.strip())
-    except ValueError:
+        if ":" in text:
+            return 6, int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except (OSError, ValueError):
         return None
 
 
@@ -213,27 +218,30 @@ class ConditionClause:
     values: tuple[str, ...]
     op: ParsedOperator
     _test: Callable[[Scalar, Lookup], bool] = field(repr=False, compare=False)
+    # Precomputed from `op` so evaluation does no string comparisons.
+    _negated: bool = field(repr=False, compare=False, default=False)
+    _null: bool = field(repr=False, compare=False, default=False)
+    _missing: bool = field(repr=False, compare=False, default=False)  # result on a missing key
+    _for_all: bool = field(repr=False, compare=False, default=False)
+    _for_any: bool = field(repr=False, compare=False, default=False)
 
     def evaluate(self, context: Mapping[str, ContextValues], lookup: Lookup) -> bool:
         present = context.get(self.key)
-        base = self.op.base
-        if base == "Null":
+        if self._null:
             absent = not present
             return any(absent == (v.lower() == "true") for v in self.values)
         if not present:
-            if self.op.if_exists or self.op.set_op == "ForAllValues":
-                return True
-            if self.op.set_op == "ForAnyValue":
-                return False
-            return base in NEGATED
+            return self._missing
         test = self._test
-        if base in NEGATED:
-            if self.op.set_op == "ForAllValues":
+        if len(present) == 1 and not self._for_all and not self._for_any:
+            return test(present[0], lookup) != self._negated
+        if self._negated:
+            if self._for_all:
                 return all(not test(v, lookup) for v in present)
-            if self.op.set_op == "ForAnyValue":
+            if self._for_any:
                 return any(not test(v, lookup) for v in present)
             return not any(test(v, lookup) for v in present)
-        if self.op.set_op == "ForAllValues":
+        if self._for_all:
             return all(test(v, lookup) for v in present)
         return any(test(v, lookup) for v in present)
 
@@ -241,7 +249,25 @@ class ConditionClause:
 def compile_clause(operator: str, key: str, values: tuple[str, ...]) -> ConditionClause:
     op = parse_operator(operator)
     test = _compile_test(op.base, values)
-    return ConditionClause(operator, key.lower(), values, op, test)
+    negated = op.base in NEGATED
+    if op.if_exists or op.set_op == "ForAllValues":
+        missing = True
+    elif op.set_op == "ForAnyValue":
+        missing = False
+    else:
+        missing = negated
+    return ConditionClause(
+        operator,
+        key.lower(),
+        values,
+        op,
+        test,
+        _negated=negated,
+        _null=op.base == "Null",
+        _missing=missing,
+        _for_all=op.set_op == "ForAllValues",
+        _for_any=op.set_op == "ForAnyValue",
+    )
 
 
 def _compile_test(base: str, values: tuple[str, ...]) -> Callable[[Scalar, Lookup], bool]:
@@ -254,6 +280,9 @@ def _compile_test(base: str, values: tuple[str, ...]) -> Callable[[Scalar, Looku
     if base in ARN_OPS:
         arn_globs = GlobSet(patterns, arn=True)
         return lambda v, lookup: isinstance(v, str) and arn_globs.matches(v, lookup)
+    if base == "Bool" and not any(has_variables(p) for p in patterns):
+        wanted = {v.lower() == "true" for v in values if v.lower() in ("true", "false")}
+        return lambda v, _lookup: (b := _to_bool(v)) is not None and b in wanted
     if base in STRING_OPS or base == "Bool":
         fold = base.endswith("IgnoreCase") or base == "Bool"
         return _equality_test(patterns, fold=fold)
@@ -270,15 +299,18 @@ def _compile_test(base: str, values: tuple[str, ...]) -> Callable[[Scalar, Looku
             (d := parse_date(v)) is not None and any(dcmp(d.timestamp(), t) for t in dates)
         )
     if base in ("IpAddress", "NotIpAddress"):
-        networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        networks: list[tuple[int, int, int]] = []  # (version, network, mask)
         for v in values:
             try:
-                networks.append(ipaddress.ip_network(v.strip(), strict=False))
+                net = ipaddress.ip_network(v.strip(), strict=False)
             except ValueError:
                 continue
+            networks.append((net.version, int(net.network_address), int(net.netmask)))
         return lambda v, _lookup: (
             (ip := _to_ip(v)) is not None
-            and any(ip.version == net.version and ip in net for net in networks)
+            and any(
+                ip[0] == version and ip[1] & mask == network for version, network, mask in networks
+            )
         )
     if base == "Null":
         return lambda _v, _lookup: False  # Null tests presence only, in evaluate()

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
-from secretsd.policy.conditions import ContextValues, Scalar
+from secretsd.policy.conditions import ContextValues
 
 ContextValue = str | bool | int | float | datetime | bytes | Sequence[str]
+_SCALARS = (str, bool, int, float, datetime, bytes)
 
 
 def _no_tags() -> Mapping[str, str]:
@@ -57,24 +58,23 @@ class RequestContext:
     keys: Mapping[str, ContextValues] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        derived: dict[str, ContextValue] = {
-            "aws:principalarn": self.principal_arn,
-            "aws:principalaccount": self.principal_account,
-            "aws:principaltype": self.principal_type,
+        keys: dict[str, ContextValues] = {
+            "aws:principalarn": (self.principal_arn,),
+            "aws:principalaccount": (self.principal_account,),
+            "aws:principaltype": (self.principal_type,),
         }
         if self.username is not None:
-            derived["aws:username"] = self.username
+            keys["aws:username"] = (self.username,)
         if self.userid is not None:
-            derived["aws:userid"] = self.userid
+            keys["aws:userid"] = (self.userid,)
         if self.principal_tags:
-            derived["aws:principaltagkeys"] = list(self.principal_tags)
+            keys["aws:principaltagkeys"] = tuple(self.principal_tags)
             for tag, tag_value in self.principal_tags.items():
-                derived[f"aws:principaltag/{tag.lower()}"] = tag_value
+                keys[f"aws:principaltag/{tag.lower()}"] = (tag_value,)
         for key, value in self.condition_keys.items():
-            derived[key.lower()] = value
-        object.__setattr__(
-            self, "keys", MappingProxyType({k: _normalise(v) for k, v in derived.items()})
-        )
+            keys[key.lower()] = (value,) if isinstance(value, _SCALARS) else tuple(value)
+        # A plain dict: the dataclass is frozen and never hands it out for mutation.
+        object.__setattr__(self, "keys", keys)
 
     @property
     def same_account(self) -> bool:
@@ -97,10 +97,3 @@ class RequestContext:
         if isinstance(value, int | float):
             return str(value)
         return None
-
-
-def _normalise(value: ContextValue) -> ContextValues:
-    if isinstance(value, str | bool | int | float | datetime | bytes):
-        scalar: Scalar = value
-        return (scalar,)
-    return tuple(value)

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from secretsd.policy.context import RequestContext, account_root
 from secretsd.policy.document import Policy, PrincipalSet, Statement
@@ -36,14 +35,16 @@ Reason = Literal["explicit_deny", "allowed", "implicit_deny"]
 PolicyType = Literal["identity", "resource"]
 
 
+# NamedTuples rather than frozen dataclasses: built on every request, and several times cheaper.
+
+
 class _Match(enum.IntEnum):
     NONE = 0
     ACCOUNT = 1  # only through the account principal: delegation, not a grant
     DIRECT = 2
 
 
-@dataclass(frozen=True, slots=True)
-class StatementRef:
+class StatementRef(NamedTuple):
     """Which statement decided: the policy's type, position, label and Sid."""
 
     policy_type: PolicyType
@@ -52,8 +53,7 @@ class StatementRef:
     sid: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     allowed: bool
     reason: Reason
     # For denials, the policy type AWS names in the message ("identity-based"/"resource-based").
@@ -75,11 +75,11 @@ def evaluate(
         for stmt in policy.statements:
             if not _applies(stmt, request, policy):
                 continue
-            ref = StatementRef("identity", index, policy.name, stmt.sid)
             if stmt.effect == "Deny":
-                identity_deny = identity_deny or ref
+                identity_deny = StatementRef("identity", index, policy.name, stmt.sid)
                 break
-            identity_allow = identity_allow or ref
+            if identity_allow is None:
+                identity_allow = StatementRef("identity", index, policy.name, stmt.sid)
         if identity_deny is not None:
             break
 

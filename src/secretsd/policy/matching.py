@@ -44,6 +44,7 @@ Pattern = tuple[Part, ...]
 # Returns a variable's single string value, or None when the request has none.
 Lookup = Callable[[str], str | None]
 
+_MAX_COMPILED = 1024
 _ESCAPES = {"*": "*", "?": "?", "$": "$"}
 _DEFAULT_RE = re.compile(r"^\s*([^,]+?)\s*,\s*'([^']*)'\s*$")
 
@@ -155,7 +156,7 @@ def arn_pattern_regex(pattern: Pattern) -> str:
 class GlobSet:
     """A set of wildcard patterns matched as one alternation: true when any pattern matches."""
 
-    __slots__ = ("_dynamic", "_flags", "_regex", "_static", "_to_regex", "match_all")
+    __slots__ = ("_compiled", "_dynamic", "_flags", "_regex", "_static", "_to_regex", "match_all")
 
     def __init__(
         self,
@@ -175,6 +176,9 @@ class GlobSet:
             if static
             else None
         )
+        # Substituted patterns seen so far (one per distinct identity), bounded; owned by this
+        # document object, so it dies with the policy it belongs to.
+        self._compiled: dict[Pattern, re.Pattern[str]] = {}
 
     def matches(self, value: str, lookup: Lookup | None = None) -> bool:
         if self.match_all:
@@ -185,6 +189,11 @@ class GlobSet:
             concrete = substitute(pattern, lookup) if lookup is not None else None
             if concrete is None:
                 continue
-            if re.fullmatch(self._to_regex(concrete), value, self._flags) is not None:
+            regex = self._compiled.get(concrete)
+            if regex is None:
+                if len(self._compiled) >= _MAX_COMPILED:
+                    self._compiled.clear()
+                regex = self._compiled[concrete] = re.compile(self._to_regex(concrete), self._flags)
+            if regex.fullmatch(value) is not None:
                 return True
         return False
