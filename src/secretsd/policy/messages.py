@@ -14,6 +14,9 @@ for implicit ones. Real Secrets Manager responses quoted in public bug reports:
   identity-based policy allows the secretsmanager:ListSecrets action"
   (github.com/Kralizek/AWSSecretsManagerConfigurationExtensions issue 78): no "on resource:" part
   for actions without a resource.
+- "... is not authorized to perform: secretsmanager:GetResourcePolicy on resource: arn:aws:
+  secretsmanager:::secret:/<secret_name> because no resource-based policy allows the
+  secretsmanager:GetResourcePolicy action" (github.com/hashicorp/terraform-provider-aws issue 35549).
 - "... is not authorized to perform: secretsmanager:ListSecrets because no permissions boundary
   allows the secretsmanager:ListSecrets action" (same project, issue 76).
 """
