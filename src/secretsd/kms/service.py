@@ -239,16 +239,11 @@ class KmsService:
 
     def purge_expired(self, batch: int = 100) -> int:
         """Delete keys whose waiting period has ended; returns how many were deleted."""
-        purged = 0
-        while True:
-            with self._db.transaction(write=True) as tx:
-                repo = KmsRepository(tx)
-                ids = repo.expired_key_ids(self._clock.now_ms(), batch)
-                for key_id in ids:
-                    repo.delete_key(key_id)
-            purged += len(ids)
-            if len(ids) < batch:
-                return purged
+        return self._db.delete_in_batches(
+            lambda tx, n: KmsRepository(tx).expired_key_ids(self._clock.now_ms(), n),
+            lambda tx, key_id: KmsRepository(tx).delete_key(key_id),
+            batch,
+        )
 
     # -- tags, policies, rotation --------------------------------------------------------------
     def tag_resource(self, ctx: CallContext, key_ref: str, tags: Sequence[tuple[str, str]]) -> None:

@@ -757,16 +757,11 @@ class SecretsService:
 
     def purge_expired(self, batch: int = 100) -> int:
         """Delete secrets whose recovery window has ended; returns how many were purged."""
-        purged = 0
-        while True:
-            with self._db.transaction(write=True) as tx:
-                repo = Repository(tx)
-                arn_list = repo.expired_secret_arns(self._clock.now_ms(), batch)
-                for arn in arn_list:
-                    repo.delete_secret(arn)
-            purged += len(arn_list)
-            if len(arn_list) < batch:
-                return purged
+        return self._db.delete_in_batches(
+            lambda tx, n: Repository(tx).expired_secret_arns(self._clock.now_ms(), n),
+            lambda tx, arn: Repository(tx).delete_secret(arn),
+            batch,
+        )
 
     def tag_resource(
         self, ctx: CallContext, *, secret_id: str, tags: Sequence[tuple[str, str]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +201,24 @@ class Database:
             raise StoreConflict(str(exc)) from exc
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(str(exc)) from exc
+
+    def delete_in_batches(
+        self,
+        find: Callable[[Tx, int], list[str]],
+        delete: Callable[[Tx, str], None],
+        batch: int = 100,
+    ) -> int:
+        """Delete what `find` returns, `batch` at a time, one transaction per batch (so a purge of
+        many rows never holds the write lock for long); returns how many were deleted."""
+        deleted = 0
+        while True:
+            with self.transaction(write=True) as tx:
+                found = find(tx, batch)
+                for item in found:
+                    delete(tx, item)
+            deleted += len(found)
+            if len(found) < batch:
+                return deleted
 
     def change_token(self) -> tuple[int, int] | None:
         """A value that changes whenever any committed write could have changed the data.
