@@ -60,7 +60,13 @@ def new_request_id() -> str:
 
 
 def error_body(code: str, message: str) -> bytes:
-    return orjson.dumps({"__type": code, "Message": message})
+    try:
+        return orjson.dumps({"__type": code, "Message": message})
+    except TypeError:
+        # A message quoting client input may hold a lone surrogate, which is not UTF-8: show
+        # it escaped rather than fail the response.
+        printable = message.encode("utf-8", "backslashreplace").decode("utf-8")
+        return orjson.dumps({"__type": code, "Message": printable})
 
 
 INTERNAL_ERROR = error_body("InternalServiceError", "An error occurred on the server side.")

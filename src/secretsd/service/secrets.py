@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from secretsd import arn as arns
 from secretsd.clock import DAY_MS, Clock, day_start_ms
 from secretsd.crypto.envelope import Envelope
 from secretsd.errors import ServiceError, invalid_parameter, invalid_request, not_found, validation
 from secretsd.kms.keyring import DEFAULT_ALIAS, Keyring
+from secretsd.policy import Policy, PolicySyntaxError
+from secretsd.policy import parse_policy as parse_resource_policy
 from secretsd.service import staging
 from secretsd.service.context import CallContext
 from secretsd.service.filters import FilterTarget, matches, validate_filters
@@ -851,73 +851,23 @@ def _filter_target(secret: SecretRecord) -> FilterTarget:
     )
 
 
-def _malformed(detail: str = "") -> ServiceError:
-    message = "This resource policy contains a syntax error."
-    return ServiceError("MalformedPolicyDocumentException", f"{message} {detail}".strip())
-
-
-def _strings(value: Any) -> bool:
-    return isinstance(value, str) or (
-        isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
-    )
-
-
-def parse_policy(policy: str) -> dict[str, Any]:
-    """Syntax checks on a resource policy; full evaluation comes with the permissions engine."""
+def parse_policy(policy: str) -> Policy:
+    """A resource policy's syntax, checked by the policy engine's parser."""
     try:
-        # orjson refuses nesting deeper than 1024 levels with a ValueError (json would recurse).
-        document = orjson.loads(policy)
-    except ValueError:
-        raise _malformed() from None
-    if not isinstance(document, dict):
-        raise _malformed("The policy must be a JSON object.")
-    statements = document.get("Statement")
-    if isinstance(statements, dict):
-        statements = [statements]
-    if not isinstance(statements, list) or not statements:
-        raise _malformed("The policy must contain a Statement.")
-    for statement in statements:
-        if not isinstance(statement, dict) or statement.get("Effect") not in ("Allow", "Deny"):
-            raise _malformed("Each statement needs an Effect of Allow or Deny.")
-        actions = [statement[k] for k in ("Action", "NotAction") if k in statement]
-        resources = [statement[k] for k in ("Resource", "NotResource") if k in statement]
-        if len(actions) != 1 or not _strings(actions[0]):
-            raise _malformed("Each statement needs one Action or NotAction of strings.")
-        if len(resources) > 1 or (resources and not _strings(resources[0])):
-            raise _malformed("Resource and NotResource must be strings or lists of strings.")
-        for key in ("Principal", "NotPrincipal"):
-            if key in statement and not _principal_ok(statement[key]):
-                raise _malformed(f'{key} must be "*" or a map of principal types to strings.')
-        if "Condition" in statement and not isinstance(statement["Condition"], dict):
-            raise _malformed("Condition must be a JSON object.")
-    return document
+        return parse_resource_policy(policy, kind="resource")
+    except PolicySyntaxError as exc:
+        raise ServiceError(
+            "MalformedPolicyDocumentException",
+            f"This resource policy contains a syntax error. {exc.message}".strip(),
+        ) from None
 
 
-def _principal_ok(principal: Any) -> bool:
-    if principal == "*":
-        return True
-    return (
-        isinstance(principal, dict)
-        and bool(principal)
-        and all(isinstance(k, str) and _strings(v) for k, v in principal.items())
-    )
-
-
-def grants_public_access(document: dict[str, Any]) -> bool:
+def grants_public_access(document: Policy) -> bool:
     """An Allow to every principal (`*`) without a condition narrowing it is public access."""
-    statements = document.get("Statement")
-    if isinstance(statements, dict):
-        statements = [statements]
-    for statement in statements or []:
-        if statement.get("Effect") != "Allow" or statement.get("Condition"):
-            continue
-        principal = statement.get("Principal")
-        values: list[Any] = []
-        if principal == "*":
-            values = ["*"]
-        elif isinstance(principal, dict):
-            aws = principal.get("AWS")
-            values = aws if isinstance(aws, list) else [aws]
-        if "*" in values:
-            return True
-    return False
+    return any(
+        statement.effect == "Allow"
+        and not statement.conditions
+        and statement.principal is not None
+        and statement.principal.wildcard
+        for statement in document.statements
+    )
