@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from unittest import mock
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
 from botocore.auth import SigV4Auth, SigV4QueryAuth
@@ -27,6 +27,7 @@ from secretsd.auth.sigv4 import (
     verify,
 )
 from secretsd.errors import ServiceError
+from support.sigv4_requests import to_http_request
 
 SERVICE = "secretsmanager"
 SIGNED_AT = datetime(2024, 5, 17, 23, 59, 30)  # near midnight: a day's shift changes the scope
@@ -65,23 +66,6 @@ def authenticate(req: HttpRequest, cache: SigningKeyCache, *, check_token: bool 
         raise invalid_security_token_error()
     signing_key = cache.get(cred.access_key_id, key.secret, cred.date, cred.region, cred.service)
     verify(req, cred, signing_key, NOW, service=SERVICE)
-
-
-def to_http_request(aws_request: AWSRequest) -> HttpRequest:
-    prepared = aws_request.prepare()
-    parts = urlsplit(prepared.url)
-    headers = [
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in prepared.headers.items()
-    ]
-    if not any(name == b"host" for name, _ in headers):
-        headers.append((b"host", parts.netloc.encode("ascii")))
-    body = prepared.body or b""
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    return HttpRequest(
-        prepared.method, (parts.path or "/").encode(), parts.query.encode(), headers, body
-    )
 
 
 def sign(

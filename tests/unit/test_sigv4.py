@@ -7,7 +7,6 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from unittest import mock
-from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -29,6 +28,7 @@ from secretsd.auth.sigv4 import (
     verify,
 )
 from secretsd.errors import ServiceError
+from support.sigv4_requests import from_prepared, to_http_request
 
 SERVICE = "secretsmanager"
 ACCESS_KEY = "AKIDEXAMPLE"
@@ -45,34 +45,6 @@ MISMATCH = (
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def to_http_request(aws_request: AWSRequest) -> HttpRequest:
-    """What an ASGI server would hand us for the request botocore is about to send."""
-    return from_prepared(aws_request.prepare())
-
-
-def from_prepared(prepared: AWSPreparedRequest) -> HttpRequest:
-    parts = urlsplit(prepared.url)
-    headers = [
-        (
-            name.lower().encode("latin-1"),
-            value if isinstance(value, bytes) else value.encode("latin-1"),
-        )
-        for name, value in prepared.headers.items()
-    ]
-    if not any(name == b"host" for name, _ in headers):
-        headers.append((b"host", parts.netloc.encode("ascii")))
-    body = prepared.body or b""
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    return HttpRequest(
-        method=prepared.method,
-        raw_path=(parts.path or "/").encode("ascii"),
-        query_string=parts.query.encode("ascii"),
-        headers=headers,
-        body=body,
-    )
 
 
 def sign(
