@@ -18,6 +18,7 @@ from secretsd.clock import Clock
 from secretsd.crypto import aead
 from secretsd.crypto.envelope import Envelope
 from secretsd.errors import ServiceError
+from secretsd.store.kms_repository import KmsRepository
 from secretsd.store.records import KeyRecord
 from secretsd.store.repository import Repository
 
@@ -182,7 +183,7 @@ class Keyring:
             env,
             self._key_for(repo, env.key_arn),
             context,
-            lambda key_id, version: repo.key_material(key_id, version),
+            lambda key_id, version: KmsRepository(repo.tx).material(key_id, version),
         )
 
     def open_with_key(

@@ -33,6 +33,7 @@ from secretsd.service.views import (
     WriteResult,
 )
 from secretsd.store.database import Database, StoreConflict
+from secretsd.store.kms_repository import KmsRepository
 from secretsd.store.records import SecretRecord, VersionRecord
 from secretsd.store.repository import READ_BY_ARN, READ_BY_NAME, SORT_COLUMNS, Repository
 
@@ -193,7 +194,7 @@ class SecretsService:
     ) -> None:
         key = self._keyring.resolve(repo, secret.account_id, secret.region, secret.kms_key_id)
         sealed = self._keyring.seal(
-            key, value, _encryption_context(secret.arn, version_id), repo.key_material
+            key, value, _encryption_context(secret.arn, version_id), KmsRepository(repo.tx).material
         )
         repo.insert_version(
             VersionRecord(
@@ -430,7 +431,7 @@ class SecretsService:
                 key,
                 plaintext,
                 _encryption_context(secret.arn, version.version_id),
-                repo.key_material,
+                KmsRepository(repo.tx).material,
             )
             repo.tx.execute(
                 "UPDATE secret_versions SET envelope = ?, kms_key_arn = ?"
@@ -517,7 +518,7 @@ class SecretsService:
     def _key_material(self, key_id: str, version: int) -> bytes | None:
         # Only on the first read of a rotated key's newer material in this process (it is cached).
         with self._db.statement() as tx:
-            return Repository(tx).key_material(key_id, version)
+            return KmsRepository(tx).material(key_id, version)
 
     def _note_access(self, value: SecretValue) -> None:
         """LastAccessedDate has day granularity, so at most one write per secret per day."""

@@ -202,14 +202,6 @@ class Repository:
         row = self.tx.one(f"SELECT {_KEY_COLUMNS} FROM kms_keys WHERE arn = ?", (arn,))
         return None if row is None else _key(row)
 
-    def key_material(self, key_id: str, version: int) -> bytes | None:
-        """A key's sealed material version after the first (rotation adds them)."""
-        row = self.tx.one(
-            "SELECT material_sealed FROM kms_key_materials WHERE key_id = ? AND version = ?",
-            (key_id, version),
-        )
-        return None if row is None else bytes(row["material_sealed"])
-
     def key_by_alias(self, account_id: str, region: str, alias_name: str) -> KeyRecord | None:
         row = self.tx.one(
             f"SELECT {_KEY_COLUMNS_K}"
