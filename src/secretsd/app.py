@@ -13,6 +13,7 @@ from secretsd.protocol.asgi import ApiApp, Route
 from secretsd.protocol.model import load_service_model
 from secretsd.protocol.validate import Validator
 from secretsd.scheduler.purge import purge_loop
+from secretsd.service.authorization import Authorizer, GenerationWatch
 from secretsd.service.pagination import TokenCodec
 from secretsd.service.secrets import SecretsService
 from secretsd.settings import Settings
@@ -24,19 +25,24 @@ def build_app(settings: Settings) -> ApiApp:
     root_key = load_or_create_root_key(settings.root_key_path)
     db = Database(settings.effective_database_url)
     keyring = Keyring(root_key, clock, settings.data_key_cache_seconds)
+    watch = GenerationWatch(db, settings.policy_poll_seconds)
+    authorizer = Authorizer(db, clock, watch)
     kms = KmsService(db, keyring, clock)
     service = SecretsService(
         db,
         keyring,
         clock,
         TokenCodec(root_key),
+        authorizer,
         settings.value_cache_seconds,
     )
     return ApiApp(
         service=service,
         handlers=HANDLERS,
         validator=Validator(load_service_model("secretsmanager")),
-        principals=PrincipalDirectory(db, root_key, settings.credential_cache_seconds),
+        principals=PrincipalDirectory(
+            db, root_key, settings.credential_cache_seconds, watch.current
+        ),
         max_body_bytes=settings.max_body_bytes,
         now=clock.now_datetime,
         background=purge_loop(service, settings.purge_interval_seconds, kms),

@@ -12,8 +12,8 @@ from secretsd.clock import Clock
 from secretsd.crypto import aead
 from secretsd.crypto.rootkey import load_or_create_root_key
 from secretsd.settings import Settings
-from secretsd.store.database import Database
-from secretsd.store.records import AccessKeyRecord
+from secretsd.store.database import Database, Tx
+from secretsd.store.iam_repository import IamRepository, UserAccessKey, UserRecord
 from secretsd.store.repository import Repository
 
 
@@ -67,6 +67,75 @@ def check_root_key(repo: Repository, root_key: bytes) -> None:
         ) from exc
 
 
+ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+
+@dataclass(frozen=True)
+class NewCredentials:
+    account_id: str
+    user_arn: str
+    access_key_id: str
+    secret_access_key: str
+
+
+def new_user_id() -> str:
+    return "AIDA" + new_access_key_id("")[:17].ljust(17, "A")
+
+
+def create_administrator(
+    tx: Tx, root_key: bytes, account_id: str, now_ms: int, name: str = "admin"
+) -> NewCredentials:
+    """An IAM user with AdministratorAccess and one access key (returned, shown once)."""
+    iam = IamRepository(tx)
+    if iam.user(account_id, name) is None:
+        iam.insert_user(UserRecord(account_id, name, new_user_id(), "/", (), now_ms))
+    iam.attach(account_id, "user", name, ADMIN_POLICY_ARN)
+    return _new_key(
+        iam, root_key, account_id, name, f"arn:aws:iam::{account_id}:user/{name}", now_ms
+    )
+
+
+def root_access_key(tx: Tx, root_key: bytes, account_id: str, now_ms: int) -> NewCredentials:
+    """Emergency access: a key for the account's root user, whom identity policies cannot lock out."""
+    return _new_key(
+        IamRepository(tx), root_key, account_id, None, f"arn:aws:iam::{account_id}:root", now_ms
+    )
+
+
+def _new_key(
+    iam: IamRepository,
+    root_key: bytes,
+    account_id: str,
+    user_name: str | None,
+    arn: str,
+    now_ms: int,
+) -> NewCredentials:
+    access_key_id = new_access_key_id()
+    secret = new_secret_access_key()
+    iam.insert_access_key(
+        UserAccessKey(
+            access_key_id=access_key_id,
+            account_id=account_id,
+            user_name=user_name,
+            principal_arn=arn,
+            secret_sealed=seal_secret(root_key, access_key_id, secret),
+            status="Active",
+            created_ms=now_ms,
+        )
+    )
+    return NewCredentials(account_id, arn, access_key_id, secret)
+
+
+def create_account(
+    tx: Tx, root_key: bytes, now_ms: int, admin_name: str = "admin"
+) -> NewCredentials:
+    account_id = new_account_id()
+    while account_id in Repository(tx).account_ids():
+        account_id = new_account_id()
+    Repository(tx).insert_account(account_id, now_ms)
+    return create_administrator(tx, root_key, account_id, now_ms, admin_name)
+
+
 def initialise(settings: Settings, db: Database, clock: Clock) -> InitResult:
     """Idempotent: creates what is missing, reuses everything that exists."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -79,21 +148,9 @@ def initialise(settings: Settings, db: Database, clock: Clock) -> InitResult:
         accounts = repo.account_ids()
         if accounts:
             return InitResult(accounts[0], created=False)
-        account_id = new_account_id()
-        now = clock.now_ms()
-        repo.insert_account(account_id, now)
-        access_key_id = new_access_key_id()
-        secret = new_secret_access_key()
-        repo.insert_access_key(
-            AccessKeyRecord(
-                access_key_id=access_key_id,
-                account_id=account_id,
-                principal_arn=f"arn:aws:iam::{account_id}:user/admin",
-                secret_sealed=seal_secret(root_key, access_key_id, secret),
-                status="Active",
-            ),
-            now,
-        )
+        created = create_account(tx, root_key, clock.now_ms())
         # Written before the commit: if writing fails, the account is not created either.
-        write_credentials_file(settings.admin_credentials_path, access_key_id, secret)
-    return InitResult(account_id, created=True)
+        write_credentials_file(
+            settings.admin_credentials_path, created.access_key_id, created.secret_access_key
+        )
+    return InitResult(created.account_id, created=True)

@@ -32,6 +32,11 @@ class Settings:
     # How long a worker may answer repeated reads from memory while the database is unchanged
     # (SQLite only; any committed write anywhere invalidates it). 0 disables it.
     value_cache_seconds: float = 30.0
+    # PostgreSQL only: how often a worker re-reads the IAM change counter to drop cached
+    # principals and policies (SQLite notices every commit for free). 0 reads it on every call;
+    # larger values trade a round trip per request for IAM changes taking up to this long to
+    # reach other nodes, as in AWS IAM's own eventual consistency.
+    policy_poll_seconds: float = 0.0
 
     @property
     def effective_database_url(self) -> str:

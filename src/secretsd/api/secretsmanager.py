@@ -285,6 +285,7 @@ def list_resource_policies(svc: SecretsService, ctx: CallContext, p: Params) -> 
 
 
 def get_random_password(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str, Any]:
+    svc.require_unscoped(ctx, "secretsmanager:GetRandomPassword")
     password = generate_password(
         length=p.get("PasswordLength", 32),
         exclude_characters=p.get("ExcludeCharacters", ""),

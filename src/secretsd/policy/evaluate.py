@@ -67,8 +67,16 @@ def evaluate(
     request: RequestContext,
     identity_policies: Sequence[Policy],
     resource_policy: Policy | None = None,
+    *,
+    key_policy: bool = False,
 ) -> Decision:
-    """Decide `request` against the caller's identity policies and the resource's policy."""
+    """Decide `request` against the caller's identity policies and the resource's policy.
+
+    `key_policy`: the resource policy is a KMS key policy, which KMS requires: "Unless the key
+    policy explicitly allows it, you cannot use IAM policies to allow access to a KMS key"
+    (https://docs.aws.amazon.com/kms/latest/developerguide/control-access.html). Identity
+    policies then count only where the key policy delegates to the caller's account.
+    """
     identity_allow: StatementRef | None = None
     identity_deny: StatementRef | None = None
     for index, policy in enumerate(identity_policies):
@@ -108,6 +116,14 @@ def evaluate(
         return Decision(False, "explicit_deny", "identity", identity_deny, identity_ok, False)
     if resource_deny is not None:
         return Decision(False, "explicit_deny", "resource", resource_deny, identity_ok, resource_ok)
+
+    if key_policy and request.same_account:
+        if resource_direct is not None or (resource_account is not None and identity_ok):
+            return Decision(
+                True, "allowed", None, resource_direct or identity_allow, identity_ok, True
+            )
+        missing_key: PolicyType = "resource" if resource_account is None else "identity"
+        return Decision(False, "implicit_deny", missing_key, None, identity_ok, resource_ok)
 
     if request.same_account:
         if identity_ok or resource_direct is not None:

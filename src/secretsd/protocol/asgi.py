@@ -8,6 +8,7 @@ client sends can produce a traceback on the wire.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import os
 import time
@@ -19,7 +20,7 @@ from typing import Any
 import orjson
 
 from secretsd.auth import sigv4
-from secretsd.auth.principals import Principal, PrincipalDirectory
+from secretsd.auth.principals import Principal, PrincipalDirectory, token_digest
 from secretsd.errors import ServiceError
 from secretsd.protocol.validate import Validator
 from secretsd.service.context import CallContext
@@ -159,11 +160,11 @@ class ApiApp:
             principal, region = self._authenticate(scope, headers, body, route.signing_name)
             params = route.validator.parse_input(operation, _load_json(body))
             ctx = CallContext(
-                account_id=principal.account_id,
+                identity=principal.identity,
                 region=region,
-                principal_arn=principal.arn,
                 operation=operation,
                 source_ip=(scope.get("client") or ("", 0))[0],
+                secure_transport=scope.get("scheme") == "https",
             )
             result = handler(route.service, ctx, params)
         except ServiceError as exc:
@@ -192,9 +193,18 @@ class ApiApp:
         principal = self._principals.lookup(cred.access_key_id)
         if principal is None:
             raise sigv4.unknown_access_key_error()
-        if cred.security_token is not None:
-            # Only long-term keys exist so far: no session token can belong to them.
-            raise sigv4.invalid_security_token_error()
+        if principal.token_digest is None:
+            if cred.security_token is not None:
+                # A long-term key has no session token: whatever was sent cannot be its own.
+                raise sigv4.invalid_security_token_error()
+        else:
+            if cred.security_token is None or not hmac.compare_digest(
+                token_digest(cred.security_token), principal.token_digest
+            ):
+                raise sigv4.invalid_security_token_error()
+            expires = principal.identity.session_expires_ms
+            if expires is not None and now.timestamp() * 1000 >= expires:
+                raise sigv4.expired_security_token_error()
         key = self._signing_keys.get(
             principal.access_key_id,
             principal.secret_access_key,

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from secretsd.auth.identity import Identity
+
 
 @dataclass(frozen=True, slots=True)
 class CallContext:
-    account_id: str
+    identity: Identity
     region: str
-    principal_arn: str
     operation: str = ""
     source_ip: str = ""
+    secure_transport: bool = False
+
+    @property
+    def account_id(self) -> str:
+        return self.identity.account_id
+
+    @property
+    def principal_arn(self) -> str:
+        """The ARN AWS names in messages ("User: <arn> is not authorized ...")."""
+        return self.identity.arn

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +17,10 @@ from secretsd.clock import DAY_MS, Clock, day_start_ms
 from secretsd.crypto.envelope import Envelope
 from secretsd.errors import ServiceError, invalid_parameter, invalid_request, not_found, validation
 from secretsd.kms.keyring import DEFAULT_ALIAS, Keyring
-from secretsd.policy import Policy, PolicySyntaxError
+from secretsd.policy import ContextValue, Policy, PolicySyntaxError
 from secretsd.policy import parse_policy as parse_resource_policy
 from secretsd.service import staging
+from secretsd.service.authorization import Authorizer
 from secretsd.service.context import CallContext
 from secretsd.service.filters import FilterTarget, matches, validate_filters
 from secretsd.service.pagination import TokenCodec
@@ -34,7 +35,7 @@ from secretsd.service.views import (
 )
 from secretsd.store.database import Database, StoreConflict
 from secretsd.store.kms_repository import KmsRepository
-from secretsd.store.records import SecretRecord, VersionRecord
+from secretsd.store.records import KeyRecord, SecretRecord, VersionRecord
 from secretsd.store.repository import READ_BY_ARN, READ_BY_NAME, SORT_COLUMNS, Repository
 
 MAX_TAGS = 50
@@ -64,6 +65,37 @@ def _token_in_use(token: str, arn: str) -> ServiceError:
 
 VALUE_CACHE_MAX = 4096
 
+SM_BATCH_GET = "secretsmanager:BatchGetSecretValue"
+SM_CREATE = "secretsmanager:CreateSecret"
+SM_DELETE = "secretsmanager:DeleteSecret"
+SM_DELETE_POLICY = "secretsmanager:DeleteResourcePolicy"
+SM_DESCRIBE = "secretsmanager:DescribeSecret"
+SM_GET_POLICY = "secretsmanager:GetResourcePolicy"
+SM_GET_VALUE = "secretsmanager:GetSecretValue"
+SM_LIST = "secretsmanager:ListSecrets"
+SM_LIST_VERSIONS = "secretsmanager:ListSecretVersionIds"
+SM_PUT = "secretsmanager:PutSecretValue"
+SM_PUT_POLICY = "secretsmanager:PutResourcePolicy"
+SM_RESTORE = "secretsmanager:RestoreSecret"
+SM_TAG = "secretsmanager:TagResource"
+SM_UNTAG = "secretsmanager:UntagResource"
+SM_UPDATE = "secretsmanager:UpdateSecret"
+SM_UPDATE_STAGE = "secretsmanager:UpdateSecretVersionStage"
+SM_VALIDATE_POLICY = "secretsmanager:ValidateResourcePolicy"
+KMS_DECRYPT = "kms:Decrypt"
+# "kms:GenerateDataKey and kms:Decrypt" to write with a customer managed key (AWS's
+# "Secret encryption and decryption in AWS Secrets Manager").
+KMS_WRITE_ACTIONS = ("kms:GenerateDataKey", KMS_DECRYPT)
+
+# Recorded (shared/reference/aws-behaviour.md, cross-account section).
+MSG_DEFAULT_KEY_CROSS_ACCOUNT = (
+    "You can't access a secret from a different AWS account if you encrypt the secret with the"
+    " default KMS service key."
+)
+# What Secrets Manager answers when KMS refuses the caller (many public reports, e.g.
+# github.com/aws-samples/aws-secrets-manager-rotation-lambdas issue 53; HTTP 400).
+MSG_KMS_DENIED = "Access to KMS is not allowed"
+
 
 @dataclass(frozen=True, slots=True)
 class _Cached:
@@ -89,12 +121,14 @@ class SecretsService:
         keyring: Keyring,
         clock: Clock,
         tokens: TokenCodec,
+        authorizer: Authorizer,
         value_cache_seconds: float = 0.0,
     ) -> None:
         self._db = db
         self._keyring = keyring
         self._clock = clock
         self._tokens = tokens
+        self._auth = authorizer
         # Decrypted reads, valid only while the database is unchanged (Database.change_token)
         # and for at most value_cache_seconds: memory only, never on disk.
         self._value_cache: dict[tuple[str, tuple[str, ...], str | None, str | None], _Cached] = {}
@@ -108,13 +142,7 @@ class SecretsService:
             return READ_BY_NAME, (ctx.account_id, ctx.region, ref.name)
         if ref.region != ctx.region:
             return None
-        if ref.account != ctx.account_id:
-            raise ServiceError(
-                "AccessDeniedException",
-                f"User: {ctx.principal_arn} is not authorized to perform:"
-                f" secretsmanager:{ctx.operation} on resource: {secret_id} because no"
-                f" resource-based policy allows the secretsmanager:{ctx.operation} action",
-            )
+        # Another account's secret is looked up too: its resource policy decides (_allow).
         if ref.kind == "full_arn":
             assert ref.arn is not None
             return READ_BY_ARN, (ref.arn,)
@@ -137,16 +165,99 @@ class SecretsService:
         repo: Repository,
         ctx: CallContext,
         secret_id: str,
+        action: str,
         *,
+        keys: Mapping[str, ContextValue] | None = None,
         for_update: bool = False,
         allow_deleted: bool = False,
     ) -> SecretRecord:
+        """The secret, once the caller is allowed `action` on it (AccessDenied first, then
+        not-found and deletion errors, as AWS orders them)."""
         secret = self._find(repo, ctx, secret_id, for_update=for_update)
         if secret is None:
+            self._allow_missing(ctx, action, secret_id, keys)
             raise not_found()
+        self._allow(ctx, action, secret, keys)
         if secret.deletion_ms is not None and not allow_deleted:
             raise invalid_request(MSG_MARKED_FOR_DELETION)
         return secret
+
+    # -- permissions ----------------------------------------------------------------------------
+    def require_unscoped(self, ctx: CallContext, action: str) -> None:
+        """For actions without a resource (their Resource element must be "*")."""
+        self._auth.require(ctx, action)
+
+    def _allow(
+        self,
+        ctx: CallContext,
+        action: str,
+        secret: SecretRecord,
+        keys: Mapping[str, ContextValue] | None = None,
+    ) -> None:
+        context = _secret_condition_keys(secret)
+        if keys:
+            context.update(keys)
+        self._auth.require(
+            ctx,
+            action,
+            secret.arn,
+            resource_account=secret.account_id,
+            resource_policy=secret.resource_policy,
+            condition_keys=context,
+        )
+
+    def _allow_missing(
+        self,
+        ctx: CallContext,
+        action: str,
+        secret_id: str,
+        keys: Mapping[str, ContextValue] | None = None,
+    ) -> None:
+        """A secret that does not exist: the caller learns that only if allowed to ask."""
+        ref = arns.parse_secret_id(secret_id)
+        account = ref.account or ctx.account_id
+        arn = ref.arn or arns.format_partial_secret_arn(ref.region or ctx.region, account, ref.name)
+        context: dict[str, ContextValue] = {"secretsmanager:SecretId": arn}
+        if keys:
+            context.update(keys)
+        self._auth.require(ctx, action, arn, resource_account=account, condition_keys=context)
+
+    def _allow_kms(
+        self,
+        ctx: CallContext,
+        secret: SecretRecord,
+        key: KeyRecord | None,
+        actions: Sequence[str],
+        version_id: str,
+    ) -> None:
+        """What Secrets Manager asks KMS on the caller's behalf for a customer managed key.
+
+        With `aws/secretsmanager` nothing is asked of the caller, but such a secret cannot be
+        used from another account (its key policy cannot be shared).
+        """
+        if key is None or key.manager == "AWS":
+            if secret.account_id != ctx.account_id:
+                raise invalid_request(MSG_DEFAULT_KEY_CROSS_ACCOUNT)
+            return
+        keys: dict[str, ContextValue] = {
+            "kms:ViaService": f"secretsmanager.{secret.region}.amazonaws.com",
+            "kms:CallerAccount": ctx.account_id,
+            "kms:EncryptionContext:SecretARN": secret.arn,
+            "kms:EncryptionContext:SecretVersionId": version_id,
+            "kms:EncryptionContextKeys": ("SecretARN", "SecretVersionId"),
+        }
+        for action in actions:
+            decision = self._auth.check(
+                ctx,
+                action,
+                key.arn,
+                resource_account=key.account_id,
+                resource_policy=key.policy,
+                condition_keys=keys,
+                key_policy=True,
+            )
+            if not decision.allowed:
+                raise ServiceError("AccessDeniedException", MSG_KMS_DENIED)
 
     def _changed_ms(self, secret: SecretRecord) -> int:
         # Two changes in the same millisecond must still be ordered.
@@ -186,6 +297,7 @@ class SecretsService:
     def _store_version(
         self,
         repo: Repository,
+        ctx: CallContext,
         secret: SecretRecord,
         version_id: str,
         kind: str,
@@ -193,6 +305,7 @@ class SecretsService:
         now_ms: int,
     ) -> None:
         key = self._keyring.resolve(repo, secret.account_id, secret.region, secret.kms_key_id)
+        self._allow_kms(ctx, secret, key, KMS_WRITE_ACTIONS, version_id)
         sealed = self._keyring.seal(
             key, value, _encryption_context(secret.arn, version_id), KmsRepository(repo.tx).material
         )
@@ -222,6 +335,7 @@ class SecretsService:
     def _new_version(
         self,
         repo: Repository,
+        ctx: CallContext,
         secret: SecretRecord,
         token: str,
         kind: str,
@@ -235,7 +349,7 @@ class SecretsService:
             if not self._same_value(repo, existing, kind, value):
                 raise _token_in_use(token, secret.arn)
             return repo.stages_of_version(secret.arn, token)
-        self._store_version(repo, secret, token, kind, value, now_ms)
+        self._store_version(repo, ctx, secret, token, kind, value, now_ms)
         old = repo.stages(secret.arn)
         new = staging.add_version(old, token, requested_stages)
         repo.replace_stages(secret.arn, old, new)
@@ -305,6 +419,18 @@ class SecretsService:
         secret_type: str | None,
     ) -> WriteResult:
         now = self._clock.now_ms()
+        arn = arns.format_secret_arn(ctx.region, ctx.account_id, name, arns.new_suffix())
+        keys: dict[str, ContextValue] = {"secretsmanager:Name": name}
+        if description is not None:
+            keys["secretsmanager:Description"] = description
+        if kms_key_id is not None:
+            keys["secretsmanager:KmsKeyId"] = kms_key_id
+        keys.update(_request_tag_keys(merged_tags or ()))
+        context = {"secretsmanager:SecretId": arn, **keys}
+        self._auth.require(ctx, SM_CREATE, arn, condition_keys=context)
+        if merged_tags:
+            # AWS: "To add tags to a secret when you create it, you also need TagResource".
+            self._auth.require(ctx, SM_TAG, arn, condition_keys=context)
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)
             existing = repo.secret_by_name(ctx.account_id, ctx.region, name, for_update=True)
@@ -323,7 +449,7 @@ class SecretsService:
                 raise _name_exists(name)
             key_ref = self._key_ref(repo, ctx, kms_key_id)
             secret = SecretRecord(
-                arn=arns.format_secret_arn(ctx.region, ctx.account_id, name, arns.new_suffix()),
+                arn=arn,
                 account_id=ctx.account_id,
                 region=ctx.region,
                 name=name,
@@ -344,7 +470,7 @@ class SecretsService:
             repo.insert_secret(secret)
             if value is None or token is None:
                 return WriteResult(secret.arn, name, None)
-            self._store_version(repo, secret, token, value[0], value[1], now)
+            self._store_version(repo, ctx, secret, token, value[0], value[1], now)
             repo.replace_stages(secret.arn, {}, {staging.CURRENT: token})
             repo.update_secret(secret.arn, version_seq=1)
             return WriteResult(secret.arn, name, token)
@@ -373,9 +499,9 @@ class SecretsService:
             raise invalid_parameter("You must provide either SecretString or SecretBinary.")
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)
-            secret = self._get(repo, ctx, secret_id, for_update=True)
+            secret = self._get(repo, ctx, secret_id, SM_PUT, for_update=True)
             labels = self._new_version(
-                repo, secret, token, value[0], value[1], version_stages, self._clock.now_ms()
+                repo, ctx, secret, token, value[0], value[1], version_stages, self._clock.now_ms()
             )
             return WriteResult(secret.arn, secret.name, token, labels)
 
@@ -396,7 +522,12 @@ class SecretsService:
             raise invalid_request(MSG_TOKEN_REQUIRED)
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)
-            secret = self._get(repo, ctx, secret_id, for_update=True)
+            keys: dict[str, ContextValue] = {}
+            if description is not None:
+                keys["secretsmanager:Description"] = description
+            if kms_key_id is not None:
+                keys["secretsmanager:KmsKeyId"] = kms_key_id
+            secret = self._get(repo, ctx, secret_id, SM_UPDATE, keys=keys, for_update=True)
             changes: dict[str, Any] = {}
             if description is not None:
                 changes["description"] = description or None
@@ -411,13 +542,15 @@ class SecretsService:
                 repo.update_secret(secret.arn, **changes)
                 secret = repo.secret_by_arn(secret.arn) or secret
                 if "kms_key_id" in changes:
-                    self._reencrypt_labelled(repo, secret)
+                    self._reencrypt_labelled(repo, ctx, secret)
             if value is None or token is None:
                 return WriteResult(secret.arn, secret.name, None)
-            self._new_version(repo, secret, token, value[0], value[1], None, self._clock.now_ms())
+            self._new_version(
+                repo, ctx, secret, token, value[0], value[1], None, self._clock.now_ms()
+            )
             return WriteResult(secret.arn, secret.name, token)
 
-    def _reencrypt_labelled(self, repo: Repository, secret: SecretRecord) -> None:
+    def _reencrypt_labelled(self, repo: Repository, ctx: CallContext, secret: SecretRecord) -> None:
         """AWS re-encrypts AWSCURRENT, AWSPENDING and AWSPREVIOUS under a secret's new key."""
         stages = repo.stages(secret.arn)
         key = self._keyring.resolve(repo, secret.account_id, secret.region, secret.kms_key_id)
@@ -426,6 +559,9 @@ class SecretsService:
             version = repo.version(secret.arn, version_id) if version_id else None
             if version is None or version.envelope is None:
                 continue
+            old_key = repo.key_by_arn(version.kms_key_arn) if version.kms_key_arn else None
+            self._allow_kms(ctx, secret, old_key, (KMS_DECRYPT,), version.version_id)
+            self._allow_kms(ctx, secret, key, KMS_WRITE_ACTIONS, version.version_id)
             plaintext = self._decrypt(repo, version)
             sealed = self._keyring.seal(
                 key,
@@ -447,8 +583,14 @@ class SecretsService:
         version_id: str | None,
         version_stage: str | None,
     ) -> SecretValue:
+        keys: dict[str, ContextValue] = {}
+        if version_id is not None:
+            keys["secretsmanager:VersionId"] = version_id
+        if version_stage is not None:
+            keys["secretsmanager:VersionStage"] = version_stage
         where = self._where(ctx, secret_id)
         if where is None:
+            self._allow_missing(ctx, SM_GET_VALUE, secret_id, keys)
             raise not_found()
         stage = version_stage or staging.CURRENT if version_id is None else None
         cache_key = (where[0], where[1], stage, version_id)
@@ -461,9 +603,15 @@ class SecretsService:
                 and hit.expires_ms > self._clock.now_ms()
                 and version_stage in (None, *hit.value.stages)
             ):
-                self._note_access(hit.value)
-                return hit.value
-        result = self._read(where, stage, version_id, version_stage)
+                # Cached values are answered only after the same checks as a fresh read.
+                value = hit.value
+                self._allow(ctx, SM_GET_VALUE, value.secret, keys)
+                self._allow_kms(
+                    ctx, value.secret, value.key, (KMS_DECRYPT,), value.version.version_id
+                )
+                self._note_access(value)
+                return value
+        result = self._read(ctx, secret_id, keys, where, stage, version_id, version_stage)
         if token is not None:
             if len(self._value_cache) >= VALUE_CACHE_MAX:
                 self._value_cache.clear()
@@ -475,6 +623,9 @@ class SecretsService:
 
     def _read(
         self,
+        ctx: CallContext,
+        secret_id: str,
+        keys: Mapping[str, ContextValue],
         where: tuple[str, tuple[str, ...]],
         stage: str | None,
         version_id: str | None,
@@ -486,8 +637,10 @@ class SecretsService:
                 where[0], where[1], stage=stage, version_id=version_id
             )
         if found is None:
+            self._allow_missing(ctx, SM_GET_VALUE, secret_id, keys)
             raise not_found()
         secret, version, key, labels = found
+        self._allow(ctx, SM_GET_VALUE, secret, keys)
         if secret.deletion_ms is not None:
             raise invalid_request(MSG_MARKED_FOR_DELETION)
         if version is None or version.value_kind == "none" or version.envelope is None:
@@ -503,6 +656,7 @@ class SecretsService:
             raise invalid_request(
                 "You provided a VersionStage that is not associated to the provided VersionId."
             )
+        self._allow_kms(ctx, secret, key, (KMS_DECRYPT,), version.version_id)
         plaintext = self._keyring.open_with_key(
             Envelope.from_bytes(version.envelope),
             key,
@@ -511,9 +665,9 @@ class SecretsService:
         )
         if version.value_kind == "string":
             return SecretValue(
-                secret, version, labels, plaintext.decode("utf-8", "surrogatepass"), None
+                secret, version, labels, plaintext.decode("utf-8", "surrogatepass"), None, key
             )
-        return SecretValue(secret, version, labels, None, plaintext)
+        return SecretValue(secret, version, labels, None, plaintext, key)
 
     def _key_material(self, key_id: str, version: int) -> bytes | None:
         # Only on the first read of a rotated key's newer material in this process (it is cached).
@@ -548,6 +702,7 @@ class SecretsService:
                 "'Filters' not specified. 'Filters' must also be specified when 'MaxResults' is"
                 " provided."
             )
+        self._auth.require(ctx, SM_BATCH_GET)
         values: list[SecretValue] = []
         errors: list[BatchError] = []
         if secret_ids is not None:
@@ -582,7 +737,7 @@ class SecretsService:
     def describe_secret(self, ctx: CallContext, *, secret_id: str) -> SecretView:
         with self._db.transaction() as tx:
             repo = Repository(tx)
-            secret = self._get(repo, ctx, secret_id, allow_deleted=True)
+            secret = self._get(repo, ctx, secret_id, SM_DESCRIBE, allow_deleted=True)
             return SecretView(secret, repo.stages(secret.arn))
 
     def list_secrets(
@@ -598,6 +753,7 @@ class SecretsService:
         token_scope: str = "ListSecrets",
     ) -> Page[SecretView]:
         parsed = validate_filters(filters or [])
+        self._auth.require(ctx, SM_LIST)
         sort_column = SORT_COLUMNS[sort_by or "created-date"]
         descending = (sort_order or "asc") == "desc"
         limit = max_results or 100
@@ -634,7 +790,9 @@ class SecretsService:
                     limit=batch,
                 )
                 for row in rows:
-                    if not parsed or matches(_filter_target(row), parsed):
+                    if (not parsed or matches(_filter_target(row), parsed)) and self._visible(
+                        ctx, row
+                    ):
                         if len(found) == limit:
                             more = True
                             break
@@ -660,7 +818,7 @@ class SecretsService:
     ) -> tuple[SecretRecord, Page[VersionView]]:
         with self._db.transaction() as tx:
             repo = Repository(tx)
-            secret = self._get(repo, ctx, secret_id, allow_deleted=True)
+            secret = self._get(repo, ctx, secret_id, SM_LIST_VERSIONS, allow_deleted=True)
             labels = staging.labels_by_version(repo.stages(secret.arn))
             versions = [
                 VersionView(v, labels.get(v.version_id, []))
@@ -689,7 +847,14 @@ class SecretsService:
     ) -> WriteResult:
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)
-            secret = self._get(repo, ctx, secret_id, for_update=True)
+            secret = self._get(
+                repo,
+                ctx,
+                secret_id,
+                SM_UPDATE_STAGE,
+                keys={"secretsmanager:VersionStage": version_stage},
+                for_update=True,
+            )
             existing = {v.version_id for v in repo.versions(secret.arn)}
             old = repo.stages(secret.arn)
             new = staging.move_stage(old, version_stage, move_to, remove_from, existing)
@@ -716,16 +881,23 @@ class SecretsService:
                 "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays."
             )
         now = self._clock.now_ms()
+        keys: dict[str, ContextValue] = {}
+        if recovery_window_days is not None:
+            keys["secretsmanager:RecoveryWindowInDays"] = recovery_window_days
+        if force is not None:
+            keys["secretsmanager:ForceDeleteWithoutRecovery"] = force
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)
             secret = self._find(repo, ctx, secret_id, for_update=True)
             if secret is None:
+                self._allow_missing(ctx, SM_DELETE, secret_id, keys)
                 if force:
                     # AWS answers a forced delete of an unknown secret as if it had existed.
                     return DeleteResult(
                         self._arn_for_unknown(ctx, secret_id), _name_of(secret_id), now
                     )
                 raise not_found()
+            self._allow(ctx, SM_DELETE, secret, keys)
             if force:
                 repo.delete_secret(secret.arn)
                 return DeleteResult(secret.arn, secret.name, now)
@@ -735,6 +907,17 @@ class SecretsService:
             deletion = now + days * DAY_MS
             repo.update_secret(secret.arn, deleted_ms=now, deletion_ms=deletion)
             return DeleteResult(secret.arn, secret.name, deletion)
+
+    def _visible(self, ctx: CallContext, secret: SecretRecord) -> bool:
+        """ListSecrets shows only the secrets the caller may describe."""
+        return self._auth.check(
+            ctx,
+            SM_DESCRIBE,
+            secret.arn,
+            resource_account=secret.account_id,
+            resource_policy=secret.resource_policy,
+            condition_keys=_secret_condition_keys(secret),
+        ).allowed
 
     @staticmethod
     def _arn_for_unknown(ctx: CallContext, secret_id: str) -> str:
@@ -746,7 +929,9 @@ class SecretsService:
     def restore_secret(self, ctx: CallContext, *, secret_id: str) -> WriteResult:
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)
-            secret = self._get(repo, ctx, secret_id, for_update=True, allow_deleted=True)
+            secret = self._get(
+                repo, ctx, secret_id, SM_RESTORE, for_update=True, allow_deleted=True
+            )
             if secret.deletion_ms is not None:
                 repo.update_secret(
                     secret.arn,
@@ -769,21 +954,25 @@ class SecretsService:
     ) -> None:
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)
-            secret = self._get(repo, ctx, secret_id, for_update=True)
+            secret = self._get(
+                repo, ctx, secret_id, SM_TAG, keys=_request_tag_keys(tags), for_update=True
+            )
             merged = self._merge_tags(secret.tags or (), tags)
             repo.update_secret(secret.arn, tags=merged, last_changed_ms=self._changed_ms(secret))
 
     def untag_resource(self, ctx: CallContext, *, secret_id: str, keys: Sequence[str]) -> None:
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)
-            secret = self._get(repo, ctx, secret_id, for_update=True)
+            secret = self._get(
+                repo, ctx, secret_id, SM_UNTAG, keys={"aws:TagKeys": list(keys)}, for_update=True
+            )
             drop = set(keys)
             remaining = tuple((k, v) for k, v in (secret.tags or ()) if k not in drop)
             repo.update_secret(secret.arn, tags=remaining, last_changed_ms=self._changed_ms(secret))
 
     def get_resource_policy(self, ctx: CallContext, *, secret_id: str) -> SecretRecord:
         with self._db.transaction() as tx:
-            return self._get(Repository(tx), ctx, secret_id)
+            return self._get(Repository(tx), ctx, secret_id, SM_GET_POLICY)
 
     def put_resource_policy(
         self, ctx: CallContext, *, secret_id: str, policy: str, block_public_policy: bool
@@ -797,7 +986,14 @@ class SecretsService:
             )
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)
-            secret = self._get(repo, ctx, secret_id, for_update=True)
+            secret = self._get(
+                repo,
+                ctx,
+                secret_id,
+                SM_PUT_POLICY,
+                keys={"secretsmanager:BlockPublicPolicy": block_public_policy},
+                for_update=True,
+            )
             repo.update_secret(
                 secret.arn, resource_policy=policy, last_changed_ms=self._changed_ms(secret)
             )
@@ -806,7 +1002,7 @@ class SecretsService:
     def delete_resource_policy(self, ctx: CallContext, *, secret_id: str) -> SecretRecord:
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)
-            secret = self._get(repo, ctx, secret_id, for_update=True)
+            secret = self._get(repo, ctx, secret_id, SM_DELETE_POLICY, for_update=True)
             if secret.resource_policy is not None:
                 repo.update_secret(
                     secret.arn, resource_policy=None, last_changed_ms=self._changed_ms(secret)
@@ -818,7 +1014,9 @@ class SecretsService:
     ) -> list[dict[str, str]]:
         if secret_id is not None:
             with self._db.transaction() as tx:
-                self._get(Repository(tx), ctx, secret_id)
+                self._get(Repository(tx), ctx, secret_id, SM_VALIDATE_POLICY)
+        else:
+            self._auth.require(ctx, SM_VALIDATE_POLICY)
         document = parse_policy(policy)
         errors = []
         if grants_public_access(document):
@@ -829,6 +1027,25 @@ class SecretsService:
                 }
             )
         return errors
+
+
+def _secret_condition_keys(secret: SecretRecord) -> dict[str, ContextValue]:
+    """The keys every Secret-resource action carries (service authorization reference)."""
+    keys: dict[str, ContextValue] = {"secretsmanager:SecretId": secret.arn}
+    for tag, value in secret.tags or ():
+        keys[f"aws:ResourceTag/{tag}"] = value
+        keys[f"secretsmanager:ResourceTag/{tag}"] = value
+    if secret.primary_region is not None:
+        keys["secretsmanager:SecretPrimaryRegion"] = secret.primary_region
+    return keys
+
+
+def _request_tag_keys(tags: Sequence[tuple[str, str]]) -> dict[str, ContextValue]:
+    if not tags:
+        return {}
+    keys: dict[str, ContextValue] = {f"aws:RequestTag/{k}": v for k, v in tags}
+    keys["aws:TagKeys"] = [k for k, _ in tags]
+    return keys
 
 
 def _name_of(secret_id: str) -> str:

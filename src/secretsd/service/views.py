@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from secretsd.store.records import SecretRecord, VersionRecord
+from secretsd.store.records import KeyRecord, SecretRecord, VersionRecord
 
 T = TypeVar("T")
 
@@ -23,6 +23,8 @@ class SecretValue:
     stages: list[str]
     string: str | None
     binary: bytes | None
+    # The KMS key the version is sealed with (its state and policy decide later reads).
+    key: KeyRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,6 +170,12 @@ class Database:
     def transaction(self, write: bool = False) -> Iterator[Tx]:
         if self.dialect == "sqlite":
             conn = self._sqlite_conn()
+            if conn.in_transaction:
+                # Called from inside another transaction on this connection (say, a permission
+                # check loading policies mid-operation): join it, as PostgreSQL's nested
+                # transaction() (a savepoint) does.
+                yield _SqliteTx(conn)
+                return
             if write:
                 # Writers from several worker processes queue on a file lock first: the kernel
                 # wakes the next one the moment the lock is free, where SQLite's own busy

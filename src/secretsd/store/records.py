@@ -51,6 +51,8 @@ class KeyRecord:
     created_ms: int
     # The current material version (rotation adds versions; version 1 is material_sealed).
     material_version: int = 1
+    # The key policy (None: the default policy applies, for AWS managed keys).
+    policy: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ _VERSION_COLUMNS = (
 )
 _KEY_COLUMNS = (
     "key_id, arn, account_id, region, manager, description, key_state, material_sealed, created_ms,"
-    " material_version"
+    " material_version, policy"
 )
 
 _KEY_COLUMNS_K = ", ".join("k." + c.strip() for c in _KEY_COLUMNS.split(","))
@@ -130,6 +130,7 @@ def _key(row: Row) -> KeyRecord:
         material_sealed=bytes(row["material_sealed"]),
         created_ms=row["created_ms"],
         material_version=row["material_version"],
+        policy=row["policy"],
     )
 
 
@@ -213,7 +214,7 @@ class Repository:
 
     def insert_key(self, key: KeyRecord) -> None:
         self.tx.execute(
-            f"INSERT INTO kms_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO kms_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key.key_id,
                 key.arn,
@@ -225,6 +226,7 @@ class Repository:
                 key.material_sealed,
                 key.created_ms,
                 key.material_version,
+                key.policy,
             ),
         )
 

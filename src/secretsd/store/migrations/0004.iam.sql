@@ -111,3 +111,16 @@ CREATE TABLE change_counters (
     value BIGINT NOT NULL
 );
 INSERT INTO change_counters (name, value) VALUES ('iam', 0);
+
+-- Keys created before IAM existed belong to `arn:aws:iam::<12 digits>:user/<name>` (the first
+-- administrator): make each such user a real IAM user with AdministratorAccess, as it had in
+-- effect. The user id is derived from the key id (not secret) so this stays portable SQL.
+UPDATE access_keys SET user_name = substr(principal_arn, 32)
+    WHERE user_name IS NULL AND principal_arn LIKE 'arn:aws:iam::____________:user/%';
+INSERT INTO iam_users (account_id, name, name_lower, user_id, path, tags_json, created_ms)
+    SELECT account_id, user_name, lower(user_name), 'AIDA' || substr(access_key_id, 5, 16) || 'A',
+        '/', NULL, created_ms
+    FROM access_keys WHERE user_name IS NOT NULL;
+INSERT INTO iam_attachments (account_id, owner_kind, owner_name, policy_arn)
+    SELECT account_id, 'user', user_name, 'arn:aws:iam::aws:policy/AdministratorAccess'
+    FROM access_keys WHERE user_name IS NOT NULL;

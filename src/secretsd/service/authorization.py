@@ -1,0 +1,223 @@
+"""Every call's allow-or-deny: the caller's identity policies, the resource's policy, AWS's logic.
+
+Identity policies are read from the IAM tables once per principal and kept parsed in memory
+until the IAM change counter moves (IamRepository.generation): any IAM write, by any worker or
+node, drops them. Resource policies arrive with the resource (a secret's row, a key's row) and
+are parsed once per distinct text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from secretsd.auth.identity import Identity
+from secretsd.clock import Clock
+from secretsd.errors import ServiceError
+from secretsd.policy import (
+    ContextValue,
+    Decision,
+    Policy,
+    PolicyKind,
+    PolicySyntaxError,
+    RequestContext,
+    access_denied_message,
+    evaluate,
+    parse_policy,
+)
+from secretsd.policy.managed import aws_managed_policy
+from secretsd.service.context import CallContext
+from secretsd.store.database import Database
+from secretsd.store.iam_repository import IamRepository
+
+_CACHE_MAX = 10_000
+
+
+class GenerationWatch:
+    """The IAM change counter, read only when the database may have changed.
+
+    On SQLite, `Database.change_token()` (data_version plus this connection's own writes) tells
+    for free whether anything was committed since the last look. PostgreSQL offers no such
+    signal, so the counter is read at most once per `poll_seconds` there (0: on every check).
+    """
+
+    def __init__(self, db: Database, poll_seconds: float = 0.0) -> None:
+        self._db = db
+        self._poll = poll_seconds
+        self._token: object = None
+        self._checked = 0.0
+        self._generation = -1
+
+    def current(self) -> int:
+        token = self._db.change_token()
+        if token is not None:
+            if token == self._token:
+                return self._generation
+        elif self._generation >= 0 and time.monotonic() - self._checked < self._poll:
+            return self._generation
+        with self._db.statement() as tx:
+            self._generation = IamRepository(tx).generation()
+        self._token = token
+        self._checked = time.monotonic()
+        return self._generation
+
+
+class Authorizer:
+    def __init__(self, db: Database, clock: Clock, watch: GenerationWatch) -> None:
+        self._db = db
+        self._clock = clock
+        self._watch = watch
+        self._generation = -1
+        self._identity_cache: dict[tuple[str, str, str], tuple[Policy, ...]] = {}
+        self._resource_cache: dict[str, Policy] = {}
+
+    # -- policies ------------------------------------------------------------------------------
+    def identity_policies(self, identity: Identity) -> tuple[Policy, ...]:
+        if identity.is_root:
+            return ()
+        generation = self._watch.current()
+        if generation != self._generation:
+            self._identity_cache.clear()
+            self._generation = generation
+        key = (identity.account_id, identity.owner_kind, identity.owner_name)
+        cached = self._identity_cache.get(key)
+        if cached is not None:
+            return cached
+        with self._db.transaction() as tx:
+            documents, aws_managed = IamRepository(tx).identity_policies(*key)
+        policies: list[Policy] = []
+        for source, text in documents:
+            policies.append(_parse_stored(text, source))
+        for arn in aws_managed:
+            managed = aws_managed_policy(arn)
+            if managed is not None:
+                policies.append(_parse_stored(managed.document, arn))
+        result = tuple(policies)
+        if len(self._identity_cache) >= _CACHE_MAX:
+            self._identity_cache.clear()
+        self._identity_cache[key] = result
+        return result
+
+    def resource_policy(self, text: str | None) -> Policy | None:
+        if text is None:
+            return None
+        cached = self._resource_cache.get(text)
+        if cached is None:
+            cached = _parse_stored(text, "resource", kind="resource")
+            if len(self._resource_cache) >= _CACHE_MAX:
+                self._resource_cache.clear()
+            self._resource_cache[text] = cached
+        return cached
+
+    # -- decisions -----------------------------------------------------------------------------
+    def request(
+        self,
+        ctx: CallContext,
+        action: str,
+        resource: str = "*",
+        *,
+        resource_account: str | None = None,
+        condition_keys: Mapping[str, ContextValue] | None = None,
+    ) -> RequestContext:
+        identity = ctx.identity
+        now_ms = self._clock.now_ms()
+        keys: dict[str, ContextValue] = {
+            "aws:CurrentTime": datetime.fromtimestamp(now_ms / 1000, UTC),
+            "aws:EpochTime": now_ms // 1000,
+            "aws:SecureTransport": ctx.secure_transport,
+            "aws:RequestedRegion": ctx.region,
+            "aws:PrincipalIsAWSService": False,
+            "aws:ViaAWSService": False,
+        }
+        if ctx.source_ip:
+            keys["aws:SourceIp"] = ctx.source_ip
+        if identity.is_session:
+            # Present (false) only for temporary credentials, as AWS documents: long-term keys
+            # carry no MFA information at all.
+            keys["aws:MultiFactorAuthPresent"] = False
+            if identity.session_issued_ms is not None:
+                keys["aws:TokenIssueTime"] = datetime.fromtimestamp(
+                    identity.session_issued_ms / 1000, UTC
+                )
+        if condition_keys:
+            keys.update(condition_keys)
+        return RequestContext(
+            action=action,
+            principal_arn=identity.principal_arn,
+            principal_account=identity.account_id,
+            resource=resource,
+            resource_account=resource_account,
+            caller_arn=identity.arn,
+            principal_type=identity.principal_type,
+            principal_tags=identity.tags,
+            username=identity.username,
+            userid=identity.userid,
+            condition_keys=keys,
+        )
+
+    def check(
+        self,
+        ctx: CallContext,
+        action: str,
+        resource: str = "*",
+        *,
+        resource_account: str | None = None,
+        resource_policy: str | None = None,
+        condition_keys: Mapping[str, ContextValue] | None = None,
+        key_policy: bool = False,
+    ) -> Decision:
+        request = self.request(
+            ctx,
+            action,
+            resource,
+            resource_account=resource_account,
+            condition_keys=condition_keys,
+        )
+        return evaluate(
+            request,
+            self.identity_policies(ctx.identity),
+            self.resource_policy(resource_policy),
+            key_policy=key_policy,
+        )
+
+    def require(
+        self,
+        ctx: CallContext,
+        action: str,
+        resource: str = "*",
+        *,
+        resource_account: str | None = None,
+        resource_policy: str | None = None,
+        condition_keys: Mapping[str, ContextValue] | None = None,
+        key_policy: bool = False,
+    ) -> Decision:
+        """The decision if allowed; AccessDeniedException with AWS's message if not."""
+        decision = self.check(
+            ctx,
+            action,
+            resource,
+            resource_account=resource_account,
+            resource_policy=resource_policy,
+            condition_keys=condition_keys,
+            key_policy=key_policy,
+        )
+        if not decision.allowed:
+            raise access_denied(ctx, action, resource, decision)
+        return decision
+
+
+def access_denied(ctx: CallContext, action: str, resource: str, decision: Decision) -> ServiceError:
+    return ServiceError(
+        "AccessDeniedException",
+        access_denied_message(ctx.identity.arn, action, resource, decision),
+    )
+
+
+def _parse_stored(text: str, source: str, *, kind: PolicyKind = "identity") -> Policy:
+    try:
+        return parse_policy(text, kind=kind, name=source)
+    except PolicySyntaxError:
+        # Stored documents were checked when they were written; one that no longer parses
+        # (say, after a parser change) must grant nothing rather than fail every call.
+        return Policy(statements=(), name=source)
