@@ -27,7 +27,7 @@ def build_app(settings: Settings) -> ApiApp:
     keyring = Keyring(root_key, clock, settings.data_key_cache_seconds)
     watch = GenerationWatch(db, settings.policy_poll_seconds)
     authorizer = Authorizer(db, clock, watch)
-    kms = KmsService(db, keyring, clock)
+    kms = KmsService(db, keyring, clock, authorizer)
     service = SecretsService(
         db,
         keyring,

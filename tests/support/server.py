@@ -36,6 +36,8 @@ class ServerStartError(RuntimeError):
 class Credentials:
     access_key_id: str
     secret_access_key: str
+    # Temporary credentials (ASIA...) from STS carry a session token.
+    session_token: str | None = None
 
 
 def scrubbed_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -203,6 +203,7 @@ def generate_data_key_without_plaintext(
 
 
 def generate_random(svc: KmsService, ctx: CallContext, p: Params) -> dict[str, Any]:
+    svc.require_unscoped(ctx)
     size = p.get("NumberOfBytes")
     if size is None:
         raise ServiceError("ValidationException", "Please specify the number of bytes.")

@@ -1,7 +1,8 @@
 """The KMS key service (TrentService subset): customer managed symmetric keys, aliases, crypto.
 
-Key policies are stored and returned but not evaluated yet: evaluation belongs to the
-permissions issue's policy engine.
+Every call is authorized as KMS does it: the key policy is required (identity policies count only
+where it delegates to the account, `evaluate(..., key_policy=True)`); actions without a key
+(CreateKey, ListKeys, ListAliases, GenerateRandom) are decided by identity policies alone.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from secretsd.clock import Clock
 from secretsd.errors import ServiceError
 from secretsd.kms import blob
 from secretsd.kms.keyring import DEFAULT_ALIAS, Keyring
+from secretsd.kms.policies import default_key_policy, key_policy
+from secretsd.policy import ContextValue
+from secretsd.service.authorization import Authorizer
 from secretsd.service.context import CallContext
 from secretsd.store.database import Database
 from secretsd.store.kms_repository import AliasRecord, KmsKey, KmsRepository
@@ -26,23 +30,9 @@ DEFAULT_ROTATION_DAYS = 365
 RESERVED_ALIAS_PREFIX = "alias/aws/"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
+
 # AWS's default key policy for keys created through the API, as GetKeyPolicy returns it
 # (KMS developer guide, "Default key policy"), including its " : " spacing.
-_DEFAULT_POLICY = """{
-  "Version" : "2012-10-17",
-  "Id" : "key-default-1",
-  "Statement" : [ {
-    "Sid" : "Enable IAM User Permissions",
-    "Effect" : "Allow",
-    "Principal" : {
-      "AWS" : "arn:aws:iam::%s:root"
-    },
-    "Action" : "kms:*",
-    "Resource" : "*"
-  } ]
-}"""
-
-
 def _err(code: str, message: str = "") -> ServiceError:
     return ServiceError(code, message)
 
@@ -60,14 +50,65 @@ class CryptoResult:
 
 
 class KmsService:
-    def __init__(self, db: Database, keyring: Keyring, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, keyring: Keyring, clock: Clock, authorizer: Authorizer
+    ) -> None:
         self._db = db
         self._keyring = keyring
         self._clock = clock
+        self._auth = authorizer
+
+    # -- permissions ----------------------------------------------------------------------------
+    def _allow(
+        self,
+        ctx: CallContext,
+        action: str,
+        key: KmsKey,
+        context: Mapping[str, str] | None = None,
+        alias: str | None = None,
+    ) -> None:
+        keys: dict[str, ContextValue] = {"kms:CallerAccount": ctx.account_id}
+        if context is not None:
+            keys["kms:EncryptionContextKeys"] = list(context)
+            for name, value in context.items():
+                keys[f"kms:EncryptionContext:{name}"] = value
+        if alias is not None:
+            keys["kms:RequestAlias"] = alias
+        self._auth.require(
+            ctx,
+            action,
+            key.arn,
+            resource_account=key.account_id,
+            resource_policy=self.key_policy_text(key),
+            condition_keys=keys,
+            key_policy=True,
+        )
+
+    @staticmethod
+    def key_policy_text(key: KmsKey) -> str:
+        return key_policy(key.manager, key.account_id, key.region, key.policy)
+
+    def require_unscoped(self, ctx: CallContext) -> None:
+        """Actions without a key resource (CreateKey, ListKeys, ListAliases, GenerateRandom)."""
+        self._auth.require(ctx, "kms:" + ctx.operation)
 
     # -- lookups ------------------------------------------------------------------------------
-    def _find(self, repo: KmsRepository, ctx: CallContext, ref: str) -> KmsKey:
-        """A key by key id, key ARN, alias name or alias ARN, in the caller's account/region."""
+    def _find(
+        self,
+        repo: KmsRepository,
+        ctx: CallContext,
+        ref: str,
+        action: str | None = None,
+        context: Mapping[str, str] | None = None,
+    ) -> KmsKey:
+        """A key by key id, key ARN, alias name or alias ARN, in the caller's account/region,
+        once the caller may perform `action` on it (default: the operation's own action)."""
+        key = self._lookup(repo, ctx, ref)
+        alias = ref if ref.startswith("alias/") else None
+        self._allow(ctx, action or "kms:" + ctx.operation, key, context, alias)
+        return key
+
+    def _lookup(self, repo: KmsRepository, ctx: CallContext, ref: str) -> KmsKey:
         if ref.startswith("arn:"):
             parts = ref.split(":", 5)
             if len(parts) != 6 or (parts[3], parts[4]) != (ctx.region, ctx.account_id):
@@ -140,6 +181,7 @@ class KmsService:
         policy: str | None,
         tags: Sequence[tuple[str, str]],
     ) -> KmsKey:
+        self.require_unscoped(ctx)
         if key_spec != "SYMMETRIC_DEFAULT" or key_usage != "ENCRYPT_DECRYPT":
             raise _err(
                 "UnsupportedOperationException",
@@ -165,7 +207,7 @@ class KmsService:
             created_ms=self._clock.now_ms(),
             material_version=1,
             deletion_ms=None,
-            policy=policy if policy is not None else _DEFAULT_POLICY % ctx.account_id,
+            policy=policy if policy is not None else default_key_policy(ctx.account_id),
             rotation_period_days=None,
             next_rotation_ms=None,
             tags=tuple(tags),
@@ -181,6 +223,7 @@ class KmsService:
     def list_keys(
         self, ctx: CallContext, limit: int, marker: str | None
     ) -> tuple[list[KmsKey], str | None]:
+        self.require_unscoped(ctx)
         with self._db.transaction() as tx:
             keys = KmsRepository(tx).keys(ctx.account_id, ctx.region, marker or "", limit + 1)
         if len(keys) > limit:
@@ -266,8 +309,7 @@ class KmsService:
 
     def get_key_policy(self, ctx: CallContext, key_ref: str, name: str) -> str:
         _policy_name(name)
-        key = self.describe_key(ctx, key_ref)
-        return key.policy or _DEFAULT_POLICY % ctx.account_id
+        return self.key_policy_text(self.describe_key(ctx, key_ref))
 
     def put_key_policy(self, ctx: CallContext, key_ref: str, name: str, policy: str) -> None:
         _policy_name(name)
@@ -333,8 +375,13 @@ class KmsService:
             raise _err("NotAuthorizedException")
         return key
 
+    def _allow_alias(self, ctx: CallContext, alias_name: str) -> None:
+        """Alias actions need permission on the alias too (identity policies only)."""
+        self._auth.require(ctx, "kms:" + ctx.operation, self._alias_arn(ctx, alias_name))
+
     def create_alias(self, ctx: CallContext, alias_name: str, target: str) -> None:
         self._check_alias_name(alias_name)
+        self._allow_alias(ctx, alias_name)
         with self._db.transaction(write=True) as tx:
             repo = KmsRepository(tx)
             key = self._alias_target(repo, ctx, target)
@@ -349,12 +396,16 @@ class KmsService:
 
     def update_alias(self, ctx: CallContext, alias_name: str, target: str) -> None:
         self._check_alias_name(alias_name)
+        self._allow_alias(ctx, alias_name)
         with self._db.transaction(write=True) as tx:
             repo = KmsRepository(tx)
-            if repo.alias(ctx.account_id, ctx.region, alias_name) is None:
+            current = repo.alias(ctx.account_id, ctx.region, alias_name)
+            if current is None:
                 raise _err(
                     "NotFoundException", f"Alias {self._alias_arn(ctx, alias_name)} is not found."
                 )
+            # UpdateAlias needs permission on the key the alias leaves as well.
+            self._find(repo, ctx, current.key_id)
             key = self._alias_target(repo, ctx, target)
             repo.retarget_alias(
                 ctx.account_id, ctx.region, alias_name, key.key_id, self._clock.now_ms()
@@ -362,20 +413,24 @@ class KmsService:
 
     def delete_alias(self, ctx: CallContext, alias_name: str) -> None:
         self._check_alias_name(alias_name)
+        self._allow_alias(ctx, alias_name)
         with self._db.transaction(write=True) as tx:
             repo = KmsRepository(tx)
-            if repo.alias(ctx.account_id, ctx.region, alias_name) is None:
+            current = repo.alias(ctx.account_id, ctx.region, alias_name)
+            if current is None:
                 raise _err(
                     "NotFoundException", f"Alias {self._alias_arn(ctx, alias_name)} is not found."
                 )
+            self._find(repo, ctx, current.key_id)
             repo.delete_alias(ctx.account_id, ctx.region, alias_name)
 
     def list_aliases(
         self, ctx: CallContext, key_ref: str | None, limit: int, marker: str | None
     ) -> tuple[list[AliasRecord], str | None]:
+        self.require_unscoped(ctx)
         with self._db.transaction() as tx:
             repo = KmsRepository(tx)
-            key_id = None if key_ref is None else self._find(repo, ctx, key_ref).key_id
+            key_id = None if key_ref is None else self._lookup(repo, ctx, key_ref).key_id
             found = repo.aliases(ctx.account_id, ctx.region, key_id, marker or "", limit + 1)
         if len(found) > limit:
             return found[:limit], found[limit - 1].alias_name
@@ -398,10 +453,15 @@ class KmsService:
         return sealed
 
     def _encrypt_with(
-        self, ctx: CallContext, key_ref: str, plaintext: bytes, context: Mapping[str, str]
+        self,
+        ctx: CallContext,
+        key_ref: str,
+        plaintext: bytes,
+        context: Mapping[str, str],
+        action: str | None = None,
     ) -> CryptoResult:
         with self._db.transaction(write=key_ref.endswith(DEFAULT_ALIAS)) as tx:
-            key = self._find(KmsRepository(tx), ctx, key_ref)
+            key = self._find(KmsRepository(tx), ctx, key_ref, action, context)
         self._usable(key)
         return CryptoResult(key.arn, ciphertext=self._seal(key, plaintext, context))
 
@@ -416,6 +476,7 @@ class KmsService:
         ciphertext: bytes,
         context: Mapping[str, str],
         key_ref: str | None,
+        action: str = "kms:Decrypt",
     ) -> CryptoResult:
         try:
             header = blob.parse_header(ciphertext)
@@ -426,7 +487,8 @@ class KmsService:
             key = repo.key(ctx.account_id, ctx.region, header.key_id)
             if key is None:
                 raise _err("InvalidCiphertextException")
-            if key_ref is not None and self._find(repo, ctx, key_ref).key_id != key.key_id:
+            self._allow(ctx, action, key, context)
+            if key_ref is not None and self._lookup(repo, ctx, key_ref).key_id != key.key_id:
                 raise _err(
                     "IncorrectKeyException",
                     "The key ID in the request does not identify a CMK that can perform this"
@@ -456,9 +518,13 @@ class KmsService:
         destination_key_ref: str,
         destination_context: Mapping[str, str],
     ) -> CryptoResult:
-        source = self.decrypt(ctx, ciphertext, source_context, source_key_ref)
+        source = self.decrypt(
+            ctx, ciphertext, source_context, source_key_ref, action="kms:ReEncryptFrom"
+        )
         assert source.plaintext is not None
-        out = self._encrypt_with(ctx, destination_key_ref, source.plaintext, destination_context)
+        out = self._encrypt_with(
+            ctx, destination_key_ref, source.plaintext, destination_context, "kms:ReEncryptTo"
+        )
         return CryptoResult(out.key_arn, ciphertext=out.ciphertext, source_key_arn=source.key_arn)
 
     def generate_data_key(

@@ -17,6 +17,7 @@ from secretsd.clock import DAY_MS, Clock, day_start_ms
 from secretsd.crypto.envelope import Envelope
 from secretsd.errors import ServiceError, invalid_parameter, invalid_request, not_found, validation
 from secretsd.kms.keyring import DEFAULT_ALIAS, Keyring
+from secretsd.kms.policies import key_policy
 from secretsd.policy import ContextValue, Policy, PolicySyntaxError
 from secretsd.policy import parse_policy as parse_resource_policy
 from secretsd.service import staging
@@ -252,7 +253,7 @@ class SecretsService:
                 action,
                 key.arn,
                 resource_account=key.account_id,
-                resource_policy=key.policy,
+                resource_policy=key_policy(key.manager, key.account_id, key.region, key.policy),
                 condition_keys=keys,
                 key_policy=True,
             )
