@@ -117,7 +117,11 @@ def validate_resource_policy(text: str) -> list[ValidationFinding]:
     MalformedPolicyDocumentException ("The resource policy has syntax errors."), not with a
     ValidationErrors entry (API_ValidateResourcePolicy.html, "Errors").
     """
-    policy = parse_policy(text, kind="resource")
+    return validation_findings(parse_policy(text, kind="resource"))
+
+
+def validation_findings(policy: Policy) -> list[ValidationFinding]:
+    """The findings for an already parsed resource policy (see `validate_resource_policy`)."""
     findings = [
         ValidationFinding(INVALID_ACTION_CHECK, f"The action {action} does not exist.")
         for action in unknown_actions(policy)

@@ -18,7 +18,7 @@ from secretsd.crypto.envelope import Envelope
 from secretsd.errors import ServiceError, invalid_parameter, invalid_request, not_found, validation
 from secretsd.kms.keyring import DEFAULT_ALIAS, Keyring
 from secretsd.kms.policies import key_policy
-from secretsd.policy import ContextValue, Policy, PolicySyntaxError
+from secretsd.policy import ContextValue, Policy, PolicySyntaxError, analysis
 from secretsd.policy import parse_policy as parse_resource_policy
 from secretsd.service import staging
 from secretsd.service.authorization import Authorizer
@@ -1019,15 +1019,7 @@ class SecretsService:
         else:
             self._auth.require(ctx, SM_VALIDATE_POLICY)
         document = parse_policy(policy)
-        errors = []
-        if grants_public_access(document):
-            errors.append(
-                {
-                    "CheckName": "BLOCK_PUBLIC_POLICY",
-                    "ErrorMessage": "The resource policy grants broad access to the secret.",
-                }
-            )
-        return errors
+        return [finding.as_entry() for finding in analysis.validation_findings(document)]
 
 
 def _secret_condition_keys(secret: SecretRecord) -> dict[str, ContextValue]:
@@ -1082,11 +1074,5 @@ def parse_policy(policy: str) -> Policy:
 
 
 def grants_public_access(document: Policy) -> bool:
-    """An Allow to every principal (`*`) without a condition narrowing it is public access."""
-    return any(
-        statement.effect == "Allow"
-        and not statement.conditions
-        and statement.principal is not None
-        and statement.principal.wildcard
-        for statement in document.statements
-    )
+    """Broad access as BlockPublicPolicy judges it (secretsd.policy.analysis)."""
+    return analysis.grants_public_access(document)
