@@ -22,6 +22,7 @@ import orjson
 from secretsd.auth import sigv4
 from secretsd.auth.principals import Principal, PrincipalDirectory, token_digest
 from secretsd.errors import ServiceError
+from secretsd.protocol import query
 from secretsd.protocol.validate import Validator
 from secretsd.service.context import CallContext
 from secretsd.service.secrets import SecretsService
@@ -85,11 +86,13 @@ class ApiApp:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         background: Callable[[], Coroutine[Any, Any, None]] | None = None,
         routes: Sequence[Route] = (),
+        query_routes: Sequence[query.QueryRoute] = (),
     ) -> None:
         self._routes = {
             r.target_prefix: r
             for r in (Route(TARGET_PREFIX, SIGNING_NAME, service, handlers, validator), *routes)
         }
+        self._query_routes = {r.signing_name: r for r in query_routes}
         self._principals = principals
         self._max_body = max_body_bytes
         self._now = now
@@ -106,12 +109,20 @@ class ApiApp:
         request_id = new_request_id()
         started = time.perf_counter()
         operation = "-"
+        content_type = JSON_TYPE
         try:
             if scope["method"] == "GET" and scope["path"] in ("/health", "/healthz"):
                 await self._respond(send, 200, b'{"status":"ok"}', request_id, b"application/json")
                 return
             body = await self._read_body(scope, receive)
-            status, payload, operation = self._handle(scope, body, request_id)
+            query_route = self._query_route(scope, body)
+            if query_route is not None:
+                content_type = query.XML_TYPE
+                status, payload, operation = self._handle_query(
+                    scope, body, request_id, query_route
+                )
+            else:
+                status, payload, operation = self._handle(scope, body, request_id)
         except BodyTooLarge:
             status, payload = (
                 413,
@@ -128,7 +139,9 @@ class ApiApp:
                 500,
                 error_body("InternalServiceError", "An error occurred on the server side."),
             )
-        await self._respond(send, status, payload, request_id, JSON_TYPE)
+        if content_type == query.XML_TYPE and status >= 400 and not payload.startswith(b"<"):
+            status, payload = self._query_error_body(status, payload, request_id)
+        await self._respond(send, status, payload, request_id, content_type)
         if status >= 400 or log.isEnabledFor(logging.DEBUG):
             log.log(
                 logging.INFO if status >= 400 else logging.DEBUG,
@@ -174,6 +187,61 @@ class ApiApp:
             log.exception("internal error request_id=%s operation=%s", request_id, operation)
             return 500, INTERNAL_ERROR, operation
         return 200, b"" if result is None else orjson.dumps(result), operation
+
+    def _query_route(self, scope: Scope, body: bytes) -> query.QueryRoute | None:
+        """The IAM or STS route of a query-protocol request signed for that service, else None
+        (the JSON path then answers, as it always has, in its own words)."""
+        if not self._query_routes or not _is_query_request(scope):
+            return None
+        request = sigv4.HttpRequest(
+            method=scope["method"],
+            raw_path=scope.get("raw_path") or scope["path"].encode(),
+            query_string=scope.get("query_string", b""),
+            headers=scope["headers"],
+            body=body,
+        )
+        try:
+            claimed = sigv4.parse_credential(request)
+        except ServiceError:
+            return None
+        return self._query_routes.get(claimed.service)
+
+    def _handle_query(
+        self, scope: Scope, body: bytes, request_id: str, route: query.QueryRoute
+    ) -> tuple[int, bytes, str]:
+        """An IAM or STS request (AWS query protocol)."""
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        form = query.read_form(body, scope.get("query_string", b""))
+        action = form.get("Action", "")
+        try:
+            principal, region = self._authenticate(scope, headers, body, route.signing_name)
+            handler = route.handlers.get(action)
+            if handler is None or not route.protocol.has_operation(action):
+                raise query.invalid_action()
+            params = route.protocol.parse(action, form)
+            ctx = CallContext(
+                identity=principal.identity,
+                region=region,
+                operation=action,
+                source_ip=(scope.get("client") or ("", 0))[0],
+                secure_transport=scope.get("scheme") == "https",
+            )
+            result = handler(route.service, ctx, params)
+            return 200, route.protocol.response(action, result, request_id), action
+        except ServiceError as exc:
+            status, payload = route.protocol.error(exc, request_id)
+            return status, payload, action or "-"
+
+    def _query_error_body(self, status: int, payload: bytes, request_id: str) -> tuple[int, bytes]:
+        """A JSON error body from the shared paths (413, 500) in the query services' XML."""
+        code, message = "InternalServiceError", "An error occurred on the server side."
+        try:
+            parsed = orjson.loads(payload)
+            code, message = str(parsed["__type"]), str(parsed["Message"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            pass
+        protocol = next(iter(self._query_routes.values())).protocol  # same shape for both
+        return protocol.error(ServiceError(code, message, status), request_id)
 
     def _authenticate(
         self, scope: Scope, headers: list[tuple[bytes, bytes]], body: bytes, signing_name: str
@@ -267,6 +335,16 @@ class ApiApp:
                     task.cancel()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _is_query_request(scope: Scope) -> bool:
+    """No X-Amz-Target, and a form body (or a GET with an Action): AWS's query protocol."""
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    if any(name == b"x-amz-target" for name, _ in headers):
+        return False
+    if scope["method"] == "GET":
+        return b"Action=" in scope.get("query_string", b"")
+    return scope["method"] == "POST" and query.is_form_request(headers)
 
 
 def _load_json(body: bytes) -> Any:
