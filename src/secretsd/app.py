@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from secretsd.api import iam as iam_api
 from secretsd.api import kms as kms_api
+from secretsd.api import sts as sts_api
 from secretsd.api.secretsmanager import HANDLERS
-from secretsd.auth.principals import PrincipalDirectory
+from secretsd.auth.principals import PrincipalDirectory, seal_secret
 from secretsd.clock import SystemClock
 from secretsd.crypto.rootkey import load_or_create_root_key
 from secretsd.kms.keyring import Keyring
 from secretsd.kms.service import KmsService
 from secretsd.protocol.asgi import ApiApp, Route
 from secretsd.protocol.model import load_service_model
+from secretsd.protocol.query import QueryRoute, QueryService
 from secretsd.protocol.validate import Validator
 from secretsd.scheduler.purge import purge_loop
 from secretsd.service.authorization import Authorizer, GenerationWatch
+from secretsd.service.iam import IamService
 from secretsd.service.pagination import TokenCodec
 from secretsd.service.secrets import SecretsService
+from secretsd.service.sts import StsService
 from secretsd.settings import Settings
 from secretsd.store.database import Database
 
@@ -28,6 +33,12 @@ def build_app(settings: Settings) -> ApiApp:
     watch = GenerationWatch(db, settings.policy_poll_seconds)
     authorizer = Authorizer(db, clock, watch)
     kms = KmsService(db, keyring, clock, authorizer)
+
+    def seal(access_key_id: str, secret_access_key: str) -> bytes:
+        return seal_secret(root_key, access_key_id, secret_access_key)
+
+    iam = IamService(db, clock, authorizer, seal)
+    sts = StsService(db, clock, authorizer, seal)
     service = SecretsService(
         db,
         keyring,
@@ -54,6 +65,20 @@ def build_app(settings: Settings) -> ApiApp:
                 kms_api.HANDLERS,
                 Validator(load_service_model("kms")),
             )
+        ],
+        query_routes=[
+            QueryRoute(
+                "iam",
+                QueryService.from_model(load_service_model("iam")),
+                iam,
+                iam_api.HANDLERS,
+            ),
+            QueryRoute(
+                "sts",
+                QueryService.from_model(load_service_model("sts")),
+                sts,
+                sts_api.HANDLERS,
+            ),
         ],
     )
 

@@ -288,3 +288,339 @@ class IamRepository:
                 else:
                     aws_managed.append(r["policy_arn"])
         return documents, aws_managed
+
+    # -- users (management) ------------------------------------------------------------------
+    def users(self, account_id: str, path_prefix: str = "/") -> list[UserRecord]:
+        rows = self.tx.all(
+            f"SELECT {_USER_COLUMNS} FROM iam_users WHERE account_id = ? ORDER BY name_lower",
+            (account_id,),
+        )
+        return [_user(r) for r in rows if r["path"].startswith(path_prefix)]
+
+    def set_user_tags(self, account_id: str, name: str, tags: Sequence[tuple[str, str]]) -> None:
+        self.tx.execute(
+            "UPDATE iam_users SET tags_json = ? WHERE account_id = ? AND name = ?",
+            (encode_tags(tags), account_id, name),
+        )
+        self.bump_generation()
+
+    def delete_user(self, account_id: str, name: str) -> None:
+        self.tx.execute(
+            "DELETE FROM iam_users WHERE account_id = ? AND name = ?", (account_id, name)
+        )
+        self.bump_generation()
+
+    # -- groups ------------------------------------------------------------------------------
+    def group(self, account_id: str, name: str) -> GroupRecord | None:
+        row = self.tx.one(
+            f"SELECT {_GROUP_COLUMNS} FROM iam_groups WHERE account_id = ? AND name_lower = ?",
+            (account_id, name.lower()),
+        )
+        return None if row is None else _group(row)
+
+    def groups(self, account_id: str, path_prefix: str = "/") -> list[GroupRecord]:
+        rows = self.tx.all(
+            f"SELECT {_GROUP_COLUMNS} FROM iam_groups WHERE account_id = ? ORDER BY name_lower",
+            (account_id,),
+        )
+        return [_group(r) for r in rows if r["path"].startswith(path_prefix)]
+
+    def insert_group(self, group: GroupRecord) -> None:
+        self.tx.execute(
+            "INSERT INTO iam_groups (account_id, name, name_lower, group_id, path, created_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                group.account_id,
+                group.name,
+                group.name.lower(),
+                group.group_id,
+                group.path,
+                group.created_ms,
+            ),
+        )
+        self.bump_generation()
+
+    def delete_group(self, account_id: str, name: str) -> None:
+        self.tx.execute(
+            "DELETE FROM iam_groups WHERE account_id = ? AND name = ?", (account_id, name)
+        )
+        self.bump_generation()
+
+    def add_member(self, account_id: str, group_name: str, user_name: str) -> None:
+        self.tx.execute(
+            "INSERT INTO iam_group_members (account_id, group_name, user_name) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (account_id, group_name, user_name),
+        )
+        self.bump_generation()
+
+    def remove_member(self, account_id: str, group_name: str, user_name: str) -> int:
+        removed = self.tx.rowcount(
+            "DELETE FROM iam_group_members WHERE account_id = ? AND group_name = ?"
+            " AND user_name = ?",
+            (account_id, group_name, user_name),
+        )
+        self.bump_generation()
+        return removed
+
+    def group_members(self, account_id: str, group_name: str) -> list[UserRecord]:
+        rows = self.tx.all(
+            f"SELECT {', '.join('u.' + c.strip() for c in _USER_COLUMNS.split(','))}"
+            " FROM iam_group_members m JOIN iam_users u"
+            " ON u.account_id = m.account_id AND u.name = m.user_name"
+            " WHERE m.account_id = ? AND m.group_name = ? ORDER BY u.name_lower",
+            (account_id, group_name),
+        )
+        return [_user(r) for r in rows]
+
+    def groups_for_user(self, account_id: str, user_name: str) -> list[GroupRecord]:
+        rows = self.tx.all(
+            f"SELECT {', '.join('g.' + c.strip() for c in _GROUP_COLUMNS.split(','))}"
+            " FROM iam_group_members m JOIN iam_groups g"
+            " ON g.account_id = m.account_id AND g.name = m.group_name"
+            " WHERE m.account_id = ? AND m.user_name = ? ORDER BY g.name_lower",
+            (account_id, user_name),
+        )
+        return [_group(r) for r in rows]
+
+    def member_count(self, account_id: str, group_name: str) -> int:
+        row = self.tx.one(
+            "SELECT COUNT(*) AS n FROM iam_group_members WHERE account_id = ? AND group_name = ?",
+            (account_id, group_name),
+        )
+        return 0 if row is None else int(row["n"])
+
+    # -- roles (management) ------------------------------------------------------------------
+    def roles(self, account_id: str, path_prefix: str = "/") -> list[RoleRecord]:
+        rows = self.tx.all(
+            f"SELECT {_ROLE_COLUMNS} FROM iam_roles WHERE account_id = ? ORDER BY name_lower",
+            (account_id,),
+        )
+        return [_role(r) for r in rows if r["path"].startswith(path_prefix)]
+
+    def insert_role(self, role: RoleRecord) -> None:
+        self.tx.execute(
+            f"INSERT INTO iam_roles (name_lower, {_ROLE_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                role.name.lower(),
+                role.account_id,
+                role.name,
+                role.role_id,
+                role.path,
+                role.trust_policy,
+                role.description,
+                role.max_session_seconds,
+                encode_tags(role.tags),
+                role.created_ms,
+            ),
+        )
+        self.bump_generation()
+
+    def set_role_tags(self, account_id: str, name: str, tags: Sequence[tuple[str, str]]) -> None:
+        self.tx.execute(
+            "UPDATE iam_roles SET tags_json = ? WHERE account_id = ? AND name = ?",
+            (encode_tags(tags), account_id, name),
+        )
+        self.bump_generation()
+
+    def delete_role(self, account_id: str, name: str) -> None:
+        self.tx.execute(
+            "DELETE FROM iam_roles WHERE account_id = ? AND name = ?", (account_id, name)
+        )
+        self.bump_generation()
+
+    # -- access keys (management) ------------------------------------------------------------
+    def user_access_keys(self, account_id: str, user_name: str) -> list[UserAccessKey]:
+        rows = self.tx.all(
+            f"SELECT {_KEY_COLUMNS} FROM access_keys WHERE account_id = ? AND user_name = ?"
+            " ORDER BY created_ms, access_key_id",
+            (account_id, user_name),
+        )
+        return [_access_key(r) for r in rows]
+
+    def set_access_key_status(self, access_key_id: str, status: str) -> None:
+        self.tx.execute(
+            "UPDATE access_keys SET status = ? WHERE access_key_id = ?", (status, access_key_id)
+        )
+        self.bump_generation()
+
+    def delete_access_key(self, access_key_id: str) -> None:
+        self.tx.execute("DELETE FROM access_keys WHERE access_key_id = ?", (access_key_id,))
+        self.bump_generation()
+
+    # -- inline policies ---------------------------------------------------------------------
+    def inline_policy(
+        self, account_id: str, owner_kind: str, owner_name: str, policy_name: str
+    ) -> tuple[str, str] | None:
+        """(stored policy name, document); names compare ignoring case, as IAM's do."""
+        for r in self.tx.all(
+            "SELECT policy_name, document FROM iam_inline_policies"
+            " WHERE account_id = ? AND owner_kind = ? AND owner_name = ?",
+            (account_id, owner_kind, owner_name),
+        ):
+            if r["policy_name"].lower() == policy_name.lower():
+                return r["policy_name"], r["document"]
+        return None
+
+    def inline_policy_names(self, account_id: str, owner_kind: str, owner_name: str) -> list[str]:
+        rows = self.tx.all(
+            "SELECT policy_name FROM iam_inline_policies"
+            " WHERE account_id = ? AND owner_kind = ? AND owner_name = ? ORDER BY policy_name",
+            (account_id, owner_kind, owner_name),
+        )
+        return [r["policy_name"] for r in rows]
+
+    def put_inline_policy(
+        self, account_id: str, owner_kind: str, owner_name: str, policy_name: str, document: str
+    ) -> None:
+        self.tx.execute(
+            "INSERT INTO iam_inline_policies"
+            " (account_id, owner_kind, owner_name, policy_name, document) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (account_id, owner_kind, owner_name, policy_name)"
+            " DO UPDATE SET document = excluded.document",
+            (account_id, owner_kind, owner_name, policy_name, document),
+        )
+        self.bump_generation()
+
+    def delete_inline_policy(
+        self, account_id: str, owner_kind: str, owner_name: str, policy_name: str
+    ) -> None:
+        self.tx.execute(
+            "DELETE FROM iam_inline_policies"
+            " WHERE account_id = ? AND owner_kind = ? AND owner_name = ? AND policy_name = ?",
+            (account_id, owner_kind, owner_name, policy_name),
+        )
+        self.bump_generation()
+
+    # -- managed policies and attachments ----------------------------------------------------
+    def managed_policy(self, arn: str) -> ManagedPolicyRecord | None:
+        row = self.tx.one(
+            f"SELECT {_POLICY_COLUMNS} FROM iam_managed_policies WHERE arn = ?", (arn,)
+        )
+        return None if row is None else _managed_policy(row)
+
+    def managed_policy_by_name(self, account_id: str, name: str) -> ManagedPolicyRecord | None:
+        for r in self.tx.all(
+            f"SELECT {_POLICY_COLUMNS} FROM iam_managed_policies WHERE account_id = ?",
+            (account_id,),
+        ):
+            if r["name"].lower() == name.lower():
+                return _managed_policy(r)
+        return None
+
+    def managed_policies(self, account_id: str) -> list[ManagedPolicyRecord]:
+        rows = self.tx.all(
+            f"SELECT {_POLICY_COLUMNS} FROM iam_managed_policies WHERE account_id = ?"
+            " ORDER BY name",
+            (account_id,),
+        )
+        return [_managed_policy(r) for r in rows]
+
+    def insert_managed_policy(self, policy: ManagedPolicyRecord) -> None:
+        self.tx.execute(
+            f"INSERT INTO iam_managed_policies ({_POLICY_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                policy.arn,
+                policy.account_id,
+                policy.name,
+                policy.policy_id,
+                policy.path,
+                policy.description,
+                policy.document,
+                policy.default_version,
+                policy.created_ms,
+                policy.updated_ms,
+            ),
+        )
+        self.bump_generation()
+
+    def delete_managed_policy(self, arn: str) -> None:
+        self.tx.execute("DELETE FROM iam_managed_policies WHERE arn = ?", (arn,))
+        self.bump_generation()
+
+    def detach(self, account_id: str, owner_kind: str, owner_name: str, policy_arn: str) -> int:
+        removed = self.tx.rowcount(
+            "DELETE FROM iam_attachments"
+            " WHERE account_id = ? AND owner_kind = ? AND owner_name = ? AND policy_arn = ?",
+            (account_id, owner_kind, owner_name, policy_arn),
+        )
+        self.bump_generation()
+        return removed
+
+    def attached(self, account_id: str, owner_kind: str, owner_name: str) -> list[str]:
+        rows = self.tx.all(
+            "SELECT policy_arn FROM iam_attachments"
+            " WHERE account_id = ? AND owner_kind = ? AND owner_name = ? ORDER BY policy_arn",
+            (account_id, owner_kind, owner_name),
+        )
+        return [r["policy_arn"] for r in rows]
+
+    def attachment_counts(self, account_id: str) -> dict[str, int]:
+        """policy ARN -> how many users, groups and roles of the account it is attached to."""
+        rows = self.tx.all(
+            "SELECT policy_arn, COUNT(*) AS n FROM iam_attachments WHERE account_id = ?"
+            " GROUP BY policy_arn",
+            (account_id,),
+        )
+        return {r["policy_arn"]: int(r["n"]) for r in rows}
+
+    def attachment_count(self, policy_arn: str) -> int:
+        row = self.tx.one(
+            "SELECT COUNT(*) AS n FROM iam_attachments WHERE policy_arn = ?", (policy_arn,)
+        )
+        return 0 if row is None else int(row["n"])
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    account_id: str
+    name: str
+    group_id: str
+    path: str
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedPolicyRecord:
+    """A customer managed policy (one version, the default)."""
+
+    arn: str
+    account_id: str
+    name: str
+    policy_id: str
+    path: str
+    description: str | None
+    document: str
+    default_version: str
+    created_ms: int
+    updated_ms: int
+
+
+_GROUP_COLUMNS = "account_id, name, group_id, path, created_ms"
+_POLICY_COLUMNS = (
+    "arn, account_id, name, policy_id, path, description, document, default_version, created_ms,"
+    " updated_ms"
+)
+
+
+def _group(row: Row) -> GroupRecord:
+    return GroupRecord(
+        row["account_id"], row["name"], row["group_id"], row["path"], row["created_ms"]
+    )
+
+
+def _managed_policy(row: Row) -> ManagedPolicyRecord:
+    return ManagedPolicyRecord(
+        row["arn"],
+        row["account_id"],
+        row["name"],
+        row["policy_id"],
+        row["path"],
+        row["description"],
+        row["document"],
+        row["default_version"],
+        row["created_ms"],
+        row["updated_ms"],
+    )

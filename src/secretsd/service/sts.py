@@ -1,0 +1,252 @@
+"""STS: who am I, temporary credentials for a user (GetSessionToken) and for a role (AssumeRole).
+
+A session is a row in sts_sessions: the secret sealed like a long-term key's, the session token
+kept only as its SHA-256 digest. The authentication layer verifies them on later requests.
+
+AWS's words used here:
+- "The requested DurationSeconds exceeds the MaxSessionDuration set for this role." (400
+  ValidationError; kreuzwerker/awsu#27, prowler-cloud/prowler#923).
+- "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role
+  chaining." (AssumeRole API reference describes the limit; the wording is from reports of the
+  error, unverified against a recording here).
+- "Cannot call GetSessionToken with session credentials" (403 AccessDenied; aws/aws-sdk-js#3670,
+  aws/aws-sdk-php#1876).
+- "<arn> is invalid" for a RoleArn that is not a role ARN (ValidationError; emulators recorded
+  against AWS, unverified).
+- "User: <caller> is not authorized to perform: sts:AssumeRole on resource: <role arn>" when the
+  role does not exist (AWS does not reveal whether it does).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import re
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from secretsd.auth.principals import new_access_key_id, new_secret_access_key
+from secretsd.clock import Clock
+from secretsd.errors import ServiceError
+from secretsd.policy.context import ContextValue
+from secretsd.service.context import CallContext
+from secretsd.service.iam import Authorizer, role_arn
+from secretsd.store.database import Database
+from secretsd.store.iam_repository import IamRepository, RoleRecord, SessionRecord
+
+DEFAULT_ROLE_SESSION_SECONDS = 3600
+ROLE_CHAINING_MAX_SECONDS = 3600
+DEFAULT_USER_SESSION_SECONDS = 43200
+MAX_SESSION_TAGS = 50
+# Session tags are packed with the session policies; AWS reports their share of the packed limit
+# as a percentage. The limit's size is not published: 2048 characters is an assumption.
+_PACKED_LIMIT = 2048
+_TOKEN_BYTES = 192
+_ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role(/(?:[\x21-\x7e]*/)?)([\w+=,.@-]{1,64})$")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expires_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AssumedRole:
+    credentials: Credentials
+    assumed_role_id: str
+    arn: str
+    packed_policy_size: int | None
+
+
+def _validation(message: str) -> ServiceError:
+    return ServiceError("ValidationError", message)
+
+
+def _access_denied(message: str) -> ServiceError:
+    return ServiceError("AccessDenied", message, 403)
+
+
+def new_session_token() -> str:
+    """A long, random, opaque token, as AWS's are (hundreds of base64 characters)."""
+    return base64.b64encode(secrets.token_bytes(_TOKEN_BYTES)).decode()
+
+
+def session_tags(
+    role_tags: Sequence[tuple[str, str]], requested: Sequence[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The role's tags with the session's tags overriding them (keys compared ignoring case)."""
+    merged: dict[str, tuple[str, str]] = {k.lower(): (k, v) for k, v in role_tags}
+    for key, value in requested:
+        merged[key.lower()] = (key, value)
+    return list(merged.values())
+
+
+class StsService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        authorizer: Authorizer,
+        seal: Callable[[str, str], bytes],
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._authz = authorizer
+        self._seal = seal
+
+    def caller_identity(self, ctx: CallContext) -> tuple[str, str, str]:
+        """(UserId, Account, Arn): no permission is needed to ask (AWS documents this)."""
+        identity = ctx.identity
+        return identity.userid, identity.account_id, identity.arn
+
+    def _credentials(self, seconds: int) -> tuple[Credentials, bytes, bytes, int]:
+        access_key_id = new_access_key_id("ASIA")
+        secret = new_secret_access_key()
+        token = new_session_token()
+        now = self._clock.now_ms()
+        creds = Credentials(access_key_id, secret, token, now + seconds * 1000)
+        return (
+            creds,
+            self._seal(access_key_id, secret),
+            hashlib.sha256(token.encode()).digest(),
+            now,
+        )
+
+    def get_session_token(self, ctx: CallContext, duration_seconds: int | None) -> Credentials:
+        identity = ctx.identity
+        if identity.is_session:
+            raise _access_denied("Cannot call GetSessionToken with session credentials")
+        if identity.owner_kind != "user":
+            # The root user may call it on AWS; secretsd's root keys are for emergency access
+            # and get no sessions (not AWS behaviour: see the report).
+            raise _access_denied("Cannot call GetSessionToken with root credentials")
+        seconds = duration_seconds or DEFAULT_USER_SESSION_SECONDS
+        creds, sealed, digest, now = self._credentials(seconds)
+        record = SessionRecord(
+            creds.access_key_id,
+            identity.account_id,
+            sealed,
+            digest,
+            "User",
+            identity.principal_arn,
+            identity.arn,
+            identity.owner_name,
+            identity.userid,
+            tuple(identity.tags.items()),
+            now,
+            creds.expires_ms,
+        )
+        with self._db.transaction(write=True) as tx:
+            IamRepository(tx).insert_session(record)
+        return creds
+
+    def assume_role(
+        self,
+        ctx: CallContext,
+        *,
+        arn: str,
+        session_name: str,
+        duration_seconds: int | None,
+        tags: Sequence[tuple[str, str]],
+        external_id: str | None,
+        source_identity: str | None,
+        has_session_policy: bool,
+    ) -> AssumedRole:
+        match = _ROLE_ARN.match(arn)
+        if match is None:
+            raise _validation(f"{arn} is invalid")
+        account, _, name = match.groups()
+        with self._db.statement() as tx:
+            role = IamRepository(tx).role(account, name)
+        if role is None or role_arn(role.account_id, role.path, role.name) != arn:
+            raise ServiceError(
+                "AccessDeniedException",
+                f"User: {ctx.identity.arn} is not authorized to perform: sts:AssumeRole on"
+                f" resource: {arn}",
+            )
+        keys: dict[str, ContextValue] = {}
+        if external_id is not None:
+            keys["sts:ExternalId"] = external_id
+        if source_identity is not None:
+            keys["sts:SourceIdentity"] = source_identity
+        keys["sts:RoleSessionName"] = session_name
+        self._authz.require(
+            ctx,
+            "sts:AssumeRole",
+            arn,
+            resource_account=role.account_id,
+            resource_policy=role.trust_policy,
+            condition_keys=keys,
+        )
+        if tags:
+            tag_keys: dict[str, ContextValue] = {f"aws:RequestTag/{k}": v for k, v in tags}
+            tag_keys["aws:TagKeys"] = [k for k, _ in tags]
+            self._authz.require(
+                ctx,
+                "sts:TagSession",
+                arn,
+                resource_account=role.account_id,
+                resource_policy=role.trust_policy,
+                condition_keys=tag_keys,
+            )
+        if has_session_policy:
+            # Session policies would narrow the session; ignoring them would grant more than
+            # asked, so they are refused (secretsd's own rule, not AWS's).
+            raise _validation("Session policies (Policy, PolicyArns) are not supported.")
+        seconds = self._duration(ctx, role, duration_seconds)
+        creds, sealed, digest, now = self._credentials(seconds)
+        assumed_id = f"{role.role_id}:{session_name}"
+        caller_arn = f"arn:aws:sts::{role.account_id}:assumed-role/{role.name}/{session_name}"
+        all_tags = session_tags(role.tags, tags)
+        if len(all_tags) > MAX_SESSION_TAGS:
+            raise _validation(
+                f"1 validation error detected: Value at 'tags' failed to satisfy constraint:"
+                f" Member must have length less than or equal to {MAX_SESSION_TAGS}"
+            )
+        record = SessionRecord(
+            creds.access_key_id,
+            role.account_id,
+            sealed,
+            digest,
+            "AssumedRole",
+            arn,
+            caller_arn,
+            role.name,
+            assumed_id,
+            tuple(all_tags),
+            now,
+            creds.expires_ms,
+        )
+        with self._db.transaction(write=True) as tx:
+            IamRepository(tx).insert_session(record)
+        packed = None
+        if tags:
+            size = sum(len(k) + len(v) for k, v in tags)
+            packed = max(1, math.ceil(100 * size / _PACKED_LIMIT))
+        return AssumedRole(creds, assumed_id, caller_arn, packed)
+
+    @staticmethod
+    def _duration(ctx: CallContext, role: RoleRecord, requested: int | None) -> int:
+        if requested is None:
+            return min(DEFAULT_ROLE_SESSION_SECONDS, role.max_session_seconds)
+        if ctx.identity.principal_type == "AssumedRole" and requested > ROLE_CHAINING_MAX_SECONDS:
+            raise _validation(
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed"
+                " by role chaining."
+            )
+        if requested > role.max_session_seconds:
+            raise _validation(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+            )
+        return requested
+
+
+def tags_of(params: Mapping[str, object]) -> list[tuple[str, str]]:
+    raw = params.get("Tags") or []
+    assert isinstance(raw, list)
+    return [(t["Key"], t["Value"]) for t in raw]
