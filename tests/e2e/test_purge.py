@@ -18,26 +18,12 @@ from botocore.exceptions import ClientError
 
 from support.factories import SecretsManagerFactory, ServerFactory
 from support.names import NameFactory
-from support.server import ServerProcess
+from support.server import wait_for_log
 
 DAY = 86_400
 FAST_PURGE = ("--purge-interval", "0.2")
 PURGE_WAIT = 10.0
 NOT_FOUND = "Secrets Manager can't find the specified secret."
-
-
-def wait_for_log(server: ServerProcess, needle: str, since: int, timeout: float) -> None:
-    """Wait until the server's stderr log, from byte `since` on, contains `needle`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with server.log_path.open("rb") as log:
-            log.seek(since)
-            text = log.read().decode(errors="replace")
-        if needle in text:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {needle!r} in the server log within {timeout:g} s:\n{text[-3000:]}")
-        time.sleep(0.1)
 
 
 def error_code(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import pytest
+
 LISTENING_RE = re.compile(r"^secretsd: listening on (http://127\.0\.0\.1:(\d+))$")
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -259,3 +261,17 @@ def _drain_stdout(stream: IO[str], copy_to: Path, lines: queue.Queue[str | None]
                 lines.put(line.rstrip("\r\n"))
     finally:
         lines.put(None)
+
+
+def wait_for_log(server: ServerProcess, needle: str, since: int, timeout: float) -> None:
+    """Wait until the server's stderr log, from byte `since` on, contains `needle`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with server.log_path.open("rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        if needle in text:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {needle!r} in the server log within {timeout:g} s:\n{text[-3000:]}")
+        time.sleep(0.1)

@@ -1,4 +1,5 @@
-"""Deletes secrets whose recovery window has ended, on the server's real clock.
+"""Deletes secrets whose recovery window has ended and rotates KMS keys that are due, on the
+server's real clock.
 
 Every worker (and node) runs this loop; the purge is an idempotent DELETE of expired rows, so
 running it in several places at once only costs a little duplicate work.
@@ -28,6 +29,8 @@ def purge_loop(
                     log.info("purged %d secret(s) whose recovery window ended", purged)
                 if kms is not None and (keys := kms.purge_expired()):
                     log.info("deleted %d KMS key(s) whose waiting period ended", keys)
+                if kms is not None and (rotated := kms.rotate_due()):
+                    log.info("rotated %d KMS key(s) whose rotation date came", rotated)
             except Exception:
                 log.exception("purge failed; will retry")
             await asyncio.sleep(interval_seconds)

@@ -188,6 +188,19 @@ class KmsRepository:
         )
         return [r["key_id"] for r in rows]
 
+    def rotation_due(self, now_ms: int, limit: int) -> list[str]:
+        """Enabled keys whose automatic rotation date has come."""
+        rows = self.tx.all(
+            "SELECT key_id FROM kms_keys WHERE next_rotation_ms IS NOT NULL"
+            " AND next_rotation_ms <= ? AND key_state = 'Enabled' LIMIT ?",
+            (now_ms, limit),
+        )
+        return [r["key_id"] for r in rows]
+
+    def key_by_id(self, key_id: str) -> KmsKey | None:
+        row = self.tx.one(f"SELECT {_COLUMNS} FROM kms_keys WHERE key_id = ?", (key_id,))
+        return None if row is None else _key(row)
+
     def delete_key(self, key_id: str) -> None:
         # Children first: SQLite only cascades when foreign keys are switched on.
         for sql in (
