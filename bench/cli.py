@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import environment, phases, report, wrk
+from bench import environment, phases, report, variant_server, wrk
 from bench.processes import ServerProcess
 from bench.signing import Client, Signer, read_credentials
 
@@ -31,6 +32,18 @@ def _int_list(text: str) -> tuple[int, ...]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive numbers: {text!r}")
     return values
+
+
+def _variant_list(text: str) -> tuple[str, ...]:
+    chosen = tuple(x.strip() for x in text.split(",") if x.strip())
+    try:
+        for name in chosen:
+            variant_server.parse_variant(name)
+    except variant_server.VariantError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    if not chosen or len(set(chosen)) != len(chosen):
+        raise argparse.ArgumentTypeError(f"expected distinct variants: {text!r}")
+    return chosen
 
 
 def _phase_list(text: str) -> tuple[str, ...]:
@@ -55,7 +68,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rounds", type=int, help="interleaved GetSecretValue rounds [3; quick: 1]"
     )
     parser.add_argument(
-        "--connections", type=_int_list, default=(1, 16, 64), help="GetSecretValue [1,16,64]"
+        "--connections",
+        type=_int_list,
+        help="GetSecretValue [1,16,64; with --compare: 1,64]",
     )
     parser.add_argument(
         "--puts", type=int, help="PutSecretValue requests prepared [20000; quick: 8000]"
@@ -69,7 +84,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--list-requests", type=int, help="sequential ListSecrets per page [500; quick: 200]"
     )
-    parser.add_argument("--only", type=_phase_list, default=PHASES, help="phases: get,put,list")
+    parser.add_argument(
+        "--only",
+        type=_phase_list,
+        help="phases: get,put,list [all; with --compare: none besides the comparison]",
+    )
+    parser.add_argument(
+        "--compare",
+        type=_variant_list,
+        help="GetSecretValue of secretsd vs bench-only baselines (bench/variant_server.py),"
+        " interleaved: e.g. plaintext,no-authz (a variant may join patches: plaintext+no-authz)",
+    )
     parser.add_argument(
         "--database", help="postgresql://... of a fresh, empty database [SQLite in the data dir]"
     )
@@ -96,11 +121,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     quick = args.quick
+    args.compare = args.compare or ()
+    args.only = args.only if args.only is not None else (() if args.compare else PHASES)
+    if args.connections is None:
+        args.connections = (1, 64) if args.compare else (1, 16, 64)
     args.duration = args.duration or (3.0 if quick else 8.0)
     args.rounds = args.rounds or (1 if quick else 3)
     args.puts = args.puts or (8_000 if quick else 20_000)
     args.secrets = args.secrets or (2_000 if quick else 10_000)
     args.list_requests = args.list_requests or (200 if quick else 500)
+    if args.database and args.compare:
+        parser.error("--compare runs one server per variant on its own SQLite data dir")
     if args.database and len(args.workers) > 1:
         parser.error("--database needs a fresh database per run: give one --workers value")
     return args
@@ -111,16 +142,62 @@ def _log(message: str) -> None:
 
 
 def _secretsd(
-    data_dir: Path, workers: int, database: str | None, value_cache: bool
+    data_dir: Path,
+    workers: int,
+    database: str | None,
+    value_cache: bool,
+    variant: str | None = None,
 ) -> ServerProcess:
-    argv = [sys.executable, "-m", "secretsd", "serve", "--host", "127.0.0.1", "--port", "0"]
+    module = "secretsd" if variant is None else "bench.variant_server"
+    argv = [sys.executable, "-m", module, "serve", "--host", "127.0.0.1", "--port", "0"]
     argv += ["--data-dir", str(data_dir), "--workers", str(workers)]
     if database:
         argv += ["--database", database]
-    env = None if value_cache else {"SECRETSD_VALUE_CACHE_SECONDS": "0"}
-    return ServerProcess(
-        "secretsd", argv, log_path=data_dir.parent / "secretsd.log", cwd=REPO, env=env
-    )
+    env = {} if value_cache else {"SECRETSD_VALUE_CACHE_SECONDS": "0"}
+    if variant is not None:
+        env[variant_server.VARIANT_ENV] = variant
+    name = "secretsd" if variant is None else variant
+    return ServerProcess(name, argv, log_path=data_dir.parent / f"{name}.log", cwd=REPO, env=env)
+
+
+def _check_variant_applied(server: ServerProcess, variant: str, workers: int) -> None:
+    """Every process of a variant server (supervisor and workers) must report the patches."""
+    expected = workers + 1 if workers > 1 else 1
+    line = re.escape(variant_server.APPLIED_LINE.format(variant=variant, pid="PID"))
+    pattern = re.compile(line.replace("PID", r"(\d+)"))
+    pids = set(pattern.findall(server.log_path.read_text(errors="replace")))
+    if len(pids) < expected:
+        raise RuntimeError(
+            f"variant {variant}: patches reported by {len(pids)} processes, expected {expected}"
+            f" (see {server.log_path})"
+        )
+
+
+def run_compare(
+    binary: str, workers: int, args: argparse.Namespace, opts: phases.Options, run_dir: Path
+) -> dict[str, Any]:
+    """The real server and one server per variant, each with its own data dir, all running
+    side by side for the interleaved rounds."""
+    value_cache = not args.no_value_cache
+    names = ("secretsd", *args.compare)
+    with contextlib.ExitStack() as stack:
+        servers: dict[str, ServerProcess] = {}
+        clients: dict[str, Client] = {}
+        for name in names:
+            variant = None if name == "secretsd" else name
+            data_dir = run_dir / f"compare-{name}" / "data"
+            server = stack.enter_context(_secretsd(data_dir, workers, None, value_cache, variant))
+            client = Client(
+                Signer(server.host_header, read_credentials(data_dir / "admin.credentials"))
+            )
+            stack.callback(client.close)
+            servers[name], clients[name] = server, client
+        result = phases.measure_compare(binary, servers, clients, opts, _log)
+        # The warm-up sent 16 connections to each server, so every worker has answered by now.
+        for name in args.compare:
+            _check_variant_applied(servers[name], name, workers)
+    result["value_cache"] = value_cache
+    return result
 
 
 def _ceiling(log_dir: Path, workers: int, busy_us: int) -> ServerProcess:
@@ -139,6 +216,12 @@ def run_for_workers(
         "database": "postgresql" if args.database else "sqlite",
     }
     _log(f"\n=== workers={workers}: starting secretsd ({result['database']}) ===")
+    if args.compare:
+        _log(f"--- GetSecretValue: secretsd vs {', '.join(args.compare)} ---")
+        result["compare"] = run_compare(binary, workers, args, opts, run_dir)
+    if not args.only:
+        result["loadavg_at_end"] = list(os.getloadavg())
+        return result
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(
             _secretsd(data_dir, workers, args.database, not args.no_value_cache)
@@ -197,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         "database": "postgresql" if args.database else "sqlite",
         "quick": args.quick,
         "ceiling_busy_us": args.ceiling_busy_us,
+        "compare": list(args.compare),
+        "value_cache": not args.no_value_cache,
     }
     if args.data_root:
         args.data_root.mkdir(parents=True, exist_ok=True)
@@ -221,8 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"\n=== results ({elapsed:.0f} s) ===")
     for result in results:
         _log("\n" + report.text(result, config))
-    readme = report.readme_table(results)
-    _log("\nFor the README:\n\n" + readme)
+    standard = any(r.get(p) for r in results for p in PHASES)
+    readme = report.readme_table(results) if standard else ""
+    if readme:
+        _log("\nFor the README:\n\n" + readme)
     if args.json:
         payload = {"environment": env, "config": config, "elapsed_s": elapsed, "results": results}
         args.json.write_text(json.dumps(payload, indent=2) + "\n")

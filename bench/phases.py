@@ -1,4 +1,5 @@
-"""The three measurements: GetSecretValue vs the ceiling, PutSecretValue, ListSecrets.
+"""The measurements: GetSecretValue vs the ceiling and vs bench-only baselines,
+PutSecretValue, ListSecrets.
 
 Each phase talks to already running servers (bench/cli.py starts and stops them) and returns
 plain dicts, ready for the report and the JSON file.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import secrets
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,49 @@ def _signed_get(client: Client) -> SignedRequest:
     return request
 
 
+Target = tuple[ServerProcess, Callable[[], SignedRequest]]
+
+
+def interleaved(
+    binary: str, targets: Mapping[str, Target], opts: Options, log: Log
+) -> dict[str, dict[int, list[wrk.WrkResult]]]:
+    """GetSecretValue-style fixed runs on every target, interleaved: each round runs every
+    target at every connection count, and which target goes first rotates between rounds (with
+    two targets: they alternate), so a slow patch of a noisy machine hits them all alike."""
+    names = list(targets)
+    log(f"  warm-up: {opts.warmup_s:g} s per server at 16 connections")
+    for name, (server, request) in targets.items():
+        wrk.run_fixed(
+            binary,
+            server.endpoint,
+            request(),
+            connections=16,
+            duration_s=opts.warmup_s,
+            label=f"warmup-{name}",
+        )
+    runs: dict[str, dict[int, list[wrk.WrkResult]]] = {
+        name: {c: [] for c in opts.connections} for name in names
+    }
+    width = max(len(name) for name in names)
+    for round_no in range(opts.rounds):
+        shift = round_no % len(names)
+        order = names[shift:] + names[:shift]
+        for connections in opts.connections:
+            for name in order:
+                server, request = targets[name]
+                result = wrk.run_fixed(
+                    binary,
+                    server.endpoint,
+                    request(),
+                    connections=connections,
+                    duration_s=opts.duration_s,
+                    label=f"{name}-c{connections}-r{round_no + 1}",
+                )
+                runs[name][connections].append(result)
+                log(f"  round {round_no + 1} {name:{width}} c={connections:<3} {_brief(result)}")
+    return runs
+
+
 def measure_get(
     binary: str,
     secretsd: ServerProcess,
@@ -103,35 +147,12 @@ def measure_get(
     opts: Options,
     log: Log,
 ) -> dict[str, Any]:
-    targets = {"secretsd": secretsd, "ceiling": ceiling}
-    log(f"  warm-up: {opts.warmup_s:g} s per server at 16 connections")
-    for name, server in targets.items():
-        wrk.run_fixed(
-            binary,
-            server.endpoint,
-            _signed_get(client),
-            connections=16,
-            duration_s=opts.warmup_s,
-            label=f"warmup-{name}",
-        )
-    runs: dict[str, dict[int, list[wrk.WrkResult]]] = {
-        name: {c: [] for c in opts.connections} for name in targets
-    }
-    for round_no in range(opts.rounds):
-        # Alternate who goes first, so a slow patch of a noisy machine hits both alike.
-        order = list(targets) if round_no % 2 == 0 else list(reversed(targets))
-        for connections in opts.connections:
-            for name in order:
-                result = wrk.run_fixed(
-                    binary,
-                    targets[name].endpoint,
-                    _signed_get(client),
-                    connections=connections,
-                    duration_s=opts.duration_s,
-                    label=f"{name}-c{connections}-r{round_no + 1}",
-                )
-                runs[name][connections].append(result)
-                log(f"  round {round_no + 1} {name:8} c={connections:<3} {_brief(result)}")
+    def request() -> SignedRequest:
+        return _signed_get(client)
+
+    runs = interleaved(
+        binary, {"secretsd": (secretsd, request), "ceiling": (ceiling, request)}, opts, log
+    )
     summary: dict[str, Any] = {}
     for connections in opts.connections:
         ours = summarise(runs["secretsd"][connections])
@@ -139,6 +160,58 @@ def measure_get(
         ratio = ours["rps"] / ceil["rps"] if ours["rps"] and ceil["rps"] else None
         summary[str(connections)] = {"secretsd": ours, "ceiling": ceil, "ratio": ratio}
     return {
+        "summary": summary,
+        "runs": [r.to_dict() for by_conn in runs.values() for rs in by_conn.values() for r in rs],
+    }
+
+
+# -- GetSecretValue: secretsd vs bench-only baselines (bench/variant_server.py) -----------------
+
+
+def slowdown(real_rps: float | None, baseline_rps: float | None) -> float | None:
+    """Extra time per request of the real server over the baseline: baseline/real - 1.
+
+    Stricter than the throughput lost (1 - real/baseline): 15% extra time is 13% fewer req/s."""
+    if not real_rps or not baseline_rps:
+        return None
+    return baseline_rps / real_rps - 1
+
+
+def measure_compare(
+    binary: str,
+    servers: Mapping[str, ServerProcess],
+    clients: Mapping[str, Client],
+    opts: Options,
+    log: Log,
+) -> dict[str, Any]:
+    """GetSecretValue on the real server ("secretsd", first in `servers`) and on each variant,
+    interleaved; every server has its own data dir and its own copy of the secret."""
+    for name, client in clients.items():
+        log(f"  {name}:")
+        prepare_get(client, log)
+
+    def request_for(client: Client) -> Callable[[], SignedRequest]:
+        return lambda: _signed_get(client)
+
+    targets = {name: (server, request_for(clients[name])) for name, server in servers.items()}
+    runs = interleaved(binary, targets, opts, log)
+    real, *variants = servers
+    summary: dict[str, Any] = {}
+    for connections in opts.connections:
+        row: dict[str, Any] = {name: summarise(runs[name][connections]) for name in servers}
+        for variant in variants:
+            # Rounds are paired: same round, neighbouring slots. Their spread shows the noise.
+            paired = [
+                slowdown(a.rps, b.rps)
+                for a, b in zip(runs[real][connections], runs[variant][connections], strict=True)
+                if a.valid and b.valid
+            ]
+            row[f"slowdown_vs_{variant}"] = slowdown(row[real]["rps"], row[variant]["rps"])
+            row[f"paired_slowdowns_vs_{variant}"] = [round(x, 4) for x in paired if x is not None]
+        summary[str(connections)] = row
+    return {
+        "real": real,
+        "variants": variants,
         "summary": summary,
         "runs": [r.to_dict() for by_conn in runs.values() for rs in by_conn.values() for r in rs],
     }

@@ -13,6 +13,10 @@ GET_TARGET_CONNECTIONS = 64
 PUT_TARGET_WPS = 1000.0
 LIST_P99_TARGET_MS = 20.0
 LIST_TARGET_SECRETS = 10_000
+# The encryption and policy-check issues: at most 15% slower than the bench-only baseline.
+COMPARE_MAX_SLOWDOWN = 0.15
+# What each baseline leaves out, i.e. what the comparison against it measures.
+VARIANT_MEASURES = {"plaintext": "encryption", "no-authz": "policy checks"}
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,81 @@ def targets(result: dict[str, Any]) -> list[Target]:
     return out
 
 
+def _signed_pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:+.1f}%"
+
+
+def _measures(variant: str) -> str:
+    parts = [VARIANT_MEASURES.get(name, name) for name in variant.split("+")]
+    return " + ".join(parts)
+
+
+def compare_targets(compare: dict[str, Any]) -> list[Target]:
+    out = []
+    for variant in compare["variants"]:
+        for conns, row in compare["summary"].items():
+            value = row[f"slowdown_vs_{variant}"]
+            out.append(
+                Target(
+                    f"{_measures(variant)}: GetSecretValue c={conns} at most"
+                    f" {COMPARE_MAX_SLOWDOWN:.0%} slower than {variant}",
+                    _signed_pct(value),
+                    None if value is None else value <= COMPARE_MAX_SLOWDOWN,
+                )
+            )
+    return out
+
+
+def _compare_rows(compare: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    header = [
+        "connections",
+        "server",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "secretsd slower by",
+        "per round",
+    ]
+    rows = []
+    real = compare["real"]
+    for conns, row in compare["summary"].items():
+        rows.append(
+            [
+                conns,
+                real,
+                _rps(row[real]),
+                _ms(row[real]["p50_ms"]),
+                _ms(row[real]["p99_ms"]),
+                "",
+                "",
+            ]
+        )
+        for variant in compare["variants"]:
+            paired = row[f"paired_slowdowns_vs_{variant}"]
+            spread = f"{min(paired) * 100:+.0f}..{max(paired) * 100:+.0f}%" if paired else "-"
+            rows.append(
+                [
+                    conns,
+                    variant,
+                    _rps(row[variant]),
+                    _ms(row[variant]["p50_ms"]),
+                    _ms(row[variant]["p99_ms"]),
+                    _signed_pct(row[f"slowdown_vs_{variant}"]),
+                    spread,
+                ]
+            )
+    return header, rows
+
+
+def _compare_title(compare: dict[str, Any], config: dict[str, Any]) -> str:
+    cache = "on" if compare["value_cache"] else "off (--no-value-cache)"
+    return (
+        f"GetSecretValue, secretsd vs bench-only baselines, value cache {cache}"
+        f" (medians of {_rounds(config)} x {config['duration_s']:g} s, interleaved;"
+        " 'slower by' = baseline req/s / secretsd req/s - 1)"
+    )
+
+
 # -- tables ---------------------------------------------------------------------------------------
 
 
@@ -208,6 +287,19 @@ def _put_line(put: dict[str, Any]) -> str:
 
 def text(result: dict[str, Any], config: dict[str, Any]) -> str:
     parts = [f"== workers={result['workers']}, {_db_name(result)} =="]
+    if "compare" in result:
+        compare = result["compare"]
+        header, rows = _compare_rows(compare)
+        parts.append(f"\n{_compare_title(compare, config)}\n" + _text_table(header, rows))
+        parts.append(
+            "\nTargets (baselines)\n"
+            + _text_table(
+                ["target", "measured", "verdict"],
+                [[t.name, t.measured, t.verdict] for t in compare_targets(compare)],
+            )
+        )
+        if not _standard_phases(result):
+            return "\n".join(parts)
     if "get" in result:
         header, rows = _get_rows(result["get"])
         parts.append(
@@ -234,8 +326,24 @@ def text(result: dict[str, Any], config: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _standard_phases(result: dict[str, Any]) -> bool:
+    return any(phase in result for phase in ("get", "put", "list"))
+
+
 def markdown(result: dict[str, Any], config: dict[str, Any]) -> str:
     parts = [f"### workers={result['workers']}, {_db_name(result)}"]
+    if "compare" in result:
+        compare = result["compare"]
+        header, rows = _compare_rows(compare)
+        parts.append(f"{_compare_title(compare, config)}:\n\n" + _md_table(header, rows))
+        parts.append(
+            _md_table(
+                ["target", "measured", "verdict"],
+                [[t.name, t.measured, t.verdict] for t in compare_targets(compare)],
+            )
+        )
+        if not _standard_phases(result):
+            return "\n\n".join(parts) + "\n"
     if "get" in result:
         header, rows = _get_rows(result["get"])
         parts.append(
