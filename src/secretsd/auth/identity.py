@@ -26,7 +26,8 @@ class Identity:
     arn: str
     principal_arn: str
     principal_type: str  # aws:PrincipalType: "User" | "AssumedRole" | "Account"
-    userid: str  # aws:userid: AIDA... for users, "AROA...:<session>" for roles, the account id for root
+    # aws:userid: AIDA... for users, "AROA...:<session>" for roles, the account id for root.
+    userid: str
     owner_kind: str  # "user" | "role" | "root"
     owner_name: str
     access_key_id: str

@@ -1,7 +1,8 @@
 """The KMS key service (TrentService subset): customer managed symmetric keys, aliases, crypto.
 
 Every call is authorized as KMS does it: the key policy is required (identity policies count only
-where it delegates to the account, `evaluate(..., key_policy=True)`); actions without a key
+where it delegates to the account: `evaluate(..., require_resource_policy=True)`); actions
+without a key
 (CreateKey, ListKeys, ListAliases, GenerateRandom) are decided by identity policies alone.
 """
 
@@ -81,7 +82,7 @@ class KmsService:
             resource_account=key.account_id,
             resource_policy=self.key_policy_text(key),
             condition_keys=keys,
-            key_policy=True,
+            require_resource_policy=True,
         )
 
     @staticmethod

@@ -68,14 +68,17 @@ def evaluate(
     identity_policies: Sequence[Policy],
     resource_policy: Policy | None = None,
     *,
-    key_policy: bool = False,
+    require_resource_policy: bool = False,
 ) -> Decision:
     """Decide `request` against the caller's identity policies and the resource's policy.
 
-    `key_policy`: the resource policy is a KMS key policy, which KMS requires: "Unless the key
-    policy explicitly allows it, you cannot use IAM policies to allow access to a KMS key"
-    (https://docs.aws.amazon.com/kms/latest/developerguide/control-access.html). Identity
-    policies then count only where the key policy delegates to the caller's account.
+    `require_resource_policy`: the resource policy must allow even within the account, as for KMS
+    key policies ("Unless the key policy explicitly allows it, you cannot use IAM policies to
+    allow access to a KMS key", https://docs.aws.amazon.com/kms/latest/developerguide/control-access.html)
+    and role trust policies (a role can be assumed only by principals its trust policy names,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html).
+    Identity policies then count only where the resource policy delegates to the caller's
+    account.
     """
     identity_allow: StatementRef | None = None
     identity_deny: StatementRef | None = None
@@ -117,7 +120,7 @@ def evaluate(
     if resource_deny is not None:
         return Decision(False, "explicit_deny", "resource", resource_deny, identity_ok, resource_ok)
 
-    if key_policy and request.same_account:
+    if require_resource_policy and request.same_account:
         if resource_direct is not None or (resource_account is not None and identity_ok):
             return Decision(
                 True, "allowed", None, resource_direct or identity_allow, identity_ok, True

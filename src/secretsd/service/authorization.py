@@ -104,7 +104,10 @@ class Authorizer:
             return None
         cached = self._resource_cache.get(text)
         if cached is None:
-            cached = _parse_stored(text, "resource", kind="resource")
+            # Parsed as "trust": like a resource policy, but Resource may be absent (role trust
+            # policies have none, and a statement without it applies to the resource itself).
+            # Documents were checked with their own rules when they were stored.
+            cached = _parse_stored(text, "resource", kind="trust")
             if len(self._resource_cache) >= _CACHE_MAX:
                 self._resource_cache.clear()
             self._resource_cache[text] = cached
@@ -165,7 +168,7 @@ class Authorizer:
         resource_account: str | None = None,
         resource_policy: str | None = None,
         condition_keys: Mapping[str, ContextValue] | None = None,
-        key_policy: bool = False,
+        require_resource_policy: bool = False,
     ) -> Decision:
         request = self.request(
             ctx,
@@ -178,7 +181,7 @@ class Authorizer:
             request,
             self.identity_policies(ctx.identity),
             self.resource_policy(resource_policy),
-            key_policy=key_policy,
+            require_resource_policy=require_resource_policy,
         )
 
     def require(
@@ -190,7 +193,7 @@ class Authorizer:
         resource_account: str | None = None,
         resource_policy: str | None = None,
         condition_keys: Mapping[str, ContextValue] | None = None,
-        key_policy: bool = False,
+        require_resource_policy: bool = False,
     ) -> Decision:
         """The decision if allowed; AccessDeniedException with AWS's message if not."""
         decision = self.check(
@@ -200,7 +203,7 @@ class Authorizer:
             resource_account=resource_account,
             resource_policy=resource_policy,
             condition_keys=condition_keys,
-            key_policy=key_policy,
+            require_resource_policy=require_resource_policy,
         )
         if not decision.allowed:
             raise access_denied(ctx, action, resource, decision)

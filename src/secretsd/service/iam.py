@@ -75,6 +75,7 @@ class Authorizer(Protocol):
         resource_account: str | None = None,
         resource_policy: str | None = None,
         condition_keys: Mapping[str, ContextValue] | None = None,
+        require_resource_policy: bool = False,
     ) -> object: ...
 
 

@@ -255,7 +255,7 @@ class SecretsService:
                 resource_account=key.account_id,
                 resource_policy=key_policy(key.manager, key.account_id, key.region, key.policy),
                 condition_keys=keys,
-                key_policy=True,
+                require_resource_policy=True,
             )
             if not decision.allowed:
                 raise ServiceError("AccessDeniedException", MSG_KMS_DENIED)

@@ -182,6 +182,7 @@ class StsService:
             resource_account=role.account_id,
             resource_policy=role.trust_policy,
             condition_keys=keys,
+            require_resource_policy=True,
         )
         if tags:
             tag_keys: dict[str, ContextValue] = {f"aws:RequestTag/{k}": v for k, v in tags}
@@ -193,6 +194,7 @@ class StsService:
                 resource_account=role.account_id,
                 resource_policy=role.trust_policy,
                 condition_keys=tag_keys,
+                require_resource_policy=True,
             )
         if has_session_policy:
             # Session policies would narrow the session; ignoring them would grant more than
