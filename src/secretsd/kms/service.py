@@ -2,8 +2,8 @@
 
 Every call is authorized as KMS does it: the key policy is required (identity policies count only
 where it delegates to the account: `evaluate(..., require_resource_policy=True)`); actions
-without a key
-(CreateKey, ListKeys, ListAliases, GenerateRandom) are decided by identity policies alone.
+without a key (CreateKey, ListKeys, ListAliases, GenerateRandom) are decided by identity policies
+alone.
 """
 
 from __future__ import annotations
