@@ -8,12 +8,16 @@ from secretsd.api import sts as sts_api
 from secretsd.api.secretsmanager import HANDLERS
 from secretsd.auth.principals import PrincipalDirectory, seal_secret
 from secretsd.clock import SystemClock
-from secretsd.crypto.rootkey import load_or_create_root_key
+from secretsd.crypto import protectors
+from secretsd.crypto.protectors import PassphraseProtector, Protector, ProtectorMismatch
+from secretsd.crypto.rootkey import RootKeyring
 from secretsd.kms.keyring import Keyring
+from secretsd.kms.root_keys import open_keyring, protector_params, read_state
 from secretsd.kms.service import KmsService
 from secretsd.protocol.asgi import ApiApp, Route
 from secretsd.protocol.model import load_service_model
 from secretsd.protocol.query import QueryRoute, QueryService
+from secretsd.protocol.sealed import AsgiApp, SealedGate, UnsealRefused
 from secretsd.protocol.validate import Validator
 from secretsd.scheduler.purge import purge_loop
 from secretsd.service.authorization import Authorizer, GenerationWatch
@@ -25,10 +29,13 @@ from secretsd.settings import Settings
 from secretsd.store.database import Database
 
 
-def build_app(settings: Settings) -> ApiApp:
+def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp:
+    """`root_key`: the unsealed root key versions; opened here (key file or external KMS
+    protector) when not given."""
     clock = SystemClock(settings.clock_offset_seconds)
-    root_key = load_or_create_root_key(settings.root_key_path)
     db = Database(settings.effective_database_url)
+    if root_key is None:
+        root_key = live_root_keys(settings, db)
     keyring = Keyring(root_key, clock, settings.data_key_cache_seconds)
     watch = GenerationWatch(db, settings.policy_poll_seconds)
     authorizer = Authorizer(db, clock, watch)
@@ -81,6 +88,69 @@ def build_app(settings: Settings) -> ApiApp:
             ),
         ],
     )
+
+
+def live_root_keys(
+    settings: Settings, db: Database, protector: Protector | None = None
+) -> RootKeyring:
+    """Root keys for a serving process: they follow rotations made by other processes."""
+    ring, _ = open_keyring(
+        db,
+        settings.root_key_path,
+        protector=protector,
+        live_database_url=settings.effective_database_url,
+    )
+    return ring
+
+
+def passphrase_protector(settings: Settings, passphrase: str) -> PassphraseProtector:
+    """The passphrase's protector, checked against the stored root keys (UnsealRefused if not)."""
+    db = Database(settings.effective_database_url)
+    try:
+        state = read_state(db)
+        if state.protector != protectors.PASSPHRASE:
+            raise UnsealRefused(
+                f"the root keys are protected by {state.protector}, not a passphrase"
+            )
+        protector = PassphraseProtector.from_params(passphrase, protector_params(state))
+        try:
+            open_keyring(db, settings.root_key_path, protector=protector)
+        except ProtectorMismatch as exc:
+            raise UnsealRefused("The passphrase does not unseal secretsd.") from exc
+        return protector
+    finally:
+        db.close()
+
+
+def build_server(settings: Settings, workers: int = 1) -> AsgiApp:
+    """The app for one serving process: sealed behind a gate when a passphrase protects the
+    root keys, built (lazily) once the right passphrase arrives."""
+    db = Database(settings.effective_database_url)
+    try:
+        kind = read_state(db).protector
+    finally:
+        db.close()
+    if kind != protectors.PASSPHRASE:
+        return build_app(settings)
+
+    def unseal(passphrase: str) -> AsgiApp:
+        return worker_app(settings, passphrase_protector(settings, passphrase).wrapping_key)
+
+    return SealedGate(unseal, {"workers": workers})
+
+
+def worker_app(settings: Settings, wrapping_key: bytes) -> ApiApp:
+    """Factory for the workers of a passphrase-protected server, which the supervisor unsealed
+    before starting them (the derived key reaches them through multiprocessing's pipe, never
+    the environment or a file)."""
+    db = Database(settings.effective_database_url)
+    try:
+        state = read_state(db)
+        protector = PassphraseProtector.from_wrapping_key(wrapping_key, protector_params(state))
+        root_keys = live_root_keys(settings, db, protector)
+    finally:
+        db.close()
+    return build_app(settings, root_keys)
 
 
 def app_from_environment() -> ApiApp:

@@ -10,7 +10,8 @@ from pathlib import Path
 from secretsd.auth.principals import new_access_key_id, new_secret_access_key, seal_secret
 from secretsd.clock import Clock
 from secretsd.crypto import aead
-from secretsd.crypto.rootkey import load_or_create_root_key
+from secretsd.crypto.rootkey import RootKeyring
+from secretsd.kms.root_keys import NeedsPassphrase, ensure_root_keys, open_keyring
 from secretsd.settings import Settings
 from secretsd.store.database import Database, Tx
 from secretsd.store.iam_repository import IamRepository, UserAccessKey, UserRecord
@@ -21,6 +22,7 @@ from secretsd.store.repository import Repository
 class InitResult:
     account_id: str
     created: bool
+    sealed: bool = False
 
 
 def new_account_id() -> str:
@@ -52,14 +54,14 @@ _CHECK_NAME = "root_key_check"
 _CHECK_TEXT = b"secretsd root key check"
 
 
-def check_root_key(repo: Repository, root_key: bytes) -> None:
+def check_root_key(repo: Repository, root_key: RootKeyring) -> None:
     """Fail loudly at start, not at the first read, when a node has the wrong root key."""
     sealed = repo.meta(_CHECK_NAME)
     if sealed is None:
-        repo.set_meta_if_absent(_CHECK_NAME, aead.seal(root_key, _CHECK_TEXT, _CHECK_NAME.encode()))
+        repo.set_meta_if_absent(_CHECK_NAME, root_key.seal(_CHECK_TEXT, _CHECK_NAME.encode()))
         return
     try:
-        aead.open_sealed(root_key, sealed, _CHECK_NAME.encode())
+        root_key.open(sealed, _CHECK_NAME.encode())
     except aead.SealError as exc:
         raise RootKeyMismatch(
             "the root key does not match this database: every node must use the root key the"
@@ -83,7 +85,7 @@ def new_user_id() -> str:
 
 
 def create_administrator(
-    tx: Tx, root_key: bytes, account_id: str, now_ms: int, name: str = "admin"
+    tx: Tx, root_key: RootKeyring, account_id: str, now_ms: int, name: str = "admin"
 ) -> NewCredentials:
     """An IAM user with AdministratorAccess and one access key (returned, shown once)."""
     iam = IamRepository(tx)
@@ -95,7 +97,7 @@ def create_administrator(
     )
 
 
-def root_access_key(tx: Tx, root_key: bytes, account_id: str, now_ms: int) -> NewCredentials:
+def root_access_key(tx: Tx, root_key: RootKeyring, account_id: str, now_ms: int) -> NewCredentials:
     """Emergency access: a key for the account's root user, whom identity policies cannot lock out."""
     return _new_key(
         IamRepository(tx), root_key, account_id, None, f"arn:aws:iam::{account_id}:root", now_ms
@@ -104,7 +106,7 @@ def root_access_key(tx: Tx, root_key: bytes, account_id: str, now_ms: int) -> Ne
 
 def _new_key(
     iam: IamRepository,
-    root_key: bytes,
+    root_key: RootKeyring,
     account_id: str,
     user_name: str | None,
     arn: str,
@@ -127,7 +129,7 @@ def _new_key(
 
 
 def create_account(
-    tx: Tx, root_key: bytes, now_ms: int, admin_name: str = "admin"
+    tx: Tx, root_key: RootKeyring, now_ms: int, admin_name: str = "admin"
 ) -> NewCredentials:
     account_id = new_account_id()
     while account_id in Repository(tx).account_ids():
@@ -136,12 +138,22 @@ def create_account(
     return create_administrator(tx, root_key, account_id, now_ms, admin_name)
 
 
-def initialise(settings: Settings, db: Database, clock: Clock) -> InitResult:
-    """Idempotent: creates what is missing, reuses everything that exists."""
+def initialise(
+    settings: Settings, db: Database, clock: Clock, root_key: RootKeyring | None = None
+) -> InitResult:
+    """Idempotent: creates what is missing, reuses everything that exists. Without a passphrase
+    for passphrase-protected root keys, only migrates and reports `sealed`."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o700)
-    root_key = load_or_create_root_key(settings.root_key_path)
     db.migrate()
+    ensure_root_keys(db, settings.root_key_path, clock)
+    if root_key is None:
+        try:
+            root_key, _ = open_keyring(db, settings.root_key_path)
+        except NeedsPassphrase:
+            with db.transaction() as tx:
+                accounts = Repository(tx).account_ids()
+            return InitResult(accounts[0] if accounts else "", created=False, sealed=True)
     with db.transaction(write=True) as tx:
         repo = Repository(tx)
         check_root_key(repo, root_key)

@@ -37,6 +37,14 @@ class Settings:
     # larger values trade a round trip per request for IAM changes taking up to this long to
     # reach other nodes, as in AWS IAM's own eventual consistency.
     policy_poll_seconds: float = 0.0
+    # Argon2id parameters used when a passphrase protector is set (recorded with it, so later
+    # unseals use the same ones). RFC 9106's second recommendation; tests lower them.
+    kdf_iterations: int = 3
+    kdf_memory_kib: int = 65536
+    kdf_lanes: int = 4
+    # Root key rotation waits this long after switching versions before re-wrapping, so a seal
+    # that read the previous version just before the switch has committed.
+    root_key_grace_seconds: float = 2.0
 
     @property
     def effective_database_url(self) -> str:

@@ -14,6 +14,7 @@ import pytest
 from secretsd.auth.identity import Identity
 from secretsd.clock import DAY_MS, FixedClock
 from secretsd.crypto import aead
+from secretsd.crypto.rootkey import RootKeyring
 from secretsd.errors import ServiceError
 from secretsd.kms.keyring import Keyring
 from secretsd.service.authorization import Authorizer, GenerationWatch
@@ -47,14 +48,14 @@ def database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -
 
 
 @pytest.fixture
-def root_key() -> bytes:
-    return aead.new_key()
+def root_key() -> RootKeyring:
+    return RootKeyring({1: aead.new_key()}, 1)
 
 
 class Node:
     """One worker's worth of components on a shared database."""
 
-    def __init__(self, url: str, root_key: bytes, clock: FixedClock) -> None:
+    def __init__(self, url: str, root_key: RootKeyring, clock: FixedClock) -> None:
         self.db = Database(url)
         authorizer = Authorizer(self.db, clock, GenerationWatch(self.db))
         self.service = SecretsService(
@@ -68,7 +69,7 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def node(database_url: str, root_key: bytes, clock: FixedClock) -> Iterator[Node]:
+def node(database_url: str, root_key: RootKeyring, clock: FixedClock) -> Iterator[Node]:
     Database(database_url).migrate()
     n = Node(database_url, root_key, clock)
     yield n
@@ -179,7 +180,7 @@ def test_last_changed_strictly_increases_within_one_millisecond(node: Node) -> N
 
 
 def test_concurrent_writers_never_lose_a_label(
-    database_url: str, root_key: bytes, clock: FixedClock, node: Node
+    database_url: str, root_key: RootKeyring, clock: FixedClock, node: Node
 ) -> None:
     create(node, "contended")
     nodes = [Node(database_url, root_key, clock) for _ in range(4)]
@@ -218,7 +219,7 @@ def test_concurrent_writers_never_lose_a_label(
 
 
 def test_concurrent_creates_of_one_name(
-    database_url: str, root_key: bytes, clock: FixedClock, node: Node
+    database_url: str, root_key: RootKeyring, clock: FixedClock, node: Node
 ) -> None:
     nodes = [Node(database_url, root_key, clock) for _ in range(4)]
     outcomes: list[str] = []

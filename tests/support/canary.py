@@ -2,8 +2,8 @@
 as an attacker holding both would), and scan files for many byte strings at once.
 
 Nothing here is reachable from the product: the test unwraps keys with the same public functions
-the server uses (`secretsd.crypto`, `secretsd.kms.keyring.material_aad`), reading the root key file
-and the sealed material straight from the database.
+the server uses (`secretsd.crypto`, `secretsd.kms.keyring.material_aad`), unwrapping the root key
+versions with the key file and reading the sealed material straight from the database.
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ import psycopg
 
 from secretsd.crypto import aead
 from secretsd.crypto.envelope import Envelope
+from secretsd.crypto.rootkey import RootKeyring
 from secretsd.kms.keyring import material_aad
+from secretsd.kms.root_keys import open_keyring
+from secretsd.store.database import Database
 
 CHUNK = 8  # needles are indexed by their 8-byte substrings at offsets 0..7
 MIN_NEEDLE = 2 * CHUNK - 1  # so that every occurrence covers one 8-aligned chunk
@@ -40,20 +43,30 @@ def query(database_url: str | None, data_dir: Path, sql: str) -> list[tuple[Any,
 
 def key_materials(database_url: str | None, data_dir: Path) -> dict[str, list[bytes]]:
     """Every KMS key's unsealed material versions, by key ARN."""
-    root = (data_dir / "root.key").read_bytes()
+    root = root_keys(database_url, data_dir)
     out: dict[str, list[bytes]] = {}
     arns: dict[str, str] = {}
     for key_id, arn, sealed in query(
         database_url, data_dir, "SELECT key_id, arn, material_sealed FROM kms_keys"
     ):
         arns[key_id] = arn
-        out.setdefault(arn, []).append(aead.open_sealed(root, bytes(sealed), material_aad(arn, 1)))
+        out.setdefault(arn, []).append(root.open(bytes(sealed), material_aad(arn, 1)))
     for key_id, version, sealed in query(
         database_url, data_dir, "SELECT key_id, version, material_sealed FROM kms_key_materials"
     ):
         arn = arns[key_id]
-        out[arn].append(aead.open_sealed(root, bytes(sealed), material_aad(arn, int(version))))
+        out[arn].append(root.open(bytes(sealed), material_aad(arn, int(version))))
     return out
+
+
+def root_keys(database_url: str | None, data_dir: Path) -> RootKeyring:
+    """Every root key version in the database, unwrapped with the data dir's key file."""
+    db = Database(database_url or f"sqlite:///{(data_dir / 'secretsd.db').resolve()}")
+    try:
+        ring, _ = open_keyring(db, data_dir / "root.key")
+    finally:
+        db.close()
+    return ring
 
 
 def data_keys(

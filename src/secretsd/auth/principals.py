@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from secretsd.auth.identity import Identity
-from secretsd.crypto import aead
+from secretsd.crypto.rootkey import RootKeyring
 from secretsd.store.database import Database
 from secretsd.store.iam_repository import IamRepository, SessionRecord, UserAccessKey
 
@@ -54,8 +54,8 @@ def token_digest(session_token: str) -> bytes:
     return hashlib.sha256(session_token.encode()).digest()
 
 
-def seal_secret(root_key: bytes, access_key_id: str, secret_access_key: str) -> bytes:
-    return aead.seal(root_key, secret_access_key.encode(), access_key_id.encode())
+def seal_secret(root_key: RootKeyring, access_key_id: str, secret_access_key: str) -> bytes:
+    return root_key.seal(secret_access_key.encode(), access_key_id.encode())
 
 
 def root_arn(account_id: str) -> str:
@@ -66,7 +66,7 @@ class PrincipalDirectory:
     def __init__(
         self,
         db: Database,
-        root_key: bytes,
+        root_key: RootKeyring,
         ttl_seconds: float,
         generation: Callable[[], int],
     ) -> None:
@@ -100,7 +100,7 @@ class PrincipalDirectory:
         return principal
 
     def _unseal(self, access_key_id: str, sealed: bytes) -> str:
-        return aead.open_sealed(self._root_key, sealed, access_key_id.encode()).decode()
+        return self._root_key.open(sealed, access_key_id.encode()).decode()
 
     def _key_principal(self, iam: IamRepository, key: UserAccessKey) -> Principal | None:
         if key.status != "Active":

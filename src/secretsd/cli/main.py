@@ -1,7 +1,8 @@
-"""`secretsd` command line: serve and init."""
+"""`secretsd` command line: serve and init (root key commands: `cli/root_keys.py`)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -14,9 +15,13 @@ import click
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from secretsd.app import build_app
-from secretsd.bootstrap import RootKeyMismatch, initialise
+from secretsd.app import build_app, build_server, passphrase_protector, worker_app
+from secretsd.bootstrap import InitResult, RootKeyMismatch, initialise
+from secretsd.cli import root_keys
 from secretsd.clock import SystemClock
+from secretsd.crypto.protectors import ProtectorMismatch, ProtectorUnavailable
+from secretsd.kms.root_keys import RootKeyError
+from secretsd.protocol.sealed import AsgiApp, SealedGate, starting
 from secretsd.settings import Settings
 from secretsd.store.database import Database
 
@@ -49,20 +54,26 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _init(settings: Settings) -> None:
+def _init(settings: Settings) -> InitResult:
     db = Database(settings.effective_database_url)
     try:
         result = initialise(settings, db, SystemClock(settings.clock_offset_seconds))
-    except RootKeyMismatch as exc:
+    except (RootKeyMismatch, RootKeyError, ProtectorMismatch, ProtectorUnavailable) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         db.close()
+    if result.sealed:
+        click.echo(
+            "secretsd: sealed (a passphrase protects the root keys); unseal with `secretsd unseal`",
+            err=True,
+        )
     if result.created:
         click.echo(
             f"secretsd: initialised account {result.account_id}; administrator credentials in"
             f" {settings.admin_credentials_path}",
             err=True,
         )
+    return result
 
 
 @click.group()
@@ -116,14 +127,29 @@ def serve(**options: object) -> None:
     """Run the server (initialising the data directory on first start)."""
     settings = _settings(**options)
     _configure_logging(settings.log_level)
-    _init(settings)
+    sealed = _init(settings).sealed
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     settings = replace(settings, port=port, data_dir=settings.data_dir.resolve())
     if settings.workers == 1:
-        server = uvicorn.Server(_uvicorn_config(settings, app=build_app(settings)))
+        server = uvicorn.Server(_uvicorn_config(settings, app=_server_app(settings)))
         _announce(host, port)
         server.run(sockets=[sock])
+        return
+    if sealed:
+        _announce(host, port)
+        wrapping_key = _unseal_before_workers(settings, sock)
+        if wrapping_key is None:
+            return
+        # The derived key reaches the (spawned) workers pickled through multiprocessing's
+        # pipe, with the app factory: never through the environment or a file.
+        config = _uvicorn_config(
+            settings,
+            app=functools.partial(worker_app, settings, wrapping_key),
+            factory=True,
+            workers=settings.workers,
+        )
+        Multiprocess(config, sockets=[sock]).run()
         return
     build_app(settings)  # fail here, once, rather than in every worker
     # Workers are fresh processes: they rebuild the same Settings from the environment.
@@ -133,6 +159,38 @@ def serve(**options: object) -> None:
     )
     _announce(host, port)
     Multiprocess(config, sockets=[sock]).run()
+
+
+def _server_app(settings: Settings) -> AsgiApp:
+    try:
+        return build_server(settings)
+    except (RootKeyError, ProtectorMismatch, ProtectorUnavailable) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _unseal_before_workers(settings: Settings, sock: socket.socket) -> bytes | None:
+    """Several workers, passphrase-protected root keys: the supervisor answers on the socket,
+    sealed, until the right passphrase arrives, then hands over to the workers.
+
+    An unseal call could otherwise reach only one of several worker processes. None when the
+    server was stopped while still sealed."""
+    found: list[bytes] = []
+    server: uvicorn.Server | None = None
+
+    def unseal(passphrase: str) -> AsgiApp:
+        protector = passphrase_protector(settings, passphrase)
+        found.append(protector.wrapping_key)
+        assert server is not None
+        server.should_exit = True
+        return starting
+
+    gate = SealedGate(unseal, {"workers": settings.workers})
+    server = uvicorn.Server(_uvicorn_config(settings, app=gate))
+    # uvicorn closes the sockets it serves on when it stops: give it a duplicate, so that the
+    # listening socket (and connections queued on it) carry over to the workers.
+    duplicate = socket.socket(fileno=os.dup(sock.fileno()))
+    server.run(sockets=[duplicate])
+    return found[0] if found else None
 
 
 def _uvicorn_config(settings: Settings, **app: Any) -> uvicorn.Config:
@@ -153,6 +211,8 @@ def _announce(host: str, port: int) -> None:
     click.echo(f"secretsd: listening on http://{shown}:{port}")
     sys.stdout.flush()
 
+
+root_keys.register(main, _settings, _data_dir, _database)
 
 if __name__ == "__main__":
     main()

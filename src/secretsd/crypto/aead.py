@@ -50,6 +50,11 @@ def cipher(key: bytes) -> AESGCM:
     return AESGCM(key)
 
 
+def seal_with(aesgcm: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + aesgcm.encrypt(nonce, plaintext, aad)
+
+
 def open_with(aesgcm: AESGCM, sealed: bytes, aad: bytes) -> bytes:
     if len(sealed) < NONCE_BYTES + 16:
         raise SealError("ciphertext too short")

@@ -1,6 +1,7 @@
 """KMS-style keys: the per-account `aws/secretsmanager` key and data-key wrapping.
 
-Key material is sealed by the root key (bound to the key ARN) and only ever unsealed in memory.
+Key material is sealed by a root key version (bound to the key ARN) and only ever unsealed in
+memory.
 Unsealed material is cached per process: keys are immutable once created, so the cache never
 needs invalidating for correctness (state changes such as disabling are read from the store).
 """
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from secretsd.clock import Clock
 from secretsd.crypto import aead
 from secretsd.crypto.envelope import Envelope
+from secretsd.crypto.rootkey import RootKeyring
 from secretsd.errors import ServiceError
 from secretsd.store.kms_repository import KmsRepository
 from secretsd.store.records import KeyRecord
@@ -41,8 +43,10 @@ class SealedValue:
 
 
 class Keyring:
-    def __init__(self, root_key: bytes, clock: Clock, data_key_cache_seconds: float = 60.0) -> None:
-        self._root_key = root_key
+    def __init__(
+        self, root_keys: RootKeyring, clock: Clock, data_key_cache_seconds: float = 60.0
+    ) -> None:
+        self._root_keys = root_keys
         self._clock = clock
         self._material: dict[str, AESGCM] = {}
         # Unwrapped data keys, by wrapped key: a cached "Decrypt result" in KMS terms. Memory
@@ -61,18 +65,18 @@ class Keyring:
         material = self._material.get(name)
         if material is None:
             aad = material_aad(arn, version)
-            material = aead.cipher(aead.open_sealed(self._root_key, sealed, aad))
+            material = aead.cipher(self._root_keys.open(sealed, aad))
             self._material[name] = material
         return material
 
     def new_material(self, arn: str, version: int) -> bytes:
         """Fresh random key material, sealed by the root key and bound to the key and version."""
-        return aead.seal(self._root_key, aead.new_key(), material_aad(arn, version))
+        return self._root_keys.seal(aead.new_key(), material_aad(arn, version))
 
     def _unseal_arn(self, arn: str, sealed: bytes) -> AESGCM:
         material = self._material.get(arn)
         if material is None:
-            material = aead.cipher(aead.open_sealed(self._root_key, sealed, arn.encode()))
+            material = aead.cipher(self._root_keys.open(sealed, arn.encode()))
             self._material[arn] = material
         return material
 
@@ -120,7 +124,7 @@ class Keyring:
             description="Default key that protects my Secrets Manager data when no other key is"
             " defined",
             key_state="Enabled",
-            material_sealed=aead.seal(self._root_key, aead.new_key(), arn.encode()),
+            material_sealed=self._root_keys.seal(aead.new_key(), arn.encode()),
             created_ms=now,
         )
         repo.insert_key(record)
