@@ -506,3 +506,12 @@ def test_raw_query_request_without_action_is_invalid(
     with pytest.raises(ClientError) as exc:
         iam.list_users()
     assert _error(exc)[0] == "InvalidAction" and _error(exc)[2] == 400
+
+
+def test_body_too_large_is_refused_in_xml(client_factory: ClientFactory) -> None:
+    unchecked = client_factory("iam", config=Config(parameter_validation=False))
+    with pytest.raises(ClientError) as exc:
+        unchecked.put_user_policy(UserName="u", PolicyName="p", PolicyDocument="x" * 1_100_000)
+    code, message, status = _error(exc)
+    assert (code, status) == ("RequestEntityTooLarge", 413)
+    assert message == "Request body exceeds the maximum allowed size of 1048576 bytes."

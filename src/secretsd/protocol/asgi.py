@@ -110,14 +110,17 @@ class ApiApp:
         started = time.perf_counter()
         operation = "-"
         content_type = JSON_TYPE
+        query_route: query.QueryRoute | None = None
         try:
             if scope["method"] == "GET" and scope["path"] in ("/health", "/healthz"):
                 await self._respond(send, 200, b'{"status":"ok"}', request_id, b"application/json")
                 return
-            body = await self._read_body(scope, receive)
-            query_route = self._query_route(scope, body)
+            # Chosen from the headers alone, so that a body too large is refused in XML too.
+            query_route = self._query_route(scope)
             if query_route is not None:
                 content_type = query.XML_TYPE
+            body = await self._read_body(scope, receive)
+            if query_route is not None:
                 status, payload, operation = self._handle_query(
                     scope, body, request_id, query_route
                 )
@@ -139,8 +142,8 @@ class ApiApp:
                 500,
                 error_body("InternalServiceError", "An error occurred on the server side."),
             )
-        if content_type == query.XML_TYPE and status >= 400 and not payload.startswith(b"<"):
-            status, payload = self._query_error_body(status, payload, request_id)
+        if query_route is not None and status >= 400 and not payload.startswith(b"<"):
+            status, payload = _query_error_body(query_route, status, payload, request_id)
         await self._respond(send, status, payload, request_id, content_type)
         if status >= 400 or log.isEnabledFor(logging.DEBUG):
             log.log(
@@ -188,7 +191,7 @@ class ApiApp:
             return 500, INTERNAL_ERROR, operation
         return 200, b"" if result is None else orjson.dumps(result), operation
 
-    def _query_route(self, scope: Scope, body: bytes) -> query.QueryRoute | None:
+    def _query_route(self, scope: Scope) -> query.QueryRoute | None:
         """The IAM or STS route of a query-protocol request signed for that service, else None
         (the JSON path then answers, as it always has, in its own words)."""
         if not self._query_routes or not _is_query_request(scope):
@@ -198,7 +201,7 @@ class ApiApp:
             raw_path=scope.get("raw_path") or scope["path"].encode(),
             query_string=scope.get("query_string", b""),
             headers=scope["headers"],
-            body=body,
+            body=b"",  # the credential is in the headers or the query string
         )
         try:
             claimed = sigv4.parse_credential(request)
@@ -231,17 +234,6 @@ class ApiApp:
         except ServiceError as exc:
             status, payload = route.protocol.error(exc, request_id)
             return status, payload, action or "-"
-
-    def _query_error_body(self, status: int, payload: bytes, request_id: str) -> tuple[int, bytes]:
-        """A JSON error body from the shared paths (413, 500) in the query services' XML."""
-        code, message = "InternalServiceError", "An error occurred on the server side."
-        try:
-            parsed = orjson.loads(payload)
-            code, message = str(parsed["__type"]), str(parsed["Message"])
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            pass
-        protocol = next(iter(self._query_routes.values())).protocol  # same shape for both
-        return protocol.error(ServiceError(code, message, status), request_id)
 
     def _authenticate(
         self, scope: Scope, headers: list[tuple[bytes, bytes]], body: bytes, signing_name: str
@@ -335,6 +327,19 @@ class ApiApp:
                     task.cancel()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _query_error_body(
+    route: query.QueryRoute, status: int, payload: bytes, request_id: str
+) -> tuple[int, bytes]:
+    """A JSON error body from the shared paths (413, 500) in the query service's XML."""
+    code, message = "InternalServiceError", "An error occurred on the server side."
+    try:
+        parsed = orjson.loads(payload)
+        code, message = str(parsed["__type"]), str(parsed["Message"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        pass
+    return route.protocol.error(ServiceError(code, message, status), request_id)
 
 
 def _is_query_request(scope: Scope) -> bool:
