@@ -42,7 +42,12 @@ class TokenCodec:
         return found
 
     def encode(self, scope: str, position: Any) -> str:
-        version = self._root_keys.current_version
+        try:
+            # After a rotation, a token made with a retired version would not open in a worker
+            # started since: follow the database's current version.
+            version = self._root_keys.refresh_current()
+        except aead.SealError:
+            version = self._root_keys.current_version
         cipher = self._cipher(version)
         assert cipher is not None
         head = rootkey.header(version)
