@@ -83,6 +83,7 @@ SM_UNTAG = "secretsmanager:UntagResource"
 SM_UPDATE = "secretsmanager:UpdateSecret"
 SM_UPDATE_STAGE = "secretsmanager:UpdateSecretVersionStage"
 SM_VALIDATE_POLICY = "secretsmanager:ValidateResourcePolicy"
+_POLICY_ACTIONS = frozenset({SM_GET_POLICY, SM_PUT_POLICY, SM_DELETE_POLICY})
 KMS_DECRYPT = "kms:Decrypt"
 # "kms:GenerateDataKey and kms:Decrypt" to write with a customer managed key (AWS's
 # "Secret encryption and decryption in AWS Secrets Manager").
@@ -198,12 +199,22 @@ class SecretsService:
         context = _secret_condition_keys(secret)
         if keys:
             context.update(keys)
+        policy = secret.resource_policy
+        if (
+            action in _POLICY_ACTIONS
+            and ctx.identity.is_root
+            and ctx.account_id == secret.account_id
+        ):
+            # secretsd's rule for emergency access (`secretsd emergency-access`): the account's
+            # root user can always read, replace or delete a resource policy, so no policy can
+            # lock an account out of its own secret for good.
+            policy = None
         self._auth.require(
             ctx,
             action,
             secret.arn,
             resource_account=secret.account_id,
-            resource_policy=secret.resource_policy,
+            resource_policy=policy,
             condition_keys=context,
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from secretsd.store.database import Row, Tx
 from secretsd.store.records import AccessKeyRecord, KeyRecord, SecretRecord, VersionRecord
@@ -138,6 +138,14 @@ def encode_tags(tags: Sequence[tuple[str, str]] | None) -> str | None:
     return None if tags is None else json.dumps([list(t) for t in tags])
 
 
+class AccountSummary(NamedTuple):
+    account_id: str
+    created_ms: int
+    users: int
+    roles: int
+    secrets: int
+
+
 class Repository:
     def __init__(self, tx: Tx) -> None:
         self.tx = tx
@@ -158,6 +166,35 @@ class Repository:
             r["account_id"]
             for r in self.tx.all("SELECT account_id FROM accounts ORDER BY created_ms")
         ]
+
+    def accounts_summary(self) -> list[AccountSummary]:
+        rows = self.tx.all(
+            "SELECT a.account_id, a.created_ms,"
+            " (SELECT COUNT(*) FROM iam_users u WHERE u.account_id = a.account_id) AS users,"
+            " (SELECT COUNT(*) FROM iam_roles r WHERE r.account_id = a.account_id) AS roles,"
+            " (SELECT COUNT(*) FROM secrets s WHERE s.account_id = a.account_id) AS secrets"
+            " FROM accounts a ORDER BY a.created_ms, a.account_id"
+        )
+        return [
+            AccountSummary(
+                r["account_id"],
+                r["created_ms"],
+                int(r["users"]),
+                int(r["roles"]),
+                int(r["secrets"]),
+            )
+            for r in rows
+        ]
+
+    def delete_root_access_keys(self, account_id: str) -> int:
+        deleted = self.tx.rowcount(
+            "DELETE FROM access_keys WHERE account_id = ? AND user_name IS NULL"
+            " AND principal_arn LIKE '%:root'",
+            (account_id,),
+        )
+        # Cached principals in running workers are dropped on the IAM change counter.
+        self.tx.execute("UPDATE change_counters SET value = value + 1 WHERE name = 'iam'")
+        return deleted
 
     def insert_account(self, account_id: str, now_ms: int) -> None:
         self.tx.execute(
