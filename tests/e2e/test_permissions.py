@@ -678,3 +678,112 @@ def test_emergency_access_undoes_a_lock_out(
     with pytest.raises(ClientError) as exc:
         sts.get_caller_identity()
     assert error(exc)[0] in ("InvalidClientTokenId", "UnrecognizedClientException")
+
+
+# -- request condition keys -----------------------------------------------------------------------
+
+
+def test_request_condition_keys(
+    account: Account, unique_name: NameFactory, names: Callable[[str], str]
+) -> None:
+    """Each Secrets Manager condition key is filled from the request, as AWS documents."""
+    base = unique_name("keys")
+    lambda_arn = f"arn:aws:lambda:us-east-1:{account.id}:function:rotator"
+    statements = [
+        # CreateSecret only for names under base/, only with a team tag, never with other tags.
+        {
+            "Effect": "Allow",
+            "Action": ["secretsmanager:CreateSecret", "secretsmanager:TagResource"],
+            "Resource": "*",
+            "Condition": {
+                "StringLike": {"secretsmanager:Name": f"{base}/*"},
+                "StringEquals": {"aws:RequestTag/owner": "${aws:username}"},
+                "ForAllValues:StringEquals": {"aws:TagKeys": ["owner"]},
+            },
+        },
+        {"Effect": "Allow", "Action": "secretsmanager:PutSecretValue", "Resource": "*"},
+        # Reading only the AWSCURRENT label, explicitly asked for.
+        {
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"secretsmanager:VersionStage": "AWSCURRENT"}},
+        },
+        # Deleting only with the longest recovery window, never forced.
+        {
+            "Effect": "Allow",
+            "Action": "secretsmanager:DeleteSecret",
+            "Resource": "*",
+            "Condition": {"NumericEquals": {"secretsmanager:RecoveryWindowInDays": "30"}},
+        },
+        {
+            "Effect": "Deny",
+            "Action": "secretsmanager:DeleteSecret",
+            "Resource": "*",
+            "Condition": {"Bool": {"secretsmanager:ForceDeleteWithoutRecovery": "true"}},
+        },
+        # Resource policies only with BlockPublicPolicy.
+        {
+            "Effect": "Allow",
+            "Action": "secretsmanager:PutResourcePolicy",
+            "Resource": "*",
+            "Condition": {"Bool": {"secretsmanager:BlockPublicPolicy": "true"}},
+        },
+        # Rotation (not implemented yet, still authorized) only with one function.
+        {
+            "Effect": "Allow",
+            "Action": "secretsmanager:RotateSecret",
+            "Resource": "*",
+            "Condition": {"ArnEquals": {"secretsmanager:RotationLambdaARN": lambda_arn}},
+        },
+        # Principal tags.
+        {
+            "Effect": "Allow",
+            "Action": "secretsmanager:DescribeSecret",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:PrincipalTag/clearance": "high"}},
+        },
+    ]
+    user = account.user(names("keys"), inline=policy(*statements), tags={"clearance": "high"})
+    sm = account.client("secretsmanager", user)
+
+    def denied(call: Callable[..., Any], **kwargs: Any) -> str:
+        with pytest.raises(ClientError) as exc:
+            call(**kwargs)
+        assert error(exc)[0] == "AccessDeniedException", error(exc)
+        return error(exc)[1]
+
+    owner = [{"Key": "owner", "Value": user.name}]
+    name = f"{base}/db"
+    denied(sm.create_secret, Name=unique_name("elsewhere"), SecretString="x", Tags=owner)
+    denied(sm.create_secret, Name=name, SecretString="x")  # no owner tag
+    denied(sm.create_secret, Name=name, SecretString="x", Tags=[{"Key": "owner", "Value": "bob"}])
+    denied(sm.create_secret, Name=name, SecretString="x", Tags=[*owner, {"Key": "x", "Value": "y"}])
+    arn = sm.create_secret(Name=name, SecretString="x", Tags=owner)["ARN"]
+
+    denied(sm.get_secret_value, SecretId=arn)  # no VersionStage in the request
+    assert sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"] == "x"
+    denied(sm.get_secret_value, SecretId=arn, VersionStage="AWSPREVIOUS")
+
+    assert sm.describe_secret(SecretId=arn)["Name"] == name
+    public = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": user.arn},
+            "Action": "secretsmanager:DescribeSecret",
+            "Resource": "*",
+        }
+    )
+    denied(sm.put_resource_policy, SecretId=arn, ResourcePolicy=public)
+    sm.put_resource_policy(SecretId=arn, ResourcePolicy=public, BlockPublicPolicy=True)
+
+    with pytest.raises(ClientError) as exc:
+        sm.rotate_secret(SecretId=arn, RotationLambdaARN=lambda_arn)
+    assert error(exc)[0] == "InvalidRequestException"  # allowed, then "not supported yet"
+    denied(sm.rotate_secret, SecretId=arn, RotationLambdaARN=lambda_arn + "-other")
+
+    denied(sm.delete_secret, SecretId=arn, RecoveryWindowInDays=7)
+    assert "explicit deny" in denied(
+        sm.delete_secret, SecretId=arn, ForceDeleteWithoutRecovery=True
+    )
+    sm.delete_secret(SecretId=arn, RecoveryWindowInDays=30)

@@ -185,6 +185,17 @@ class SecretsService:
         return secret
 
     # -- permissions ----------------------------------------------------------------------------
+    def authorize(
+        self, ctx: CallContext, action: str, secret_id: str, keys: Mapping[str, ContextValue]
+    ) -> None:
+        """Only the permission check of `action` on a secret (existing or not)."""
+        with self._db.transaction() as tx:
+            secret = self._find(Repository(tx), ctx, secret_id)
+        if secret is None:
+            self._allow_missing(ctx, action, secret_id, keys)
+        else:
+            self._allow(ctx, action, secret, keys)
+
     def require_unscoped(self, ctx: CallContext, action: str) -> None:
         """For actions without a resource (their Resource element must be "*")."""
         self._auth.require(ctx, action)
