@@ -342,6 +342,7 @@ def test_roles(
     got = iam.get_role(RoleName=name)["Role"]
     assert got["MaxSessionDuration"] == 7200 and got["Description"] == "test role"
     assert got["Tags"] == [{"Key": "env", "Value": "dev"}]
+    assert got["RoleLastUsed"] == {}
     iam.tag_role(RoleName=name, Tags=[{"Key": "owner", "Value": "me"}])
     assert iam.list_role_tags(RoleName=name)["Tags"] == [
         {"Key": "env", "Value": "dev"},

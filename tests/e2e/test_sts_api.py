@@ -231,6 +231,15 @@ def test_assume_role_is_checked_against_trust_and_existence(
         f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource:"
         f" {other['Arn']}"
     )
+    # Once the trust policy names the caller, it may assume the role.
+    iam.update_assume_role_policy(RoleName=other["RoleName"], PolicyDocument=_trust(caller.arn))
+    assert iam.get_role(RoleName=other["RoleName"])["Role"]["AssumeRolePolicyDocument"] == (
+        json.loads(_trust(caller.arn))
+    )
+    sts.assume_role(RoleArn=other["Arn"], RoleSessionName="s1")
+    with pytest.raises(ClientError) as exc:
+        iam.update_assume_role_policy(RoleName=other["RoleName"], PolicyDocument="{}")
+    assert _error(exc)[0] == "MalformedPolicyDocument"
     missing = f"arn:aws:iam::{caller.account}:role/{unique_name('m')}"
     with pytest.raises(ClientError) as exc:
         sts.assume_role(RoleArn=missing, RoleSessionName="s1")

@@ -138,7 +138,7 @@ def get_user(svc: IamService, ctx: CallContext, p: Params) -> dict[str, Any]:
             "User": {
                 "UserId": ctx.account_id,
                 "Arn": f"arn:aws:iam::{ctx.account_id}:root",
-                "CreateDate": _time(0),
+                "CreateDate": _time(svc.root_created_ms(ctx)),
             }
         }
     return {"User": user_out(user)}
@@ -237,7 +237,14 @@ def create_role(svc: IamService, ctx: CallContext, p: Params) -> dict[str, Any]:
 
 
 def get_role(svc: IamService, ctx: CallContext, p: Params) -> dict[str, Any]:
-    return {"Role": role_out(svc.get_role(ctx, p["RoleName"]))}
+    out = role_out(svc.get_role(ctx, p["RoleName"]))
+    # Last use is not tracked; AWS shows an empty element for a role never used.
+    out["RoleLastUsed"] = {}
+    return {"Role": out}
+
+
+def update_assume_role_policy(svc: IamService, ctx: CallContext, p: Params) -> None:
+    svc.update_trust_policy(ctx, p["RoleName"], p["PolicyDocument"])
 
 
 def list_roles(svc: IamService, ctx: CallContext, p: Params) -> dict[str, Any]:
@@ -369,6 +376,7 @@ HANDLERS: dict[str, Handler] = {
     "GetRole": get_role,
     "ListRoles": list_roles,
     "DeleteRole": delete_role,
+    "UpdateAssumeRolePolicy": update_assume_role_policy,
     "TagRole": tag_role,
     "UntagRole": untag_role,
     "ListRoleTags": list_role_tags,

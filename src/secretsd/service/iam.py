@@ -306,6 +306,11 @@ class IamService:
         self._insert(write, exists)
         return record
 
+    def root_created_ms(self, ctx: CallContext) -> int:
+        """When the caller's account (whose root user has no UserRecord) was created."""
+        with self._db.statement() as tx:
+            return IamRepository(tx).account_created_ms(ctx.account_id) or 0
+
     def get_user(self, ctx: CallContext, name: str | None) -> UserRecord | None:
         """`name` None: the calling user; None back for the account's root user (no record)."""
         if name is None:
@@ -556,6 +561,14 @@ class IamService:
             if repo.attached(ctx.account_id, "role", role.name):
                 raise _delete_conflict("Cannot delete entity, must detach all policies first.")
             repo.delete_role(ctx.account_id, role.name)
+
+    def update_trust_policy(self, ctx: CallContext, name: str, document: str) -> None:
+        self._require(ctx, "UpdateAssumeRolePolicy", self._owner_arn(ctx, "role", name))
+        with self._db.transaction(write=True) as tx:
+            repo = IamRepository(tx)
+            role = self._role(repo, ctx, name)
+            check_trust_policy(document)
+            repo.set_trust_policy(ctx.account_id, role.name, document)
 
     def tag_role(self, ctx: CallContext, name: str, tags: Sequence[tuple[str, str]]) -> None:
         self._require(ctx, "TagRole", self._owner_arn(ctx, "role", name), _tag_keys(tags))

@@ -40,6 +40,7 @@ DEFAULT_ROLE_SESSION_SECONDS = 3600
 ROLE_CHAINING_MAX_SECONDS = 3600
 DEFAULT_USER_SESSION_SECONDS = 43200
 MAX_SESSION_TAGS = 50
+EXPIRED_SESSION_GRACE_MS = 86_400_000
 # Session tags are packed with the session policies; AWS reports their share of the packed limit
 # as a percentage. The limit's size is not published: 2048 characters is an assumption.
 _PACKED_LIMIT = 2048
@@ -141,8 +142,7 @@ class StsService:
             now,
             creds.expires_ms,
         )
-        with self._db.transaction(write=True) as tx:
-            IamRepository(tx).insert_session(record)
+        self._store(record)
         return creds
 
     def assume_role(
@@ -224,13 +224,20 @@ class StsService:
             now,
             creds.expires_ms,
         )
-        with self._db.transaction(write=True) as tx:
-            IamRepository(tx).insert_session(record)
+        self._store(record)
         packed = None
         if tags:
             size = sum(len(k) + len(v) for k, v in tags)
             packed = max(1, math.ceil(100 * size / _PACKED_LIMIT))
         return AssumedRole(creds, assumed_id, caller_arn, packed)
+
+    def _store(self, record: SessionRecord) -> None:
+        with self._db.transaction(write=True) as tx:
+            repo = IamRepository(tx)
+            # Sessions long expired are swept as new ones are made (the expiry index keeps this
+            # cheap); for a day after expiry a token is still told apart as expired.
+            repo.delete_expired_sessions(record.created_ms - EXPIRED_SESSION_GRACE_MS)
+            repo.insert_session(record)
 
     @staticmethod
     def _duration(ctx: CallContext, role: RoleRecord, requested: int | None) -> int:

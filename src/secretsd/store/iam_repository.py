@@ -289,6 +289,10 @@ class IamRepository:
                     aws_managed.append(r["policy_arn"])
         return documents, aws_managed
 
+    def account_created_ms(self, account_id: str) -> int | None:
+        row = self.tx.one("SELECT created_ms FROM accounts WHERE account_id = ?", (account_id,))
+        return None if row is None else int(row["created_ms"])
+
     # -- users (management) ------------------------------------------------------------------
     def users(self, account_id: str, path_prefix: str = "/") -> list[UserRecord]:
         rows = self.tx.all(
@@ -421,6 +425,13 @@ class IamRepository:
         self.tx.execute(
             "UPDATE iam_roles SET tags_json = ? WHERE account_id = ? AND name = ?",
             (encode_tags(tags), account_id, name),
+        )
+        self.bump_generation()
+
+    def set_trust_policy(self, account_id: str, name: str, document: str) -> None:
+        self.tx.execute(
+            "UPDATE iam_roles SET trust_policy = ? WHERE account_id = ? AND name = ?",
+            (document, account_id, name),
         )
         self.bump_generation()
 
