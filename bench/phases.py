@@ -99,12 +99,20 @@ def _signed_get(client: Client) -> SignedRequest:
 Target = tuple[ServerProcess, Callable[[], SignedRequest]]
 
 
+Runs = dict[str, dict[int, list[wrk.WrkResult]]]
+# Per run: the server's CPU time (all its processes) per request answered, in microseconds.
+CpuPerRequest = dict[str, dict[int, list[float | None]]]
+
+
 def interleaved(
     binary: str, targets: Mapping[str, Target], opts: Options, log: Log
-) -> dict[str, dict[int, list[wrk.WrkResult]]]:
+) -> tuple[Runs, CpuPerRequest]:
     """GetSecretValue-style fixed runs on every target, interleaved: each round runs every
     target at every connection count, and which target goes first rotates between rounds (with
-    two targets: they alternate), so a slow patch of a noisy machine hits them all alike."""
+    two targets: they alternate), so a slow patch of a noisy machine hits them all alike.
+
+    Each server's CPU time is read around each run too: CPU per request hardly depends on what
+    else the machine is doing, where throughput does."""
     names = list(targets)
     log(f"  warm-up: {opts.warmup_s:g} s per server at 16 connections")
     for name, (server, request) in targets.items():
@@ -116,9 +124,8 @@ def interleaved(
             duration_s=opts.warmup_s,
             label=f"warmup-{name}",
         )
-    runs: dict[str, dict[int, list[wrk.WrkResult]]] = {
-        name: {c: [] for c in opts.connections} for name in names
-    }
+    runs: Runs = {name: {c: [] for c in opts.connections} for name in names}
+    cpu: CpuPerRequest = {name: {c: [] for c in opts.connections} for name in names}
     width = max(len(name) for name in names)
     for round_no in range(opts.rounds):
         shift = round_no % len(names)
@@ -126,17 +133,26 @@ def interleaved(
         for connections in opts.connections:
             for name in order:
                 server, request = targets[name]
+                signed = request()
+                cpu_before = server.cpu_seconds()
                 result = wrk.run_fixed(
                     binary,
                     server.endpoint,
-                    request(),
+                    signed,
                     connections=connections,
                     duration_s=opts.duration_s,
                     label=f"{name}-c{connections}-r{round_no + 1}",
                 )
+                used = server.cpu_seconds() - cpu_before
+                per_request = used / result.requests * 1e6 if result.requests else None
                 runs[name][connections].append(result)
-                log(f"  round {round_no + 1} {name:{width}} c={connections:<3} {_brief(result)}")
-    return runs
+                cpu[name][connections].append(per_request)
+                cpu_text = "" if per_request is None else f"  server CPU {per_request:6.1f} us/req"
+                log(
+                    f"  round {round_no + 1} {name:{width}} c={connections:<3} {_brief(result)}"
+                    + cpu_text
+                )
+    return runs, cpu
 
 
 def measure_get(
@@ -150,7 +166,7 @@ def measure_get(
     def request() -> SignedRequest:
         return _signed_get(client)
 
-    runs = interleaved(
+    runs, _ = interleaved(
         binary, {"secretsd": (secretsd, request), "ceiling": (ceiling, request)}, opts, log
     )
     summary: dict[str, Any] = {}
@@ -194,11 +210,20 @@ def measure_compare(
         return lambda: _signed_get(client)
 
     targets = {name: (server, request_for(clients[name])) for name, server in servers.items()}
-    runs = interleaved(binary, targets, opts, log)
+    runs, cpu = interleaved(binary, targets, opts, log)
     real, *variants = servers
     summary: dict[str, Any] = {}
     for connections in opts.connections:
-        row: dict[str, Any] = {name: summarise(runs[name][connections]) for name in servers}
+        row: dict[str, Any] = {}
+        valid_cpu: dict[str, list[float | None]] = {}
+        for name in servers:
+            results = runs[name][connections]
+            valid_cpu[name] = [
+                c if r.valid else None for r, c in zip(results, cpu[name][connections], strict=True)
+            ]
+            row[name] = summarise(results)
+            row[name]["cpu_us"] = _median([c for c in valid_cpu[name] if c is not None])
+            row[name]["cpu_us_all"] = [None if c is None else round(c, 1) for c in valid_cpu[name]]
         for variant in variants:
             # Rounds are paired: same round, neighbouring slots. Their spread shows the noise.
             paired = [
@@ -208,6 +233,19 @@ def measure_compare(
             ]
             row[f"slowdown_vs_{variant}"] = slowdown(row[real]["rps"], row[variant]["rps"])
             row[f"paired_slowdowns_vs_{variant}"] = [round(x, 4) for x in paired if x is not None]
+            # CPU per request: the real server's extra CPU over the baseline's (same formula,
+            # since req/s on a CPU-bound server is 1 / CPU per request).
+            cpu_paired = [
+                slowdown(b, a)
+                for a, b in zip(valid_cpu[real], valid_cpu[variant], strict=True)
+                if a is not None and b is not None
+            ]
+            row[f"cpu_slowdown_vs_{variant}"] = slowdown(
+                row[variant]["cpu_us"], row[real]["cpu_us"]
+            )
+            row[f"paired_cpu_slowdowns_vs_{variant}"] = [
+                round(x, 4) for x in cpu_paired if x is not None
+            ]
         summary[str(connections)] = row
     return {
         "real": real,

@@ -100,6 +100,14 @@ class ServerProcess:
         tail = self.log_path.read_text(errors="replace")[-3000:]
         raise StartError(f"{self.name} did not start: {' '.join(self.argv)}\n{tail}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server's live processes: the supervisor
+        and its workers, which all share the server's process group (its own session)."""
+        proc = self._proc
+        if proc is None:
+            raise RuntimeError(f"{self.name} is not running")
+        return group_cpu_seconds(proc.pid)
+
     def stop(self, timeout: float = 10.0) -> None:
         proc = self._proc
         if proc is None:
@@ -124,6 +132,27 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgid: int, proc_root: Path = Path("/proc")) -> float:
+    """utime + stime of every process in process group `pgid`, from /proc/PID/stat (Linux)."""
+    ticks = 0
+    for entry in proc_root.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # the process ended meanwhile
+        # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
+        if int(fields[2]) == pgid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / _CLOCK_TICKS
 
 
 def _drain(stream: IO[str], lines: queue.Queue[str | None]) -> None:

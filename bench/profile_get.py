@@ -1,10 +1,14 @@
 """Profile secretsd's GetSecretValue path in-process, without HTTP, with cProfile.
 
     .venv/bin/python bench/profile_get.py [--requests 20000] [--top 30]
+        [--variant plaintext|no-authz] [--no-value-cache] [--top 0]
 
 Builds the real app (secretsd.app.build_app) on a throw-away SQLite data dir and calls it as an
 ASGI app with one pre-signed GetSecretValue request, so the figures are secretsd's own cost per
-request: what uvicorn/httptools/uvloop add on top is what the ceiling measures.
+request: what uvicorn/httptools/uvloop add on top is what the ceiling measures. `--variant`
+patches in one of bench/variant_server.py's baselines first; the CPU time per request (this
+process's own, so other load on the machine hardly moves it) is then comparable with a run
+without it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import pstats
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,7 @@ _REPO = str(Path(__file__).resolve().parent.parent)
 if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
+from bench import variant_server  # noqa: E402
 from bench.signing import SignedRequest, Signer, new_token, read_credentials  # noqa: E402
 from secretsd.app import build_app  # noqa: E402
 from secretsd.bootstrap import initialise  # noqa: E402
@@ -86,10 +92,16 @@ async def _loop(app: App, request: SignedRequest, count: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
-    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--top", type=int, default=30, help="0: no profile, only the timing")
+    parser.add_argument("--variant", help="a bench/variant_server.py baseline, e.g. plaintext")
+    parser.add_argument("--no-value-cache", action="store_true", help="value cache off")
     args = parser.parse_args(argv)
+    if args.variant:
+        variant_server.apply(variant_server.parse_variant(args.variant))
     with tempfile.TemporaryDirectory(prefix="secretsd-profile-") as tmp:
         settings = Settings(data_dir=Path(tmp) / "data")
+        if args.no_value_cache:
+            settings = replace(settings, value_cache_seconds=0.0)
         db = Database(settings.effective_database_url)
         initialise(settings, db, SystemClock())
         db.close()
@@ -111,12 +123,18 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"GetSecretValue failed: {status} {body!r}")
             loop.run_until_complete(_loop(app, get, 2_000))  # warm caches
             started = time.perf_counter()
+            cpu_started = time.process_time()
             loop.run_until_complete(_loop(app, get, args.requests))
+            cpu = (time.process_time() - cpu_started) / args.requests
             per_request = (time.perf_counter() - started) / args.requests
             print(
-                f"GetSecretValue in-process: {per_request * 1e6:.0f} us/request"
+                f"GetSecretValue in-process ({args.variant or 'secretsd'},"
+                f" value cache {'off' if args.no_value_cache else 'on'}):"
+                f" {per_request * 1e6:.1f} us/request wall, {cpu * 1e6:.1f} us CPU"
                 f" ({1 / per_request:,.0f}/s on one core, no HTTP), {len(body)}-byte answer"
             )
+            if args.top <= 0:
+                return 0
             profiler = cProfile.Profile()
             profiler.enable()
             loop.run_until_complete(_loop(app, get, args.requests))

@@ -135,16 +135,23 @@ def compare_targets(compare: dict[str, Any]) -> list[Target]:
     out = []
     for variant in compare["variants"]:
         for conns, row in compare["summary"].items():
-            value = row[f"slowdown_vs_{variant}"]
-            out.append(
-                Target(
-                    f"{_measures(variant)}: GetSecretValue c={conns} at most"
-                    f" {COMPARE_MAX_SLOWDOWN:.0%} slower than {variant}",
-                    _signed_pct(value),
-                    None if value is None else value <= COMPARE_MAX_SLOWDOWN,
+            for metric, key in (("req/s", "slowdown_vs_"), ("server CPU/req", "cpu_slowdown_vs_")):
+                value = row.get(key + variant)
+                out.append(
+                    Target(
+                        f"{_measures(variant)}: GetSecretValue c={conns} at most"
+                        f" {COMPARE_MAX_SLOWDOWN:.0%} slower than {variant} ({metric})",
+                        _signed_pct(value),
+                        None if value is None else value <= COMPARE_MAX_SLOWDOWN,
+                    )
                 )
-            )
     return out
+
+
+def _spread(paired: Sequence[float]) -> str:
+    if not paired:
+        return "-"
+    return f"{min(paired) * 100:+.0f}..{max(paired) * 100:+.0f}%"
 
 
 def _compare_rows(compare: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -156,33 +163,42 @@ def _compare_rows(compare: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "p99 ms",
         "secretsd slower by",
         "per round",
+        "server CPU us/req",
+        "secretsd CPU more by",
+        "per round",
     ]
     rows = []
     real = compare["real"]
     for conns, row in compare["summary"].items():
+        ours = row[real]
         rows.append(
             [
                 conns,
                 real,
-                _rps(row[real]),
-                _ms(row[real]["p50_ms"]),
-                _ms(row[real]["p99_ms"]),
+                _rps(ours),
+                _ms(ours["p50_ms"]),
+                _ms(ours["p99_ms"]),
+                "",
+                "",
+                _num(ours.get("cpu_us"), 1),
                 "",
                 "",
             ]
         )
         for variant in compare["variants"]:
-            paired = row[f"paired_slowdowns_vs_{variant}"]
-            spread = f"{min(paired) * 100:+.0f}..{max(paired) * 100:+.0f}%" if paired else "-"
+            base = row[variant]
             rows.append(
                 [
                     conns,
                     variant,
-                    _rps(row[variant]),
-                    _ms(row[variant]["p50_ms"]),
-                    _ms(row[variant]["p99_ms"]),
+                    _rps(base),
+                    _ms(base["p50_ms"]),
+                    _ms(base["p99_ms"]),
                     _signed_pct(row[f"slowdown_vs_{variant}"]),
-                    spread,
+                    _spread(row[f"paired_slowdowns_vs_{variant}"]),
+                    _num(base.get("cpu_us"), 1),
+                    _signed_pct(row.get(f"cpu_slowdown_vs_{variant}")),
+                    _spread(row.get(f"paired_cpu_slowdowns_vs_{variant}", [])),
                 ]
             )
     return header, rows
@@ -193,7 +209,8 @@ def _compare_title(compare: dict[str, Any], config: dict[str, Any]) -> str:
     return (
         f"GetSecretValue, secretsd vs bench-only baselines, value cache {cache}"
         f" (medians of {_rounds(config)} x {config['duration_s']:g} s, interleaved;"
-        " 'slower by' = baseline req/s / secretsd req/s - 1)"
+        " 'slower by' = baseline req/s / secretsd req/s - 1; 'CPU more by' = secretsd's CPU"
+        " time per request / the baseline's - 1, all server processes)"
     )
 
 
