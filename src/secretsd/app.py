@@ -153,6 +153,8 @@ def worker_app(settings: Settings, wrapping_key: bytes) -> ApiApp:
     return build_app(settings, root_keys)
 
 
-def app_from_environment() -> ApiApp:
-    """Entry point for uvicorn worker processes: settings arrive through SECRETSD_* variables."""
-    return build_app(Settings.from_env())
+def app_from_environment() -> AsgiApp:
+    """Entry point for uvicorn worker processes: settings arrive through SECRETSD_* variables.
+    (`serve` unseals passphrase-protected servers in the supervisor; a worker started some other
+    way with a passphrase protector starts sealed on its own.)"""
+    return build_server(Settings.from_env())

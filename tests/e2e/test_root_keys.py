@@ -174,7 +174,8 @@ class Workload:
 def test_rotation_while_serving_retires_the_old_version(
     server_factory: ServerFactory, client_factory: ClientFactory
 ) -> None:
-    server = server_factory()
+    # Two worker processes: each meets the new version on its own.
+    server = server_factory(extra_args=["--workers", "2"])
     db = Database(database_url(server))
     with db.transaction() as tx:
         wrapped = RootKeyRepository(tx).wrapped_keys()
