@@ -309,7 +309,9 @@ def not_supported(feature: str) -> ServiceError:
 
 def _replica_keys(p: Params) -> dict[str, Any]:
     keys: dict[str, Any] = {
-        "secretsmanager:AddReplicaRegions": [r["Region"] for r in p.get("AddReplicaRegions") or []]
+        "secretsmanager:AddReplicaRegions": [
+            r["Region"] for r in p.get("AddReplicaRegions") or [] if "Region" in r
+        ]
     }
     if "ForceOverwriteReplicaSecret" in p:
         keys["secretsmanager:ForceOverwriteReplicaSecret"] = p["ForceOverwriteReplicaSecret"]

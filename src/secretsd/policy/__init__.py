@@ -9,7 +9,7 @@ from secretsd.policy.document import (
     Statement,
     parse_policy,
 )
-from secretsd.policy.evaluate import Decision, StatementRef, evaluate
+from secretsd.policy.evaluate import Decision, StatementRef, context_free, evaluate
 from secretsd.policy.messages import access_denied_message
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "StatementRef",
     "access_denied_message",
     "account_root",
+    "context_free",
     "evaluate",
     "parse_policy",
 ]

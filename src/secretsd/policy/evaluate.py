@@ -204,3 +204,28 @@ def _not_principal_match(principals: PrincipalSet, request: RequestContext) -> _
         needed = {account_root(request.principal_account), *_caller_arns(request)}
         listed = needed <= principals.aws
     return _Match.NONE if listed else _Match.DIRECT
+
+
+def context_free(
+    action: str, identity_policies: Sequence[Policy], resource_policy: Policy | None = None
+) -> bool:
+    """Whether the decision on `action` depends on nothing but the principal and the resource.
+
+    True when no statement that can apply to `action` has a condition or a policy variable in
+    its Resource: the decision can then be cached per (principal, action, resource, policies).
+    """
+    policies = [*identity_policies, *([resource_policy] if resource_policy is not None else [])]
+    for policy in policies:
+        for stmt in policy.statements:
+            matched = stmt.action_globs.matches(action)
+            if matched != bool(stmt.actions):
+                continue
+            if stmt.conditions:
+                return False
+            if (
+                policy.variables_enabled
+                and stmt.resource_globs is not None
+                and stmt.resource_globs.has_variables
+            ):
+                return False
+    return True

@@ -180,6 +180,10 @@ class GlobSet:
         # document object, so it dies with the policy it belongs to.
         self._compiled: dict[Pattern, re.Pattern[str]] = {}
 
+    @property
+    def has_variables(self) -> bool:
+        return bool(self._dynamic)
+
     def matches(self, value: str, lookup: Lookup | None = None) -> bool:
         if self.match_all:
             return True

@@ -23,6 +23,7 @@ from secretsd.policy import (
     PolicySyntaxError,
     RequestContext,
     access_denied_message,
+    context_free,
     evaluate,
     parse_policy,
 )
@@ -32,6 +33,7 @@ from secretsd.store.database import Database
 from secretsd.store.iam_repository import IamRepository
 
 _CACHE_MAX = 10_000
+_UNSEEN = object()
 
 
 class GenerationWatch:
@@ -71,6 +73,7 @@ class Authorizer:
         self._generation = -1
         self._identity_cache: dict[tuple[str, str, str], tuple[Policy, ...]] = {}
         self._resource_cache: dict[str, Policy] = {}
+        self._decisions: dict[tuple[object, ...], Decision | None] = {}
 
     # -- policies ------------------------------------------------------------------------------
     def identity_policies(self, identity: Identity) -> tuple[Policy, ...]:
@@ -79,6 +82,7 @@ class Authorizer:
         generation = self._watch.current()
         if generation != self._generation:
             self._identity_cache.clear()
+            self._decisions.clear()
             self._generation = generation
         key = (identity.account_id, identity.owner_kind, identity.owner_name)
         cached = self._identity_cache.get(key)
@@ -170,6 +174,27 @@ class Authorizer:
         condition_keys: Mapping[str, ContextValue] | None = None,
         require_resource_policy: bool = False,
     ) -> Decision:
+        identity = ctx.identity
+        policies = self.identity_policies(identity)
+        parsed = self.resource_policy(resource_policy)
+        # Most policies have no conditions on the action asked for; their decision is then the
+        # same for every request of this principal on this resource, and kept until any IAM
+        # change (the cache is emptied with the identity policies) or a new resource policy
+        # (its text is part of the key).
+        key = (
+            identity.account_id,
+            identity.owner_kind,
+            identity.owner_name,
+            identity.arn,
+            action,
+            resource,
+            resource_account,
+            resource_policy,
+            require_resource_policy,
+        )
+        cached = self._decisions.get(key, _UNSEEN)
+        if isinstance(cached, Decision):
+            return cached
         request = self.request(
             ctx,
             action,
@@ -177,12 +202,15 @@ class Authorizer:
             resource_account=resource_account,
             condition_keys=condition_keys,
         )
-        return evaluate(
-            request,
-            self.identity_policies(ctx.identity),
-            self.resource_policy(resource_policy),
-            require_resource_policy=require_resource_policy,
+        decision = evaluate(
+            request, policies, parsed, require_resource_policy=require_resource_policy
         )
+        if cached is _UNSEEN:
+            if len(self._decisions) >= _CACHE_MAX:
+                self._decisions.clear()
+            # None: this decision depends on the request's condition keys; evaluate each time.
+            self._decisions[key] = decision if context_free(action, policies, parsed) else None
+        return decision
 
     def require(
         self,

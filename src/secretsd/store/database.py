@@ -7,6 +7,7 @@ single set of queries instead of two hand-maintained dialects, without an ORM on
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import sqlite3
@@ -122,6 +123,8 @@ class Database:
         self._statements: dict[str, str] = {}
         self._lock_fd: int | None = None
         self._own_writes = 0
+        self._token_task: object = None
+        self._token_version = 0
 
     def migrate(self) -> None:
         """Bring the schema up to date (idempotent; safe to run from several nodes)."""
@@ -235,8 +238,18 @@ class Database:
         """
         if self.dialect != "sqlite":
             return None
-        row = self._sqlite_conn().execute("PRAGMA data_version").fetchone()
-        return (row[0], self._own_writes)
+        # Several layers ask during one request (credentials, policies, the value cache): the
+        # PRAGMA is read once per request (asyncio task); this connection's own writes still
+        # count at once through _own_writes.
+        try:
+            task: object = asyncio.current_task()
+        except RuntimeError:
+            task = None
+        if task is None or task is not self._token_task:
+            row = self._sqlite_conn().execute("PRAGMA data_version").fetchone()
+            self._token_version = row[0]
+            self._token_task = task
+        return (self._token_version, self._own_writes)
 
     @contextmanager
     def statement(self) -> Iterator[Tx]:
