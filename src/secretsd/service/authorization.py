@@ -8,6 +8,7 @@ are parsed once per distinct text.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -36,6 +37,13 @@ _CACHE_MAX = 10_000
 _UNSEEN = object()
 
 
+def _current_task() -> object:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
+
+
 class GenerationWatch:
     """The IAM change counter, read only when the database may have changed.
 
@@ -50,14 +58,22 @@ class GenerationWatch:
         self._token: object = None
         self._checked = 0.0
         self._generation = -1
+        self._task: object = None
 
     def current(self) -> int:
         token = self._db.change_token()
         if token is not None:
             if token == self._token:
                 return self._generation
-        elif self._generation >= 0 and time.monotonic() - self._checked < self._poll:
-            return self._generation
+        else:
+            # PostgreSQL: at most one read per request (asyncio task), or per poll period.
+            task = _current_task()
+            if self._generation >= 0 and (
+                (task is not None and task is self._task)
+                or time.monotonic() - self._checked < self._poll
+            ):
+                return self._generation
+            self._task = task
         with self._db.statement() as tx:
             self._generation = IamRepository(tx).generation()
         self._token = token
