@@ -9,9 +9,17 @@ from hypothesis import strategies as st
 from secretsd.clock import FixedClock
 from secretsd.crypto import aead
 from secretsd.crypto.envelope import Envelope
+from secretsd.crypto.rootkey import LEGACY_VERSION, RootKeyring
 from secretsd.errors import ServiceError
 from secretsd.kms.keyring import Keyring
 from secretsd.store.records import KeyRecord
+
+
+def _root_keys(root: bytes) -> RootKeyring:
+    """Material here is sealed directly by `root`, as before root keys were versioned (the
+    legacy root key); new material gets version 1."""
+    return RootKeyring({LEGACY_VERSION: root, 1: aead.new_key()}, 1)
+
 
 CONTEXTS = st.dictionaries(st.text(max_size=20), st.text(max_size=40), max_size=4)
 
@@ -61,7 +69,7 @@ def test_ambiguous_joins_differ() -> None:
 def test_keyring_refuses_any_flipped_bit(plaintext: bytes, data: st.DataObject) -> None:
     root = aead.new_key()
     key = _key(root)
-    ring = Keyring(root, FixedClock(0))
+    ring = Keyring(_root_keys(root), FixedClock(0))
     ctx = {
         "SecretARN": "arn:aws:secretsmanager:us-east-1:111122223333:secret:x-AbCdEf",
         "SecretVersionId": "v1",
@@ -82,11 +90,11 @@ def test_keyring_refuses_any_flipped_bit(plaintext: bytes, data: st.DataObject) 
 def test_keyring_refuses_other_context_and_other_key() -> None:
     root = aead.new_key()
     key = _key(root)
-    ring = Keyring(root, FixedClock(0))
+    ring = Keyring(_root_keys(root), FixedClock(0))
     ctx = {"SecretARN": "a", "SecretVersionId": "v1"}
     blob = ring.seal(key, b"canary", ctx).envelope
     with pytest.raises(ServiceError):
         ring.open(_Repo(key), blob, {"SecretARN": "a", "SecretVersionId": "v2"})  # type: ignore[arg-type]
     other = _key(root)  # same ARN, different material
     with pytest.raises(ServiceError):
-        Keyring(root, FixedClock(0)).open(_Repo(other), blob, ctx)  # type: ignore[arg-type]
+        Keyring(_root_keys(root), FixedClock(0)).open(_Repo(other), blob, ctx)  # type: ignore[arg-type]

@@ -12,9 +12,17 @@ from hypothesis import strategies as st
 from secretsd.clock import FixedClock
 from secretsd.crypto import aead
 from secretsd.crypto.envelope import Envelope
+from secretsd.crypto.rootkey import LEGACY_VERSION, RootKeyring
 from secretsd.errors import ServiceError
 from secretsd.kms.keyring import Keyring, material_aad
 from secretsd.store.records import KeyRecord
+
+
+def _root_keys(root: bytes) -> RootKeyring:
+    """Material here is sealed directly by `root`, as before root keys were versioned (the
+    legacy root key); new material gets version 1."""
+    return RootKeyring({LEGACY_VERSION: root, 1: aead.new_key()}, 1)
+
 
 ARN = "arn:aws:kms:us-east-1:111122223333:key/6f1d9a1e-0000-4000-8000-000000000001"
 CTX = {"SecretARN": "arn:aws:secretsmanager:us-east-1:111122223333:secret:x-AbCdEf", "V": "1"}
@@ -62,7 +70,7 @@ def _rotated_key(root: bytes, versions: int) -> tuple[KeyRecord, dict[int, bytes
 def test_seals_with_current_material_and_opens_older_versions() -> None:
     root = aead.new_key()
     key_v1, materials = _rotated_key(root, 1)
-    old = Keyring(root, FixedClock(0)).seal(key_v1, b"old", CTX).envelope
+    old = Keyring(_root_keys(root), FixedClock(0)).seal(key_v1, b"old", CTX).envelope
     key_v3, materials = _rotated_key(root, 3)
     key_v3 = dataclasses.replace(key_v3, material_sealed=key_v1.material_sealed)
     materials[1] = key_v1.material_sealed
@@ -72,11 +80,11 @@ def test_seals_with_current_material_and_opens_older_versions() -> None:
         loads.append(version)
         return materials.get(version)
 
-    new = Keyring(root, FixedClock(0)).seal(key_v3, b"new", CTX, load).envelope
+    new = Keyring(_root_keys(root), FixedClock(0)).seal(key_v3, b"new", CTX, load).envelope
     assert Envelope.from_bytes(new).material_version == 3
     assert Envelope.from_bytes(old).material_version == 1
     # A fresh process (no cached material) opens both: version 3 is loaded, version 1 is not.
-    ring = Keyring(root, FixedClock(0))
+    ring = Keyring(_root_keys(root), FixedClock(0))
     loads.clear()
     assert ring.open_with_key(Envelope.from_bytes(new), key_v3, CTX, load) == b"new"
     assert ring.open_with_key(Envelope.from_bytes(old), key_v3, CTX, load) == b"old"
@@ -87,15 +95,17 @@ def test_other_material_version_is_refused() -> None:
     root = aead.new_key()
     key, materials = _rotated_key(root, 2)
     env = Envelope.from_bytes(
-        Keyring(root, FixedClock(0)).seal(key, b"x", CTX, lambda k, v: materials.get(v)).envelope
+        Keyring(_root_keys(root), FixedClock(0))
+        .seal(key, b"x", CTX, lambda k, v: materials.get(v))
+        .envelope
     )
     for version in (1, 3):
         forged = Envelope(env.key_arn, env.wrapped_key, env.sealed_value, version)
         with pytest.raises(ServiceError) as err:
-            Keyring(root, FixedClock(0)).open_with_key(
+            Keyring(_root_keys(root), FixedClock(0)).open_with_key(
                 forged, key, CTX, lambda k, v: materials.get(v)
             )
         assert err.value.code == "DecryptionFailure"
     # Without a way to load version 2, a process that has not seen it cannot open it.
     with pytest.raises(ServiceError):
-        Keyring(root, FixedClock(0)).open_with_key(env, key, CTX)
+        Keyring(_root_keys(root), FixedClock(0)).open_with_key(env, key, CTX)
