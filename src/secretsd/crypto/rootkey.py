@@ -70,6 +70,7 @@ class RootKeyring:
         *,
         loader: RootKeyLoader | None = None,
         current_reader: CurrentVersionReader | None = None,
+        close: Callable[[], None] | None = None,
     ) -> None:
         if current not in keys or current == LEGACY_VERSION:
             raise ValueError("the current root key version must be a held, versioned key")
@@ -78,6 +79,12 @@ class RootKeyring:
         self._current = current
         self._loader = loader
         self._current_reader = current_reader
+        self._close = close
+
+    def close(self) -> None:
+        """Release what the loader holds (its database connection)."""
+        if self._close is not None:
+            self._close()
 
     @property
     def current_version(self) -> int:

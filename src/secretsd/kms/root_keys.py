@@ -183,7 +183,11 @@ def open_keyring(
         return RootKeyring(keys, state.current_version), protector
     source = _Source(Database(live_database_url), protector, key_file)
     ring = RootKeyring(
-        keys, state.current_version, loader=source.load, current_reader=source.current
+        keys,
+        state.current_version,
+        loader=source.load,
+        current_reader=source.current,
+        close=source.db.close,
     )
     return ring, protector
 
