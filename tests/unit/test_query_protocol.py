@@ -187,3 +187,39 @@ def test_any_message_gives_well_formed_xml(message: str) -> None:
 def test_read_form_prefers_body_and_first_value() -> None:
     assert read_form(b"Action=GetUser&A=1&A=2", b"Action=X") == {"Action": "GetUser", "A": "1"}
     assert read_form(b"", b"Action=ListUsers&Version=2010-05-08")["Action"] == "ListUsers"
+
+
+_XML_TEXT = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x2FF, include_characters="\r\t"),
+    min_size=1,
+    max_size=20,
+)
+
+
+@given(
+    names=st.lists(_XML_TEXT, max_size=4),
+    tags=st.lists(st.fixed_dictionaries({"Key": _XML_TEXT, "Value": _XML_TEXT}), max_size=3),
+    truncated=st.booleans(),
+    created=st.datetimes(
+        min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    ),
+)
+def test_responses_round_trip_through_botocore(
+    names: list[str], tags: list[dict[str, str]], truncated: bool, created: datetime
+) -> None:
+    created = created.replace(microsecond=created.microsecond // 1000 * 1000)
+    users = [
+        {"Path": "/", "UserName": n, "UserId": "AIDA", "Arn": "arn", "CreateDate": created}
+        for n in names
+    ]
+    listing = {"Users": users, "IsTruncated": truncated}
+    assert _strip(_parsed(IAM, "ListUsers", IAM_QUERY.response("ListUsers", listing, "r"))) == (
+        listing
+    )
+    tagged = {"Tags": tags, "IsTruncated": False}
+    parsed = _parsed(IAM, "ListUserTags", IAM_QUERY.response("ListUserTags", tagged, "r"))
+    assert _strip(parsed) == tagged
+
+
+def _strip(parsed: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in parsed.items() if k != "ResponseMetadata"}

@@ -258,7 +258,9 @@ def _fill(parent: ET.Element, shape: Shape, value: Any) -> None:
 
 def _document(root: ET.Element) -> bytes:
     body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
+    # A literal CR would reach the client as LF (XML end-of-line handling); only text can hold
+    # one, and ElementTree leaves it unescaped.
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body.replace(b"\r", b"&#13;")
 
 
 @dataclass(frozen=True, slots=True)
