@@ -34,6 +34,7 @@ from secretsd.crypto.rootkey import (
 )
 from secretsd.kms.keyring import material_aad
 from secretsd.store.database import Database
+from secretsd.store.repository import Repository
 from secretsd.store.root_key_repository import (
     SEALED_COLUMNS,
     RootKeyRepository,
@@ -100,7 +101,8 @@ def ensure_root_keys(db: Database, key_file: Path, clock: Clock) -> RootKeyState
     with db.transaction(write=True) as tx:
         repo = RootKeyRepository(tx)
         if repo.state() is None:
-            legacy = tx.one("SELECT name FROM meta WHERE name = ?", (CHECK_META_NAME,))
+            # The check value exists in every database initialised before versioning.
+            legacy = Repository(tx).meta(CHECK_META_NAME)
             repo.insert_key_if_absent(FIRST_VERSION, protector.wrap(FIRST_VERSION, root_key), now)
             repo.insert_state_if_absent(
                 RootKeyState(protectors.KEY_FILE, "{}", FIRST_VERSION, legacy is not None, now)
