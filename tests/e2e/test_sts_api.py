@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +18,7 @@ from botocore.exceptions import ClientError
 from support.clients import BASE_CONFIG, DEFAULT_REGION
 from support.factories import AwsCli, ClientFactory
 from support.names import NameFactory
-from support.server import Credentials, ServerProcess
+from support.server import Credentials, ServerProcess, scrubbed_environ
 
 SM_READ_WRITE = "arn:aws:iam::aws:policy/SecretsManagerReadWrite"
 
@@ -314,4 +316,52 @@ def test_get_session_token(
         "InvalidClientTokenId",
         "The security token included in the request is invalid",
         403,
+    )
+
+
+def _new_account(server: ServerProcess) -> Credentials:
+    """A second account in the deployment (`secretsd account create`), with its admin's key."""
+    args = [sys.executable, "-m", "secretsd", "account", "create", "--json"]
+    args += ["--data-dir", str(server.data_dir)]
+    if server.database_url:
+        args += ["--database", server.database_url]
+    done = subprocess.run(
+        args, capture_output=True, text=True, timeout=60, env=scrubbed_environ(), check=False
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    return Credentials(out["AccessKeyId"], out["SecretAccessKey"])
+
+
+def test_cross_account_assume_role_needs_both_sides(
+    iam: Any,
+    caller: Caller,
+    client_factory: ClientFactory,
+    server: ServerProcess,
+    unique_name: NameFactory,
+) -> None:
+    other_iam = client_factory("iam", credentials=_new_account(server))
+    role = other_iam.create_role(
+        RoleName=unique_name("x"), AssumeRolePolicyDocument=_trust(caller.arn)
+    )["Role"]
+    other_account = role["Arn"].split(":")[4]
+    assert other_account != caller.account
+    sts = client_factory("sts", credentials=caller.credentials)
+    assumed = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="away")
+    session = _session_client(server, "sts", assumed["Credentials"])
+    me = session.get_caller_identity()
+    assert (me["Account"], me["Arn"], me["UserId"]) == (
+        other_account,
+        f"arn:aws:sts::{other_account}:assumed-role/{role['RoleName']}/away",
+        f"{role['RoleId']}:away",
+    )
+    # Across accounts the caller's own identity policy must allow too.
+    iam.delete_user_policy(UserName=caller.name, PolicyName="assume")
+    with pytest.raises(ClientError) as exc:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="away")
+    code, message, status = _error(exc)
+    assert (code, status) == ("AccessDenied", 403)
+    assert message.startswith(
+        f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: "
+        f"{role['Arn']}"
     )
