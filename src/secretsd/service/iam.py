@@ -12,8 +12,9 @@ Where the messages come from (AWS responses quoted in issues and emulators' reco
 - "Cannot delete entity, must delete access keys first." (aws-controllers-k8s/community#2229,
   status 409), "... must delete login profile first." (cloud-custodian#1663); "must delete
   policies first.", "must detach all policies first.", "must remove users from group first."
-  (emulators' tables of AWS behaviour; the last also recorded for DeleteGroup by a Java client
-  test). For DeleteUser while in a group AWS's wording is unverified: the group message is used.
+  (emulators' tables of AWS behaviour); the last is AWS's answer to DeleteUser for a member of a
+  group (hashicorp/terraform#3774 and #2818, status 409) and to DeleteGroup with members
+  (hashicorp/terraform#29147).
 - "A policy called X already exists. Duplicate names are not allowed." (several terraform logs).
 - "Policy arn:... does not exist or is not attachable." (terraform AttachRolePolicy, 404).
 - "Maximum policy size of 2048 bytes exceeded for user X" (CDK/CLI logs, status 409),
