@@ -21,8 +21,11 @@ Where the messages come from (AWS responses quoted in issues and emulators' reco
   "Cannot exceed quota for PolicySize: 6144", "Cannot exceed quota for ACLSizePerRole: 2048"
   (terraform/CLI logs). The role (10240) and group (5120) inline-size messages follow the user
   form: unverified.
-- "User with name X already exists." / "Role with name ..." / "Group with name ...": moto and
-  emulators (unverified against a recording here).
+- "User with name X already exists." / "Role with name X already exists." (terraform CreateUser
+  and CreateRole logs, 409); "Group with name X already exists." (a migration write-up quoting
+  AWS). "The role with name X cannot be found." (terraform GetRole logs, 404).
+- "Policy arn:... was not found." (terraform GetPolicy log, 404). For DetachUserPolicy of a
+  policy not attached, and for GetPolicyVersion of another version, the wording is unverified.
 """
 
 from __future__ import annotations
