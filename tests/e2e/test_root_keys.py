@@ -201,6 +201,18 @@ def test_rotation_while_serving_retires_the_old_version(
         assert version_of(blob) == 2, table
         with pytest.raises(aead.SealError):
             old.open(blob, aad)
+    # Neither root key is anywhere in the data dir's files (database, WAL, logs) in the clear.
+    db = Database(database_url(server))
+    with db.transaction() as tx:
+        wrapped = RootKeyRepository(tx).wrapped_keys()
+    db.close()
+    file_key = (server.data_dir / "root.key").read_bytes()
+    version_2 = KeyFileProtector(file_key).unwrap(2, wrapped[2])
+    for path in server.data_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for key in (version_1, version_2):
+                assert key not in data and key.hex().encode() not in data, path
     # Access keys still authenticate on a restarted server (no cached secrets), and everything
     # still decrypts there.
     server.restart()
