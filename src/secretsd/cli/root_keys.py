@@ -29,7 +29,7 @@ from secretsd.crypto.protectors import (
     ProtectorMismatch,
     ProtectorUnavailable,
 )
-from secretsd.crypto.rootkey import load_or_create_root_key
+from secretsd.crypto.rootkey import RootKeyring, load_or_create_root_key
 from secretsd.kms import root_keys
 from secretsd.kms.root_keys import NeedsPassphrase, RootKeyError
 from secretsd.settings import Settings
@@ -80,7 +80,7 @@ class _Admin:
     def __exit__(self, *exc: object) -> None:
         self.db.close()
 
-    def open(self, passphrase_file: str | None) -> tuple[Any, Protector]:
+    def open(self, passphrase_file: str | None) -> tuple[RootKeyring, Protector]:
         state = root_keys.read_state(self.db)
         passphrase = None
         if state.protector == protectors.PASSPHRASE:
