@@ -321,7 +321,13 @@ def test_get_session_token(
 
 def _new_account(server: ServerProcess) -> Credentials:
     """A second account in the deployment (`secretsd account create`), with its admin's key."""
-    args = [sys.executable, "-m", "secretsd", "account", "create", "--json"]
+    out = _admin_command(server, "account", "create")
+    return Credentials(out["AccessKeyId"], out["SecretAccessKey"])
+
+
+def _admin_command(server: ServerProcess, *command: str) -> dict[str, Any]:
+    """The JSON a `secretsd` admin command prints, run on the server's data."""
+    args = [sys.executable, "-m", "secretsd", *command, "--json"]
     args += ["--data-dir", str(server.data_dir)]
     if server.database_url:
         args += ["--database", server.database_url]
@@ -329,8 +335,8 @@ def _new_account(server: ServerProcess) -> Credentials:
         args, capture_output=True, text=True, timeout=60, env=scrubbed_environ(), check=False
     )
     assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
-    return Credentials(out["AccessKeyId"], out["SecretAccessKey"])
+    out: dict[str, Any] = json.loads(done.stdout)
+    return out
 
 
 def test_cross_account_assume_role_needs_both_sides(
@@ -365,3 +371,24 @@ def test_cross_account_assume_role_needs_both_sides(
         f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: "
         f"{role['Arn']}"
     )
+
+
+def test_root_user_may_not_assume_roles(
+    iam: Any,
+    caller: Caller,
+    client_factory: ClientFactory,
+    server: ServerProcess,
+    unique_name: NameFactory,
+) -> None:
+    out = _admin_command(server, "emergency-access", "--account", caller.account)
+    root = Credentials(out["AccessKeyId"], out["SecretAccessKey"])
+    role = iam.create_role(
+        RoleName=unique_name("r"),
+        AssumeRolePolicyDocument=_trust(f"arn:aws:iam::{caller.account}:root"),
+    )["Role"]
+    sts = client_factory("sts", credentials=root)
+    assert sts.get_caller_identity()["Arn"] == f"arn:aws:iam::{caller.account}:root"
+    with pytest.raises(ClientError) as exc:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="root")
+    assert _error(exc) == ("AccessDenied", "Roles may not be assumed by root accounts.", 403)
+    _admin_command(server, "emergency-access", "--account", caller.account, "--revoke")

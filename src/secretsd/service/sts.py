@@ -11,6 +11,8 @@ AWS's words used here:
   error, unverified against a recording here).
 - "Cannot call GetSessionToken with session credentials" (403 AccessDenied; aws/aws-sdk-js#3670,
   aws/aws-sdk-php#1876).
+- "Roles may not be assumed by root accounts." (403 AccessDenied; AWS CLI output quoted in
+  several write-ups).
 - "<arn> is invalid" for a RoleArn that is not a role ARN (ValidationError; emulators recorded
   against AWS, unverified).
 - "User: <caller> is not authorized to perform: sts:AssumeRole on resource: <role arn>" when the
@@ -160,6 +162,9 @@ class StsService:
         match = _ROLE_ARN.match(arn)
         if match is None:
             raise _validation(f"{arn} is invalid")
+        if ctx.identity.is_root:
+            # AWS refuses the root user outright (403), before looking at the role.
+            raise _access_denied("Roles may not be assumed by root accounts.")
         account, _, name = match.groups()
         with self._db.statement() as tx:
             role = IamRepository(tx).role(account, name)
