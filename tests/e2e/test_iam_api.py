@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -516,3 +518,31 @@ def test_body_too_large_is_refused_in_xml(client_factory: ClientFactory) -> None
     code, message, status = _error(exc)
     assert (code, status) == ("RequestEntityTooLarge", 413)
     assert message == "Request body exceeds the maximum allowed size of 1048576 bytes."
+
+
+def test_key_quota_holds_under_concurrent_creates(
+    server_factory: Any, client_factory: ClientFactory, unique_name: NameFactory
+) -> None:
+    server = server_factory(extra_args=["--workers", "4"])
+    iam = client_factory("iam", server=server)
+    names = [unique_name(str(i)) for i in range(4)]
+    for name in names:
+        iam.create_user(UserName=name)
+    clients = [client_factory("iam", server=server) for _ in range(16)]
+    for client in clients:
+        client.get_user()  # connections open before the race
+    for name in names:
+        start = threading.Barrier(len(clients))
+
+        def create(client: Any, name: str = name, start: threading.Barrier = start) -> str:
+            start.wait(timeout=30)
+            try:
+                client.create_access_key(UserName=name)
+            except ClientError as exc:
+                return str(exc.response["Error"]["Code"])
+            return "ok"
+
+        with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+            outcomes = list(pool.map(create, clients))
+        assert sorted(outcomes) == ["LimitExceeded"] * (len(clients) - 2) + ["ok", "ok"]
+        assert len(iam.list_access_keys(UserName=name)["AccessKeyMetadata"]) == 2

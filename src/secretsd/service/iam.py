@@ -33,7 +33,8 @@ from __future__ import annotations
 import re
 import secrets
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -283,10 +284,19 @@ class IamService:
             role = repo.role(ctx.account_id, name)
             return role_arn(ctx.account_id, role.path if role else "/", name)
 
+    @contextmanager
+    def _writing(self) -> Iterator[IamRepository]:
+        with self._db.transaction(write=True) as tx:
+            repo = IamRepository(tx)
+            # The change counter's row lock first: on PostgreSQL it orders concurrent IAM writers,
+            # so the checks made here (key quota, conflicts, sizes) see earlier commits.
+            repo.bump_generation()
+            yield repo
+
     def _insert(self, write: Callable[[IamRepository], None], conflict: ServiceError) -> None:
         try:
-            with self._db.transaction(write=True) as tx:
-                write(IamRepository(tx))
+            with self._writing() as repo:
+                write(repo)
         except StoreConflict:
             # Another worker or node created the same name between our check and our insert.
             raise conflict from None
@@ -332,8 +342,7 @@ class IamService:
 
     def delete_user(self, ctx: CallContext, name: str) -> None:
         self._require(ctx, "DeleteUser", self._owner_arn(ctx, "user", name))
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             user = self._user(repo, ctx, name)
             if repo.user_access_keys(ctx.account_id, user.name):
                 raise _delete_conflict("Cannot delete entity, must delete access keys first.")
@@ -347,8 +356,7 @@ class IamService:
 
     def tag_user(self, ctx: CallContext, name: str, tags: Sequence[tuple[str, str]]) -> None:
         self._require(ctx, "TagUser", self._owner_arn(ctx, "user", name), _tag_keys(tags))
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             user = self._user(repo, ctx, name)
             merged = merge_tags(user.tags, tags)
             _check_tag_count(merged)
@@ -358,8 +366,7 @@ class IamService:
         self._require(
             ctx, "UntagUser", self._owner_arn(ctx, "user", name), {"aws:TagKeys": list(keys)}
         )
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             user = self._user(repo, ctx, name)
             drop = set(keys)
             repo.set_user_tags(
@@ -391,8 +398,7 @@ class IamService:
         access_key_id = new_access_key_id()
         secret = new_secret_access_key()
         sealed = self._seal(access_key_id, secret)
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             user = self._user(repo, ctx, name)
             if len(repo.user_access_keys(ctx.account_id, user.name)) >= ACCESS_KEYS_PER_USER:
                 raise _limit(f"Cannot exceed quota for AccessKeysPerUser: {ACCESS_KEYS_PER_USER}")
@@ -430,16 +436,14 @@ class IamService:
     ) -> None:
         name = self._key_owner(ctx, name)
         self._require(ctx, "UpdateAccessKey", self._owner_arn(ctx, "user", name))
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             key = self._users_key(repo, ctx, name, access_key_id)
             repo.set_access_key_status(key.access_key_id, status)
 
     def delete_access_key(self, ctx: CallContext, name: str | None, access_key_id: str) -> None:
         name = self._key_owner(ctx, name)
         self._require(ctx, "DeleteAccessKey", self._owner_arn(ctx, "user", name))
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             key = self._users_key(repo, ctx, name, access_key_id)
             repo.delete_access_key(key.access_key_id)
 
@@ -480,8 +484,7 @@ class IamService:
 
     def delete_group(self, ctx: CallContext, name: str) -> None:
         self._require(ctx, "DeleteGroup", self._owner_arn(ctx, "group", name))
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             group = self._group(repo, ctx, name)
             if repo.member_count(ctx.account_id, group.name):
                 raise _delete_conflict("Cannot delete entity, must remove users from group first.")
@@ -493,16 +496,14 @@ class IamService:
 
     def add_user_to_group(self, ctx: CallContext, group_name: str, user_name: str) -> None:
         self._require(ctx, "AddUserToGroup", self._owner_arn(ctx, "group", group_name))
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             group = self._group(repo, ctx, group_name)
             user = self._user(repo, ctx, user_name)
             repo.add_member(ctx.account_id, group.name, user.name)
 
     def remove_user_from_group(self, ctx: CallContext, group_name: str, user_name: str) -> None:
         self._require(ctx, "RemoveUserFromGroup", self._owner_arn(ctx, "group", group_name))
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             group = self._group(repo, ctx, group_name)
             user = self._user(repo, ctx, user_name)
             if not repo.remove_member(ctx.account_id, group.name, user.name):
@@ -557,8 +558,7 @@ class IamService:
 
     def delete_role(self, ctx: CallContext, name: str) -> None:
         self._require(ctx, "DeleteRole", self._owner_arn(ctx, "role", name))
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             role = self._role(repo, ctx, name)
             if repo.inline_policy_names(ctx.account_id, "role", role.name):
                 raise _delete_conflict("Cannot delete entity, must delete policies first.")
@@ -568,16 +568,14 @@ class IamService:
 
     def update_trust_policy(self, ctx: CallContext, name: str, document: str) -> None:
         self._require(ctx, "UpdateAssumeRolePolicy", self._owner_arn(ctx, "role", name))
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             role = self._role(repo, ctx, name)
             check_trust_policy(document)
             repo.set_trust_policy(ctx.account_id, role.name, document)
 
     def tag_role(self, ctx: CallContext, name: str, tags: Sequence[tuple[str, str]]) -> None:
         self._require(ctx, "TagRole", self._owner_arn(ctx, "role", name), _tag_keys(tags))
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             role = self._role(repo, ctx, name)
             merged = merge_tags(role.tags, tags)
             _check_tag_count(merged)
@@ -587,8 +585,7 @@ class IamService:
         self._require(
             ctx, "UntagRole", self._owner_arn(ctx, "role", name), {"aws:TagKeys": list(keys)}
         )
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             role = self._role(repo, ctx, name)
             drop = set(keys)
             repo.set_role_tags(
@@ -605,8 +602,7 @@ class IamService:
         self, ctx: CallContext, kind: str, owner: str, policy_name: str, document: str
     ) -> None:
         self._require(ctx, f"Put{kind.title()}Policy", self._owner_arn(ctx, kind, owner))
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             owner = self._owner(repo, ctx, kind, owner)
             check_policy(document)
             existing = repo.inline_policy(ctx.account_id, kind, owner, policy_name)
@@ -642,8 +638,7 @@ class IamService:
         self, ctx: CallContext, kind: str, owner: str, policy_name: str
     ) -> None:
         self._require(ctx, f"Delete{kind.title()}Policy", self._owner_arn(ctx, kind, owner))
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             owner = self._owner(repo, ctx, kind, owner)
             found = repo.inline_policy(ctx.account_id, kind, owner, policy_name)
             if found is None:
@@ -743,8 +738,7 @@ class IamService:
 
     def delete_policy(self, ctx: CallContext, arn: str) -> None:
         self._require(ctx, "DeletePolicy", arn)
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             if arn.startswith(_AWS_POLICY_PREFIX):
                 # AWS managed policies cannot be deleted (unverified wording: AWS refuses with
                 # AccessDenied/InvalidInput; NoSuchEntity keeps them untouched here).
@@ -767,8 +761,7 @@ class IamService:
         if _POLICY_ARN.match(arn) is None:
             # The model only bounds the length; IAM refuses a malformed ARN this way.
             raise _err("InvalidInput", f"ARN {arn} is not valid.")
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             owner = self._owner(repo, ctx, kind, owner)
             if self._policy(repo, ctx, arn) is None:
                 raise no_such_entity(f"Policy {arn} does not exist or is not attachable.")
@@ -781,8 +774,7 @@ class IamService:
             self._owner_arn(ctx, kind, owner),
             {"iam:PolicyARN": arn},
         )
-        with self._db.transaction(write=True) as tx:
-            repo = IamRepository(tx)
+        with self._writing() as repo:
             owner = self._owner(repo, ctx, kind, owner)
             if not repo.detach(ctx.account_id, kind, owner, arn):
                 raise no_such_entity(f"Policy {arn} was not found.")
