@@ -62,6 +62,9 @@ def test_cli_user_and_access_key_lifecycle(aws_cli: AwsCli, unique_name: NameFac
     assert len(key["SecretAccessKey"]) == 40 and key["Status"] == "Active"
     metadata = aws_cli("iam", "list-access-keys", "--user-name", name).output["AccessKeyMetadata"]
     assert [k["AccessKeyId"] for k in metadata] == [key["AccessKeyId"]]
+    used = aws_cli("iam", "get-access-key-last-used", "--access-key-id", key["AccessKeyId"])
+    assert used.output["UserName"] == name
+    assert used.output["AccessKeyLastUsed"] == {"ServiceName": "N/A", "Region": "N/A"}
     assert "SecretAccessKey" not in metadata[0]  # shown once, at creation only
     updated = aws_cli(
         "iam", "update-access-key", "--user-name", name, "--access-key-id", key["AccessKeyId"],
@@ -415,6 +418,8 @@ def test_customer_managed_policies(iam: Any, aws_cli: AwsCli, unique_name: NameF
     )
     got = iam.get_policy(PolicyArn=arn)["Policy"]
     assert got["Description"] == "lists"
+    versions = aws_cli("iam", "list-policy-versions", "--policy-arn", arn).output["Versions"]
+    assert [(v["VersionId"], v["IsDefaultVersion"]) for v in versions] == [("v1", True)]
     version = aws_cli("iam", "get-policy-version", "--policy-arn", arn, "--version-id", "v1")
     assert version.output["PolicyVersion"]["Document"] == document
     local = [p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]]

@@ -179,6 +179,12 @@ def list_access_keys(svc: IamService, ctx: CallContext, p: Params) -> dict[str, 
     return {"AccessKeyMetadata": [_key_out(k) for k in keys], **page}
 
 
+def get_access_key_last_used(svc: IamService, ctx: CallContext, p: Params) -> dict[str, Any]:
+    user = svc.access_key_owner(ctx, p["AccessKeyId"])
+    # Use is not tracked: AWS's answer for a key never used.
+    return {"UserName": user, "AccessKeyLastUsed": {"ServiceName": "N/A", "Region": "N/A"}}
+
+
 def update_access_key(svc: IamService, ctx: CallContext, p: Params) -> None:
     svc.update_access_key(ctx, p.get("UserName"), p["AccessKeyId"], p["Status"])
 
@@ -341,6 +347,16 @@ def get_policy_version(svc: IamService, ctx: CallContext, p: Params) -> dict[str
     }
 
 
+def list_policy_versions(svc: IamService, ctx: CallContext, p: Params) -> dict[str, Any]:
+    view = svc.list_policy_versions(ctx, p["PolicyArn"])
+    version = {
+        "VersionId": view.default_version_id,
+        "IsDefaultVersion": True,
+        "CreateDate": _time(view.updated_ms),
+    }
+    return {"Versions": [version], "IsTruncated": False}
+
+
 def list_policies(svc: IamService, ctx: CallContext, p: Params) -> dict[str, Any]:
     views = svc.list_policies(
         ctx, p.get("Scope", "All"), bool(p.get("OnlyAttached", False)), p.get("PathPrefix", "/")
@@ -364,6 +380,7 @@ HANDLERS: dict[str, Handler] = {
     "CreateAccessKey": create_access_key,
     "ListAccessKeys": list_access_keys,
     "UpdateAccessKey": update_access_key,
+    "GetAccessKeyLastUsed": get_access_key_last_used,
     "DeleteAccessKey": delete_access_key,
     "CreateGroup": create_group,
     "GetGroup": get_group,
@@ -386,6 +403,7 @@ HANDLERS: dict[str, Handler] = {
     "CreatePolicy": create_policy,
     "GetPolicy": get_policy,
     "GetPolicyVersion": get_policy_version,
+    "ListPolicyVersions": list_policy_versions,
     "ListPolicies": list_policies,
     "DeletePolicy": delete_policy,
 }

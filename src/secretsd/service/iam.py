@@ -431,6 +431,16 @@ class IamService:
             raise no_such_entity(f"The Access Key with id {access_key_id} cannot be found.")
         return key
 
+    def access_key_owner(self, ctx: CallContext, access_key_id: str) -> str:
+        """GetAccessKeyLastUsed: the user a key of this account belongs to (use is not tracked)."""
+        with self._db.statement() as tx:
+            key = IamRepository(tx).access_key(access_key_id)
+        if key is None or key.account_id != ctx.account_id or key.user_name is None:
+            # Unverified wording (emulators'); AWS may answer AccessDenied instead.
+            raise no_such_entity(f"The Access Key with id {access_key_id} cannot be found.")
+        self._require(ctx, "GetAccessKeyLastUsed", key.principal_arn)
+        return key.user_name
+
     def update_access_key(
         self, ctx: CallContext, name: str | None, access_key_id: str, status: str
     ) -> None:
@@ -713,6 +723,15 @@ class IamService:
             raise no_such_entity(
                 f"Policy {arn} version {version_id} does not exist or is not attachable."
             )
+        return view
+
+    def list_policy_versions(self, ctx: CallContext, arn: str) -> PolicyView:
+        """The one version kept (the default); ListPolicyVersions shows it alone."""
+        self._require(ctx, "ListPolicyVersions", arn)
+        with self._db.transaction() as tx:
+            view = self._policy(IamRepository(tx), ctx, arn)
+        if view is None:
+            raise no_such_entity(f"Policy {arn} was not found.")
         return view
 
     def list_policies(
