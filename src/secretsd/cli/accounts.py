@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from secretsd.bootstrap import NewCredentials, create_account, initialise, root_access_key
+from secretsd.cli.options import SettingsFor, as_json, passphrase_file, stacked
 from secretsd.cli.root_keys import read_passphrase
 from secretsd.clock import SystemClock
 from secretsd.crypto import protectors
@@ -25,16 +26,6 @@ from secretsd.kms.root_keys import NeedsPassphrase, RootKeyError
 from secretsd.settings import Settings
 from secretsd.store.database import Database
 from secretsd.store.repository import Repository
-
-SettingsFor = Callable[..., Settings]
-
-_passphrase_file = click.option(
-    "--passphrase-file",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="With passphrase-protected root keys: read the passphrase from this file"
-    " ('-': standard input) instead of prompting.",
-)
-_json = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
 @contextmanager
@@ -79,10 +70,7 @@ def _show(created: NewCredentials, as_json: bool, what: str) -> None:
 def register(main: click.Group, settings_for: SettingsFor, *options: Callable[..., Any]) -> None:
     """Add the commands to `main`; `options` are the shared --data-dir/--database options."""
 
-    def shared(f: Callable[..., Any]) -> Callable[..., Any]:
-        for option in reversed(options):
-            f = option(f)
-        return f
+    shared = stacked(options)
 
     @main.group("account")
     def account() -> None:
@@ -96,8 +84,8 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Callable[..
         show_default=True,
         help="Name of the account's first IAM user, who gets AdministratorAccess.",
     )
-    @_passphrase_file
-    @_json
+    @passphrase_file
+    @as_json
     def create_cmd(
         data_dir: str | None,
         database_url: str | None,
@@ -115,7 +103,7 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Callable[..
 
     @account.command("list")
     @shared
-    @_json
+    @as_json
     def list_cmd(data_dir: str | None, database_url: str | None, as_json: bool) -> None:
         """List the accounts, oldest first."""
         settings = settings_for(data_dir=data_dir, database_url=database_url)
@@ -138,8 +126,8 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Callable[..
     @shared
     @click.option("--account", "account_id", required=True, help="The 12-digit account id.")
     @click.option("--revoke", is_flag=True, help="Delete the account's root access keys instead.")
-    @_passphrase_file
-    @_json
+    @passphrase_file
+    @as_json
     def emergency_cmd(
         data_dir: str | None,
         database_url: str | None,

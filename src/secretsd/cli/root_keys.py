@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from secretsd.bootstrap import initialise
+from secretsd.cli.options import SettingsFor, as_json, passphrase_file, stacked
 from secretsd.clock import SystemClock
 from secretsd.crypto import protectors
 from secretsd.crypto.protectors import (
@@ -34,14 +35,6 @@ from secretsd.kms import root_keys
 from secretsd.kms.root_keys import NeedsPassphrase, RootKeyError
 from secretsd.settings import Settings
 from secretsd.store.database import Database
-
-SettingsFor = Callable[..., Settings]
-
-_passphrase_file = click.option(
-    "--passphrase-file",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="Read the passphrase from this file ('-': standard input) instead of prompting.",
-)
 
 
 def read_passphrase(source: str | None, prompt: str, confirm: bool = False) -> str:
@@ -100,10 +93,7 @@ class _Admin:
 def register(main: click.Group, settings_for: SettingsFor, *options: Callable[..., Any]) -> None:
     """Add the commands to `main`; `options` are the shared --data-dir/--database options."""
 
-    def shared(f: Callable[..., Any]) -> Callable[..., Any]:
-        for option in reversed(options):
-            f = option(f)
-        return f
+    shared = stacked(options)
 
     @main.group("root-key")
     def root_key() -> None:
@@ -111,7 +101,7 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Callable[..
 
     @root_key.command("status")
     @shared
-    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @as_json
     def status_cmd(data_dir: str | None, database_url: str | None, as_json: bool) -> None:
         """Show the protector, the root key versions and how many blobs each one seals."""
         settings = settings_for(data_dir=data_dir, database_url=database_url)
@@ -141,7 +131,7 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Callable[..
 
     @root_key.command("rotate")
     @shared
-    @_passphrase_file
+    @passphrase_file
     @click.option(
         "--finish",
         is_flag=True,
@@ -252,7 +242,7 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Callable[..
 
     @main.command("unseal")
     @click.option("--endpoint", help="The server's URL. [http://HOST:PORT from the settings]")
-    @_passphrase_file
+    @passphrase_file
     @click.option(
         "--wait",
         type=float,
