@@ -373,6 +373,20 @@ def test_roles(
         " constraint: Member must have value greater than or equal to 3600",
         400,
     )
+    # Principals are resolved when the trust policy is saved.
+    for principal in (
+        f"arn:aws:iam::{account}:user/{unique_name('nobody')}",
+        f"arn:aws:iam::{account}:role/*",
+        "arn:aws:iam::000000000000:root",
+    ):
+        with pytest.raises(ClientError) as exc:
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=_trust(principal))
+        assert _error(exc) == (
+            "MalformedPolicyDocument",
+            f'Invalid principal in policy: "AWS":"{principal}"',
+            400,
+        )
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=_trust(account))
     iam.put_role_policy(RoleName=name, PolicyName="rp", PolicyDocument=ALLOW_ALL)
     assert iam.list_role_policies(RoleName=name)["PolicyNames"] == ["rp"]
     iam.attach_role_policy(RoleName=name, PolicyArn=SM_READ_WRITE)

@@ -221,10 +221,10 @@ def test_assume_role_is_checked_against_trust_and_existence(
     iam: Any, caller: Caller, client_factory: ClientFactory, unique_name: NameFactory
 ) -> None:
     sts = client_factory("sts", credentials=caller.credentials)
-    other = iam.create_role(
-        RoleName=unique_name("o"),
-        AssumeRolePolicyDocument=_trust(f"arn:aws:iam::{caller.account}:user/somebody-else"),
-    )["Role"]
+    somebody = iam.create_user(UserName=unique_name("e"))["User"]["Arn"]
+    other = iam.create_role(RoleName=unique_name("o"), AssumeRolePolicyDocument=_trust(somebody))[
+        "Role"
+    ]
     with pytest.raises(ClientError) as exc:
         sts.assume_role(RoleArn=other["Arn"], RoleSessionName="s1")
     code, message, status = _error(exc)

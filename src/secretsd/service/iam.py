@@ -30,6 +30,7 @@ Where the messages come from (AWS responses quoted in issues and emulators' reco
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import string
@@ -65,6 +66,8 @@ MAX_SESSION_SECONDS = 43200
 _ID_ALPHABET = string.ascii_uppercase + "234567"
 _WHITESPACE = re.compile(r"\s+")
 _AWS_POLICY_PREFIX = "arn:aws:iam::aws:policy/"
+_ACCOUNT_ID = re.compile(r"\d{12}")
+_PRINCIPAL_ARN = re.compile(r"arn:aws:(iam|sts)::(\d{12}):(root|user|role|assumed-role)(?:/(.+))?")
 _POLICY_ARN = re.compile(r"^arn:aws:iam::(\d{12}|aws):policy(/(?:[\x21-\x7e]*/)?)([\w+=,.@-]+)$")
 
 
@@ -551,6 +554,7 @@ class IamService:
         def write(repo: IamRepository) -> None:
             if repo.role(ctx.account_id, name) is not None:
                 raise exists
+            check_trust_principals(repo, trust_policy)
             repo.insert_role(record)
 
         self._insert(write, exists)
@@ -581,6 +585,7 @@ class IamService:
         with self._writing() as repo:
             role = self._role(repo, ctx, name)
             check_trust_policy(document)
+            check_trust_principals(repo, document)
             repo.set_trust_policy(ctx.account_id, role.name, document)
 
     def tag_role(self, ctx: CallContext, name: str, tags: Sequence[tuple[str, str]]) -> None:
@@ -819,6 +824,52 @@ def check_trust_policy(document: str) -> None:
     if _size(document) > TRUST_POLICY_LIMIT:
         raise _limit(f"Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_LIMIT}")
     check_policy(document, "trust")
+
+
+def _aws_principals(document: str) -> list[str]:
+    """The "AWS" principals of a (valid) trust policy, in document order."""
+    doc = json.loads(document)
+    statements = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+    found: list[str] = []
+    for statement in statements:
+        for element in ("Principal", "NotPrincipal"):
+            principal = statement.get(element)
+            if isinstance(principal, dict):
+                value = principal.get("AWS", [])
+                found += [value] if isinstance(value, str) else list(value)
+    return found
+
+
+def check_trust_principals(repo: IamRepository, document: str) -> None:
+    """IAM resolves the principals of a trust policy when it is saved: one that does not exist
+    (an unknown account, user or role, or an ARN with a wildcard) makes it malformed, e.g.
+    `Invalid principal in policy: "AWS":"arn:aws:iam::085167882865:user/cloud_user"` (400, a
+    CreateRole error quoted in a public script; others quote the same for roles and roots)."""
+    for principal in _aws_principals(document):
+        if principal != "*" and not _principal_exists(repo, principal):
+            raise _malformed(f'Invalid principal in policy: "AWS":"{principal}"')
+
+
+def _principal_exists(repo: IamRepository, principal: str) -> bool:
+    if _ACCOUNT_ID.fullmatch(principal):
+        return repo.account_created_ms(principal) is not None
+    match = _PRINCIPAL_ARN.fullmatch(principal)
+    if match is None or "*" in principal or "?" in principal:
+        return False
+    service, account, kind, rest = match.groups()
+    if service == "iam" and kind == "root" and rest is None:
+        return repo.account_created_ms(account) is not None
+    if rest is None:
+        return False
+    if service == "iam" and kind == "user":
+        user = repo.user(account, rest.rsplit("/", 1)[-1])
+        return user is not None and user_arn(account, user.path, user.name) == principal
+    if service == "iam" and kind == "role":
+        role = repo.role(account, rest.rsplit("/", 1)[-1])
+        return role is not None and role_arn(account, role.path, role.name) == principal
+    if service == "sts" and kind == "assumed-role" and rest.count("/") == 1:
+        return repo.role(account, rest.split("/", 1)[0]) is not None
+    return False
 
 
 def _check_session_duration(seconds: int) -> None:
