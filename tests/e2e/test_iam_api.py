@@ -158,6 +158,15 @@ def test_user_without_iam_permissions_is_denied(
         " allows the iam:CreateUser action",
         403,
     )
+    # Names match ignoring case; the resource is the stored user's ARN.
+    own_arn = f"arn:aws:iam::{account}:user/{name}"
+    statement = {"Effect": "Allow", "Action": "iam:GetUser", "Resource": own_arn}
+    iam.put_user_policy(
+        UserName=name,
+        PolicyName="self",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+    assert own.get_user(UserName=name.upper())["User"]["Arn"] == own_arn
     iam.put_user_policy(UserName=name, PolicyName="all", PolicyDocument=ALLOW_ALL)
     # GetUser without UserName answers for the caller.
     assert own.get_user()["User"]["UserName"] == name

@@ -275,17 +275,27 @@ class IamService:
         return self._role(repo, ctx, name).name
 
     def _owner_arn(self, ctx: CallContext, kind: str, name: str) -> str:
-        """The owner's ARN for authorization, before it is known to exist (path unknown: '/')."""
+        """The owner's ARN for authorization, before it is known to exist: the stored path and
+        name (names match ignoring case), or `/` and the name as given when there is none."""
+        account = ctx.account_id
         with self._db.statement() as tx:
             repo = IamRepository(tx)
             if kind == "user":
-                user = repo.user(ctx.account_id, name)
-                return user_arn(ctx.account_id, user.path if user else "/", name)
+                user = repo.user(account, name)
+                return (
+                    user_arn(account, user.path, user.name)
+                    if user
+                    else user_arn(account, "/", name)
+                )
             if kind == "group":
-                group = repo.group(ctx.account_id, name)
-                return group_arn(ctx.account_id, group.path if group else "/", name)
-            role = repo.role(ctx.account_id, name)
-            return role_arn(ctx.account_id, role.path if role else "/", name)
+                group = repo.group(account, name)
+                return (
+                    group_arn(account, group.path, group.name)
+                    if group
+                    else group_arn(account, "/", name)
+                )
+            role = repo.role(account, name)
+            return role_arn(account, role.path, role.name) if role else role_arn(account, "/", name)
 
     @contextmanager
     def _writing(self) -> Iterator[IamRepository]:
