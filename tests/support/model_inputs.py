@@ -86,6 +86,18 @@ INTEGER_EDGES = (
 FLOAT_EDGES = (0.5, -0.0, 1e308, -1e308, 7.9999, 1e-300)
 
 
+def _python_regex(text: str | None) -> re.Pattern[str] | None:
+    """A model pattern as a Python regex, or None when it is Java-only: IAM's "any printable
+    character" classes (`\\u10000`, `\\p{...}`); such members get odd text instead.
+    ASCII: the model's \\d means [0-9], as in Java, not any Unicode digit."""
+    if text is None or "\\u" in text or "\\p" in text:
+        return None
+    try:
+        return re.compile(text, re.ASCII)
+    except re.error:
+        return None
+
+
 def one_in(n: int) -> st.SearchStrategy[bool]:
     """True about once in `n` draws (`st.integers(...) == bound` would be true more often:
     Hypothesis leans towards bounds)."""
@@ -263,9 +275,10 @@ class ModelInputs:
             return st.uuids().map(lambda token: f"{self.marker}-{token}")
         if meta.get("sensitive"):
             return st.text(max_size=40).map(lambda text: self.marker + text)
-        if "pattern" in meta:
-            # ASCII: the model's \d means [0-9], as in Java, not any Unicode digit.
-            pattern = re.compile(meta["pattern"], re.ASCII)
+        if shape.name == "policyDocumentType":  # IAM's policy documents
+            return policy_documents()
+        pattern = _python_regex(meta.get("pattern"))
+        if pattern is not None:
             return st.from_regex(pattern, fullmatch=True).filter(
                 lambda text: meta.get("min", 0) <= len(text) <= meta.get("max", 64)
             )
