@@ -175,13 +175,7 @@ class ApiApp:
             assert route is not None
             principal, region = self._authenticate(scope, headers, body, route.signing_name)
             params = route.validator.parse_input(operation, _load_json(body))
-            ctx = CallContext(
-                identity=principal.identity,
-                region=region,
-                operation=operation,
-                source_ip=(scope.get("client") or ("", 0))[0],
-                secure_transport=scope.get("scheme") == "https",
-            )
+            ctx = _call_context(scope, principal, region, operation)
             result = handler(route.service, ctx, params)
         except ServiceError as exc:
             return exc.status, error_body(exc.code, exc.message), operation or target
@@ -222,13 +216,7 @@ class ApiApp:
             if handler is None or not route.protocol.has_operation(action):
                 raise query.invalid_action()
             params = route.protocol.parse(action, form)
-            ctx = CallContext(
-                identity=principal.identity,
-                region=region,
-                operation=action,
-                source_ip=(scope.get("client") or ("", 0))[0],
-                secure_transport=scope.get("scheme") == "https",
-            )
+            ctx = _call_context(scope, principal, region, action)
             result = handler(route.service, ctx, params)
             return 200, route.protocol.response(action, result, request_id), action
         except ServiceError as exc:
@@ -350,6 +338,16 @@ def _is_query_request(scope: Scope) -> bool:
     if scope["method"] == "GET":
         return b"Action=" in scope.get("query_string", b"")
     return scope["method"] == "POST" and query.is_form_request(headers)
+
+
+def _call_context(scope: Scope, principal: Principal, region: str, operation: str) -> CallContext:
+    return CallContext(
+        identity=principal.identity,
+        region=region,
+        operation=operation,
+        source_ip=(scope.get("client") or ("", 0))[0],
+        secure_transport=scope.get("scheme") == "https",
+    )
 
 
 def _load_json(body: bytes) -> Any:

@@ -1,5 +1,5 @@
-"""Deletes secrets whose recovery window has ended and rotates KMS keys that are due, on the
-server's real clock.
+"""Deletes secrets whose recovery window has ended, rotates KMS keys that are due and forgets
+long-expired STS sessions, on the server's real clock.
 
 Every worker (and node) runs this loop; the purge is an idempotent DELETE of expired rows, so
 running it in several places at once only costs a little duplicate work.
@@ -14,12 +14,16 @@ from typing import Any
 
 from secretsd.kms.service import KmsService
 from secretsd.service.secrets import SecretsService
+from secretsd.service.sts import StsService
 
 log = logging.getLogger("secretsd.purge")
 
 
 def purge_loop(
-    service: SecretsService, interval_seconds: float, kms: KmsService | None = None
+    service: SecretsService,
+    interval_seconds: float,
+    kms: KmsService | None = None,
+    sts: StsService | None = None,
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     async def run() -> None:
         while True:
@@ -31,6 +35,8 @@ def purge_loop(
                     log.info("deleted %d KMS key(s) whose waiting period ended", keys)
                 if kms is not None and (rotated := kms.rotate_due()):
                     log.info("rotated %d KMS key(s) whose rotation date came", rotated)
+                if sts is not None and (sessions := sts.purge_expired()):
+                    log.info("forgot %d STS session(s) expired over a day ago", sessions)
             except Exception:
                 log.exception("purge failed; will retry")
             await asyncio.sleep(interval_seconds)

@@ -236,6 +236,14 @@ class StsService:
             packed = max(1, math.ceil(100 * size / _PACKED_LIMIT))
         return AssumedRole(creds, assumed_id, caller_arn, packed)
 
+    def purge_expired(self) -> int:
+        """Forget sessions that expired over a day ago (until then a token is still told apart
+        as expired rather than unknown)."""
+        with self._db.transaction(write=True) as tx:
+            return IamRepository(tx).delete_expired_sessions(
+                self._clock.now_ms() - EXPIRED_SESSION_GRACE_MS
+            )
+
     def _store(self, record: SessionRecord) -> None:
         with self._db.transaction(write=True) as tx:
             repo = IamRepository(tx)
