@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -672,6 +673,16 @@ def test_emergency_access_undoes_a_lock_out(
     )
     assert account.sm.get_secret_value(SecretId=name)["SecretString"] == "locked"
     assert account.kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyId"] == key_id
+
+    # The root user may also get a session (at most one hour long, as AWS caps it).
+    token = sts.get_session_token(DurationSeconds=43200)["Credentials"]
+    lifetime = token["Expiration"] - datetime.now(UTC)
+    assert timedelta(minutes=55) < lifetime <= timedelta(hours=1), lifetime
+    root_session = Credentials(
+        token["AccessKeyId"], token["SecretAccessKey"], token["SessionToken"]
+    )
+    as_session = client_factory("sts", server=account.server, credentials=root_session)
+    assert as_session.get_caller_identity()["Arn"] == root["Arn"]
 
     revoked = admin_command(account.server, "emergency-access", "--account", account.id, "--revoke")
     assert revoked["Revoked"] == 1

@@ -14,7 +14,7 @@ import secrets
 import string
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from secretsd.auth.identity import Identity
@@ -107,17 +107,7 @@ class PrincipalDirectory:
             return None
         secret = self._unseal(key.access_key_id, key.secret_sealed)
         if key.user_name is None:
-            identity = Identity(
-                account_id=key.account_id,
-                arn=root_arn(key.account_id),
-                principal_arn=root_arn(key.account_id),
-                principal_type="Account",
-                userid=key.account_id,
-                owner_kind="root",
-                owner_name="",
-                access_key_id=key.access_key_id,
-            )
-            return Principal(identity, secret)
+            return Principal(_root_identity(key.account_id, key.access_key_id), secret)
         user = iam.user(key.account_id, key.user_name)
         if user is None:
             return None
@@ -135,6 +125,17 @@ class PrincipalDirectory:
         return Principal(identity, secret)
 
     def _session_principal(self, session: SessionRecord) -> Principal:
+        if session.kind == "Root":
+            identity = replace(
+                _root_identity(session.account_id, session.access_key_id),
+                session_expires_ms=session.expires_ms,
+                session_issued_ms=session.created_ms,
+            )
+            return Principal(
+                identity,
+                self._unseal(session.access_key_id, session.secret_sealed),
+                session.token_digest,
+            )
         role = session.kind == "AssumedRole"
         identity = Identity(
             account_id=session.account_id,
@@ -154,3 +155,16 @@ class PrincipalDirectory:
             self._unseal(session.access_key_id, session.secret_sealed),
             session.token_digest,
         )
+
+
+def _root_identity(account_id: str, access_key_id: str) -> Identity:
+    return Identity(
+        account_id=account_id,
+        arn=root_arn(account_id),
+        principal_arn=root_arn(account_id),
+        principal_type="Account",
+        userid=account_id,
+        owner_kind="root",
+        owner_name="",
+        access_key_id=access_key_id,
+    )

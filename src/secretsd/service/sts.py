@@ -89,6 +89,9 @@ def session_tags(
     return list(merged.values())
 
 
+ROOT_SESSION_MAX_SECONDS = 3600
+
+
 class StsService:
     def __init__(
         self,
@@ -124,18 +127,19 @@ class StsService:
         identity = ctx.identity
         if identity.is_session:
             raise _access_denied("Cannot call GetSessionToken with session credentials")
-        if identity.owner_kind != "user":
-            # The root user may call it on AWS; secretsd's root keys are for emergency access
-            # and get no sessions (not AWS behaviour: see the report).
-            raise _access_denied("Cannot call GetSessionToken with root credentials")
         seconds = duration_seconds or DEFAULT_USER_SESSION_SECONDS
+        if identity.is_root:
+            # "Sessions for AWS account owners are restricted to a maximum of 3,600 seconds
+            # (one hour). If the duration is longer than one hour, the session for AWS account
+            # owners defaults to one hour." (STS API reference, GetSessionToken)
+            seconds = min(seconds, ROOT_SESSION_MAX_SECONDS)
         creds, sealed, digest, now = self._credentials(seconds)
         record = SessionRecord(
             creds.access_key_id,
             identity.account_id,
             sealed,
             digest,
-            "User",
+            "Root" if identity.is_root else "User",
             identity.principal_arn,
             identity.arn,
             identity.owner_name,

@@ -44,7 +44,7 @@ class SessionRecord:
     account_id: str
     secret_sealed: bytes
     token_digest: bytes
-    kind: str  # "AssumedRole" (a role session) | "User" (GetSessionToken)
+    kind: str  # "AssumedRole" (a role session) | "User" or "Root" (GetSessionToken)
     principal_arn: str  # the role ARN, or the user ARN
     caller_arn: str  # arn:aws:sts::<acct>:assumed-role/<role>/<session>, or the user ARN
     owner_name: str  # the role name, or the user name
