@@ -10,8 +10,10 @@ from __future__ import annotations
 import botocore
 import botocore.session
 
+from secretsd.api.iam import HANDLERS as IAM_HANDLERS
 from secretsd.api.kms import HANDLERS as KMS_HANDLERS
 from secretsd.api.secretsmanager import HANDLERS, NOT_YET_SUPPORTED
+from secretsd.api.sts import HANDLERS as STS_HANDLERS
 
 PLANNED = {
     "RotateSecret": "rotation",
@@ -27,10 +29,10 @@ NOTES = {
     "CreateSecret": "`AddReplicaRegions` answers InvalidRequestException until replication lands.",
     "GetSecretValue": "Sets LastAccessedDate (day granularity) on the secret and the version.",
     "BatchGetSecretValue": "By id list or by filters; per-secret failures in `Errors`.",
-    "ListSecrets": "Filters name, description, tag-key, tag-value, primary-region, owning-service, all; sealed NextToken.",
+    "ListSecrets": "Filters name, description, tag-key, tag-value, primary-region, owning-service, all; sealed NextToken; lists only the secrets the caller may DescribeSecret.",
     "DeleteSecret": "Recovery window 7-30 days (default 30); the server purges expired secrets itself.",
-    "PutResourcePolicy": "Stored as given, JSON and size validated; enforcement comes with the permissions work.",
-    "ValidateResourcePolicy": "Syntax and public-access checks.",
+    "PutResourcePolicy": "Stored as given, syntax and size validated, enforced on every call; BlockPublicPolicy.",
+    "ValidateResourcePolicy": "Syntax, unknown actions and public access.",
     "ListResourcePolicies": "Lists `default` when a policy is attached.",
 }
 
@@ -58,12 +60,13 @@ def render() -> str:
         1 for n in model.operation_names if n in HANDLERS and n not in NOT_YET_SUPPORTED
     )
     lines += ["", f"{supported} of {len(model.operation_names)} operations supported.", ""]
-    kms = botocore.session.get_session().get_service_model("kms")
+    session = botocore.session.get_session()
+    kms = session.get_service_model("kms")
     lines += [
         "## KMS (`TrentService`), the subset Secrets Manager users touch",
         "",
         f"From the botocore `kms` model ({len(kms.operation_names)} operations). Key policies are"
-        " stored and returned but not yet evaluated.",
+        " evaluated as KMS does (the key policy must allow or delegate to the account).",
         "",
         "| Operation | Status |",
         "| --- | --- |",
@@ -72,6 +75,22 @@ def render() -> str:
         lines.append(f"| {name} | {'supported' if name in KMS_HANDLERS else 'not supported'} |")
     kms_supported = sum(1 for n in kms.operation_names if n in KMS_HANDLERS)
     lines += ["", f"{kms_supported} of {len(kms.operation_names)} operations supported.", ""]
+    for service, handlers, title in (
+        ("iam", IAM_HANDLERS, "IAM (query protocol), what managing access to secrets needs"),
+        ("sts", STS_HANDLERS, "STS (query protocol)"),
+    ):
+        model = session.get_service_model(service)
+        supported_names = [n for n in model.operation_names if n in handlers]
+        lines += [
+            f"## {title}",
+            "",
+            f"From the botocore `{service}` model: {len(supported_names)} of"
+            f" {len(model.operation_names)} operations supported; the others answer"
+            " `InvalidAction`.",
+            "",
+            ", ".join(supported_names) + ".",
+            "",
+        ]
     return "\n".join(lines)
 
 
