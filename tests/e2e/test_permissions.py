@@ -416,7 +416,11 @@ def test_role_assumed_through_sts(
     )
     with pytest.raises(ClientError) as exc:
         account.client("sts", heidi).assume_role(RoleArn=role["Arn"], RoleSessionName="x1")
-    assert error(exc)[0] == "AccessDenied"
+    # STS never says which policy was missing.
+    assert error(exc) == (
+        "AccessDenied",
+        f"User: {heidi.arn} is not authorized to perform: sts:AssumeRole on resource: {role['Arn']}",
+    )
 
 
 # -- KMS permissions for customer managed keys -------------------------------------------------

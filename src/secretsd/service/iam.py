@@ -37,7 +37,6 @@ import string
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
 
 from secretsd.auth.principals import new_access_key_id, new_secret_access_key
 from secretsd.clock import Clock
@@ -45,6 +44,7 @@ from secretsd.errors import ServiceError
 from secretsd.policy import PolicyKind, PolicySyntaxError, parse_policy
 from secretsd.policy.context import ContextValue
 from secretsd.policy.managed import ManagedPolicy, aws_managed_policies, aws_managed_policy
+from secretsd.service.authorization import Authorizer
 from secretsd.service.context import CallContext
 from secretsd.store.database import Database, StoreConflict
 from secretsd.store.iam_repository import (
@@ -69,22 +69,6 @@ _AWS_POLICY_PREFIX = "arn:aws:iam::aws:policy/"
 _ACCOUNT_ID = re.compile(r"\d{12}")
 _PRINCIPAL_ARN = re.compile(r"arn:aws:(iam|sts)::(\d{12}):(root|user|role|assumed-role)(?:/(.+))?")
 _POLICY_ARN = re.compile(r"^arn:aws:iam::(\d{12}|aws):policy(/(?:[\x21-\x7e]*/)?)([\w+=,.@-]+)$")
-
-
-class Authorizer(Protocol):
-    """The lead's `service.authorization.Authorizer`, as this module uses it."""
-
-    def require(
-        self,
-        ctx: CallContext,
-        action: str,
-        resource: str = "*",
-        *,
-        resource_account: str | None = None,
-        resource_policy: str | None = None,
-        condition_keys: Mapping[str, ContextValue] | None = None,
-        require_resource_policy: bool = False,
-    ) -> object: ...
 
 
 def new_unique_id(prefix: str) -> str:

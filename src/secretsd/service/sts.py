@@ -33,8 +33,9 @@ from secretsd.auth.principals import new_access_key_id, new_secret_access_key
 from secretsd.clock import Clock
 from secretsd.errors import ServiceError
 from secretsd.policy.context import ContextValue
+from secretsd.service.authorization import Authorizer
 from secretsd.service.context import CallContext
-from secretsd.service.iam import Authorizer, role_arn
+from secretsd.service.iam import role_arn
 from secretsd.store.database import Database
 from secretsd.store.iam_repository import IamRepository, RoleRecord, SessionRecord
 
@@ -172,19 +173,24 @@ class StsService:
         account, _, name = match.groups()
         with self._db.statement() as tx:
             role = IamRepository(tx).role(account, name)
+        # STS words every refusal the same way, without saying which policy was missing:
+        # "User: <arn> is not authorized to perform: sts:AssumeRole on resource: <role arn>"
+        # (recorded in many public reports, e.g. github.com/Netflix/security_monkey issue 77,
+        # github.com/aws/karpenter-provider-aws issue 4680).
+        refusal = ServiceError(
+            "AccessDeniedException",
+            f"User: {ctx.identity.arn} is not authorized to perform: sts:AssumeRole on"
+            f" resource: {arn}",
+        )
         if role is None or role_arn(role.account_id, role.path, role.name) != arn:
-            raise ServiceError(
-                "AccessDeniedException",
-                f"User: {ctx.identity.arn} is not authorized to perform: sts:AssumeRole on"
-                f" resource: {arn}",
-            )
+            raise refusal
         keys: dict[str, ContextValue] = {}
         if external_id is not None:
             keys["sts:ExternalId"] = external_id
         if source_identity is not None:
             keys["sts:SourceIdentity"] = source_identity
         keys["sts:RoleSessionName"] = session_name
-        self._authz.require(
+        allowed = self._authz.check(
             ctx,
             "sts:AssumeRole",
             arn,
@@ -193,6 +199,8 @@ class StsService:
             condition_keys=keys,
             require_resource_policy=True,
         )
+        if not allowed.allowed:
+            raise refusal
         if tags:
             tag_keys: dict[str, ContextValue] = {f"aws:RequestTag/{k}": v for k, v in tags}
             tag_keys["aws:TagKeys"] = [k for k, _ in tags]
