@@ -126,34 +126,25 @@ class PrincipalDirectory:
 
     def _session_principal(self, session: SessionRecord) -> Principal:
         if session.kind == "Root":
-            identity = replace(
-                _root_identity(session.account_id, session.access_key_id),
-                session_expires_ms=session.expires_ms,
-                session_issued_ms=session.created_ms,
+            identity = _root_identity(session.account_id, session.access_key_id)
+        else:
+            role = session.kind == "AssumedRole"
+            identity = Identity(
+                account_id=session.account_id,
+                arn=session.caller_arn,
+                principal_arn=session.principal_arn,
+                principal_type="AssumedRole" if role else "User",
+                userid=session.userid,
+                owner_kind="role" if role else "user",
+                owner_name=session.owner_name,
+                access_key_id=session.access_key_id,
+                tags=MappingProxyType(dict(session.tags)),
             )
-            return Principal(
-                identity,
-                self._unseal(session.access_key_id, session.secret_sealed),
-                session.token_digest,
-            )
-        role = session.kind == "AssumedRole"
-        identity = Identity(
-            account_id=session.account_id,
-            arn=session.caller_arn,
-            principal_arn=session.principal_arn,
-            principal_type="AssumedRole" if role else "User",
-            userid=session.userid,
-            owner_kind="role" if role else "user",
-            owner_name=session.owner_name,
-            access_key_id=session.access_key_id,
-            tags=MappingProxyType(dict(session.tags)),
-            session_expires_ms=session.expires_ms,
-            session_issued_ms=session.created_ms,
+        timed = replace(
+            identity, session_expires_ms=session.expires_ms, session_issued_ms=session.created_ms
         )
         return Principal(
-            identity,
-            self._unseal(session.access_key_id, session.secret_sealed),
-            session.token_digest,
+            timed, self._unseal(session.access_key_id, session.secret_sealed), session.token_digest
         )
 
 
