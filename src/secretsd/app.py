@@ -27,6 +27,7 @@ from secretsd.service.secrets import SecretsService
 from secretsd.service.sts import StsService
 from secretsd.settings import Settings
 from secretsd.store.database import Database
+from secretsd.store.notifications import IAM_CHANNEL, ChangeListener
 
 
 def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp:
@@ -37,7 +38,12 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
     if root_key is None:
         root_key = live_root_keys(settings, db)
     keyring = Keyring(root_key, clock, settings.data_key_cache_seconds)
-    watch = GenerationWatch(db, settings.policy_poll_seconds)
+    listener = (
+        ChangeListener(settings.effective_database_url, IAM_CHANNEL)
+        if db.dialect == "postgres"
+        else None
+    )
+    watch = GenerationWatch(db, settings.policy_poll_seconds, listener)
     authorizer = Authorizer(db, clock, watch)
     kms = KmsService(db, keyring, clock, authorizer)
 

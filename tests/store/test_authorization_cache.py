@@ -5,6 +5,7 @@ across requests whose condition keys differ."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from secretsd.service.authorization import Authorizer, GenerationWatch
 from secretsd.service.context import CallContext
 from secretsd.store.database import Database
 from secretsd.store.iam_repository import IamRepository, UserRecord
+from secretsd.store.notifications import IAM_CHANNEL, ChangeListener
 from secretsd.store.repository import Repository
 from support.factories import new_database
 
@@ -110,3 +112,40 @@ def test_resource_policy_text_is_part_of_the_decision(databases: tuple[Database,
     assert not authorizer.check(ctx(), READ, SECRET).allowed
     assert authorizer.check(ctx(), READ, SECRET, resource_policy=grant).allowed
     assert not authorizer.check(ctx(), READ, SECRET).allowed
+
+
+def test_postgres_listener_carries_changes_between_connections(
+    request: pytest.FixtureRequest,
+) -> None:
+    """On PostgreSQL, with a listener the counter is read only after a notification (or this
+    connection's own write); another connection's IAM change still reaches the cache."""
+    url = new_database(request, "postgres", "listen")
+    assert url is not None
+    mine, other = Database(url), Database(url)
+    mine.migrate()
+    listener = ChangeListener(url, IAM_CHANNEL)
+    assert listener.wait_connected(10.0)
+    try:
+        with other.transaction(write=True) as tx:
+            Repository(tx).insert_account(ACCOUNT, 0)
+            IamRepository(tx).insert_user(
+                UserRecord(ACCOUNT, "ana", "AIDAEXAMPLEANA000000", "/", (), 0)
+            )
+        watch = GenerationWatch(mine, listener=listener)
+        authorizer = Authorizer(mine, FixedClock(0), watch)
+        first = watch.current()
+        assert not authorizer.check(ctx(), READ, SECRET).allowed
+        # Nothing changed: no notification, so no read (the counter stays as cached).
+        with other.statement() as tx:
+            tx.execute("UPDATE change_counters SET value = value + 1000 WHERE name = 'iam'")
+        assert watch.current() == first
+        # A real IAM write notifies; the next check sees it (bounded wait for the delivery).
+        put_policy(other, {"Effect": "Allow", "Action": READ, "Resource": "*"})
+        deadline = time.monotonic() + 5.0
+        while not authorizer.check(ctx(), READ, SECRET).allowed:
+            assert time.monotonic() < deadline, "the notification never arrived"
+            time.sleep(0.01)
+        assert watch.current() > first + 1000
+    finally:
+        mine.close()
+        other.close()

@@ -32,6 +32,7 @@ from secretsd.policy.managed import aws_managed_policy
 from secretsd.service.context import CallContext
 from secretsd.store.database import Database
 from secretsd.store.iam_repository import IamRepository
+from secretsd.store.notifications import ChangeListener
 
 _CACHE_MAX = 10_000
 _UNSEEN = object()
@@ -48,17 +49,27 @@ class GenerationWatch:
     """The IAM change counter, read only when the database may have changed.
 
     On SQLite, `Database.change_token()` (data_version plus this connection's own writes) tells
-    for free whether anything was committed since the last look. PostgreSQL offers no such
-    signal, so the counter is read at most once per `poll_seconds` there (0: on every check).
+    for free whether anything was committed since the last look. On PostgreSQL, `listener` (a
+    `ChangeListener` on the IAM channel, which every IAM write notifies) plus this connection's
+    own writes tell the same, within the time a notification takes to arrive; without a
+    listener, or while it is disconnected, the counter is read at most once per request, or per
+    `poll_seconds` when that is set.
     """
 
-    def __init__(self, db: Database, poll_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        poll_seconds: float = 0.0,
+        listener: ChangeListener | None = None,
+    ) -> None:
         self._db = db
         self._poll = poll_seconds
+        self._listener = listener
         self._token: object = None
         self._checked = 0.0
         self._generation = -1
         self._task: object = None
+        self._writes = -1
 
     def current(self) -> int:
         token = self._db.change_token()
@@ -66,14 +77,18 @@ class GenerationWatch:
             if token == self._token:
                 return self._generation
         else:
-            # PostgreSQL: at most one read per request (asyncio task), or per poll period.
             task = _current_task()
-            if self._generation >= 0 and (
-                (task is not None and task is self._task)
-                or time.monotonic() - self._checked < self._poll
-            ):
-                return self._generation
+            writes = self._db.own_writes
+            if self._generation >= 0 and writes == self._writes:
+                if task is not None and task is self._task:
+                    return self._generation  # already read during this request
+                if self._listener is not None:
+                    if not self._listener.take_change():
+                        return self._generation
+                elif time.monotonic() - self._checked < self._poll:
+                    return self._generation
             self._task = task
+            self._writes = writes
         with self._db.statement() as tx:
             self._generation = IamRepository(tx).generation()
         self._token = token

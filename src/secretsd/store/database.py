@@ -206,6 +206,8 @@ class Database:
         try:
             with pg.transaction():
                 yield _PostgresTx(pg, self._statements)
+            if write:
+                self._own_writes += 1
         except psycopg.errors.IntegrityError as exc:
             raise StoreConflict(str(exc)) from exc
         except psycopg.OperationalError as exc:
@@ -250,6 +252,11 @@ class Database:
             self._token_version = row[0]
             self._token_task = task
         return (self._token_version, self._own_writes)
+
+    @property
+    def own_writes(self) -> int:
+        """Write transactions this connection has committed (on either backend)."""
+        return self._own_writes
 
     @contextmanager
     def statement(self) -> Iterator[Tx]:

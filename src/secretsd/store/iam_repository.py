@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from secretsd.store.database import Row, Tx
+from secretsd.store.notifications import IAM_CHANNEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,7 @@ class IamRepository:
 
     def bump_generation(self) -> None:
         self.tx.execute("UPDATE change_counters SET value = value + 1 WHERE name = 'iam'", ())
+        notify_iam_change(self.tx)
 
     # -- users -------------------------------------------------------------------------------
     def user(self, account_id: str, name: str) -> UserRecord | None:
@@ -635,3 +637,9 @@ def _managed_policy(row: Row) -> ManagedPolicyRecord:
         row["created_ms"],
         row["updated_ms"],
     )
+
+
+def notify_iam_change(tx: Tx) -> None:
+    """On PostgreSQL, tell listening workers and nodes when this transaction commits."""
+    if tx.dialect == "postgres":
+        tx.execute(f"SELECT pg_notify('{IAM_CHANNEL}', '')")

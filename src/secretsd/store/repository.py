@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from secretsd.store.database import Row, Tx
+from secretsd.store.iam_repository import IamRepository
 from secretsd.store.records import AccessKeyRecord, KeyRecord, SecretRecord, VersionRecord
 
 _SECRET_COLUMNS = (
@@ -192,8 +193,7 @@ class Repository:
             " AND principal_arn LIKE '%:root'",
             (account_id,),
         )
-        # Cached principals in running workers are dropped on the IAM change counter.
-        self.tx.execute("UPDATE change_counters SET value = value + 1 WHERE name = 'iam'")
+        IamRepository(self.tx).bump_generation()
         return deleted
 
     def insert_account(self, account_id: str, now_ms: int) -> None:
