@@ -147,5 +147,6 @@ def test_postgres_listener_carries_changes_between_connections(
             time.sleep(0.01)
         assert watch.current() > first + 1000
     finally:
+        listener.close()
         mine.close()
         other.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import psycopg
 
@@ -26,6 +25,7 @@ class ChangeListener:
         self._channel = channel
         self._changed = threading.Event()
         self._connected = threading.Event()
+        self._stop = threading.Event()
         self._changed.set()
         self._thread = threading.Thread(target=self._run, name=f"listen-{channel}", daemon=True)
         self._thread.start()
@@ -44,18 +44,28 @@ class ChangeListener:
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
+    def close(self) -> None:
+        """Stop listening (within a second); a worker's listener simply ends with the process."""
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
     def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 with psycopg.connect(self._url, autocommit=True) as conn:
                     conn.execute(f"LISTEN {self._channel}")
                     # Anything committed before LISTEN took effect was not notified.
                     self._changed.set()
                     self._connected.set()
-                    for _ in conn.notifies():
-                        self._changed.set()
+                    while not self._stop.is_set():
+                        # The timeout only lets the loop see a close(); notifications wake it.
+                        for _ in conn.notifies(timeout=_RETRY_SECONDS):
+                            self._changed.set()
             except Exception:
-                log.warning("change listener on %s lost its connection; retrying", self._channel)
+                if not self._stop.is_set():
+                    log.warning(
+                        "change listener on %s lost its connection; retrying", self._channel
+                    )
             self._connected.clear()
             self._changed.set()
-            time.sleep(_RETRY_SECONDS)
+            self._stop.wait(_RETRY_SECONDS)
