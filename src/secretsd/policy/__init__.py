@@ -1,6 +1,6 @@
 """IAM-style policy documents and AWS's evaluation logic, independent of the server."""
 
-from secretsd.policy.context import ContextValue, RequestContext, account_root
+from secretsd.policy.context import ContextValue, RequestContext, account_root, request_tag_keys
 from secretsd.policy.document import (
     Policy,
     PolicyKind,
@@ -27,4 +27,5 @@ __all__ = [
     "context_free",
     "evaluate",
     "parse_policy",
+    "request_tag_keys",
 ]

@@ -27,6 +27,15 @@ def _no_keys() -> Mapping[str, ContextValue]:
     return MappingProxyType({})
 
 
+def request_tag_keys(tags: Sequence[tuple[str, str]]) -> dict[str, ContextValue]:
+    """aws:RequestTag/<key> for each tag a request sets, and aws:TagKeys; none for no tags."""
+    if not tags:
+        return {}
+    keys: dict[str, ContextValue] = {f"aws:RequestTag/{k}": v for k, v in tags}
+    keys["aws:TagKeys"] = [k for k, _ in tags]
+    return keys
+
+
 def account_root(account: str) -> str:
     return f"arn:aws:iam::{account}:root"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from secretsd.auth.identity import Identity
@@ -35,6 +35,9 @@ from secretsd.store.iam_repository import IamRepository
 from secretsd.store.notifications import ChangeListener
 
 _CACHE_MAX = 10_000
+# Condition keys, or a function making them: called only when a decision is evaluated, not when
+# it comes from the decision cache (the hot path).
+ConditionKeys = Mapping[str, ContextValue] | Callable[[], Mapping[str, ContextValue]]
 _UNSEEN = object()
 
 
@@ -156,7 +159,7 @@ class Authorizer:
         resource: str = "*",
         *,
         resource_account: str | None = None,
-        condition_keys: Mapping[str, ContextValue] | None = None,
+        condition_keys: ConditionKeys | None = None,
     ) -> RequestContext:
         identity = ctx.identity
         now_ms = self._clock.now_ms()
@@ -178,6 +181,8 @@ class Authorizer:
                 keys["aws:TokenIssueTime"] = datetime.fromtimestamp(
                     identity.session_issued_ms / 1000, UTC
                 )
+        if callable(condition_keys):
+            condition_keys = condition_keys()
         if condition_keys:
             keys.update(condition_keys)
         return RequestContext(
@@ -202,7 +207,7 @@ class Authorizer:
         *,
         resource_account: str | None = None,
         resource_policy: str | None = None,
-        condition_keys: Mapping[str, ContextValue] | None = None,
+        condition_keys: ConditionKeys | None = None,
         require_resource_policy: bool = False,
     ) -> Decision:
         identity = ctx.identity
@@ -251,7 +256,7 @@ class Authorizer:
         *,
         resource_account: str | None = None,
         resource_policy: str | None = None,
-        condition_keys: Mapping[str, ContextValue] | None = None,
+        condition_keys: ConditionKeys | None = None,
         require_resource_policy: bool = False,
     ) -> Decision:
         """The decision if allowed; AccessDeniedException with AWS's message if not."""

@@ -42,7 +42,7 @@ from secretsd.auth.principals import new_access_key_id, new_secret_access_key
 from secretsd.clock import Clock
 from secretsd.errors import ServiceError
 from secretsd.policy import PolicyKind, PolicySyntaxError, parse_policy
-from secretsd.policy.context import ContextValue
+from secretsd.policy.context import ContextValue, request_tag_keys
 from secretsd.policy.managed import ManagedPolicy, aws_managed_policies, aws_managed_policy
 from secretsd.service.authorization import Authorizer
 from secretsd.service.context import CallContext
@@ -179,12 +179,6 @@ def _customer_view(policy: ManagedPolicyRecord, attachments: int) -> PolicyView:
     )
 
 
-def _tag_keys(tags: Sequence[tuple[str, str]]) -> dict[str, ContextValue]:
-    keys: dict[str, ContextValue] = {f"aws:RequestTag/{k}": v for k, v in tags}
-    keys["aws:TagKeys"] = [k for k, _ in tags]
-    return keys
-
-
 def merge_tags(
     existing: Sequence[tuple[str, str]], added: Sequence[tuple[str, str]]
 ) -> list[tuple[str, str]]:
@@ -303,7 +297,7 @@ class IamService:
         self, ctx: CallContext, name: str, path: str, tags: Sequence[tuple[str, str]]
     ) -> UserRecord:
         arn = user_arn(ctx.account_id, path, name)
-        self._require(ctx, "CreateUser", arn, _tag_keys(tags) if tags else None)
+        self._require(ctx, "CreateUser", arn, request_tag_keys(tags) or None)
         record = UserRecord(
             ctx.account_id, name, new_unique_id("AIDA"), path, tuple(tags), self._clock.now_ms()
         )
@@ -352,7 +346,7 @@ class IamService:
             repo.delete_user(ctx.account_id, user.name)
 
     def tag_user(self, ctx: CallContext, name: str, tags: Sequence[tuple[str, str]]) -> None:
-        self._require(ctx, "TagUser", self._owner_arn(ctx, "user", name), _tag_keys(tags))
+        self._require(ctx, "TagUser", self._owner_arn(ctx, "user", name), request_tag_keys(tags))
         with self._writing() as repo:
             user = self._user(repo, ctx, name)
             merged = merge_tags(user.tags, tags)
@@ -529,7 +523,7 @@ class IamService:
         tags: Sequence[tuple[str, str]],
     ) -> RoleRecord:
         arn = role_arn(ctx.account_id, path, name)
-        self._require(ctx, "CreateRole", arn, _tag_keys(tags) if tags else None)
+        self._require(ctx, "CreateRole", arn, request_tag_keys(tags) or None)
         _check_session_duration(max_session_seconds)
         check_trust_policy(trust_policy)
         record = RoleRecord(
@@ -583,7 +577,7 @@ class IamService:
             repo.set_trust_policy(ctx.account_id, role.name, document)
 
     def tag_role(self, ctx: CallContext, name: str, tags: Sequence[tuple[str, str]]) -> None:
-        self._require(ctx, "TagRole", self._owner_arn(ctx, "role", name), _tag_keys(tags))
+        self._require(ctx, "TagRole", self._owner_arn(ctx, "role", name), request_tag_keys(tags))
         with self._writing() as repo:
             role = self._role(repo, ctx, name)
             merged = merge_tags(role.tags, tags)

@@ -18,7 +18,7 @@ from secretsd.crypto.envelope import Envelope
 from secretsd.errors import ServiceError, invalid_parameter, invalid_request, not_found, validation
 from secretsd.kms.keyring import DEFAULT_ALIAS, Keyring
 from secretsd.kms.policies import key_policy
-from secretsd.policy import ContextValue, Policy, PolicySyntaxError, analysis
+from secretsd.policy import ContextValue, Policy, PolicySyntaxError, analysis, request_tag_keys
 from secretsd.policy import parse_policy as parse_resource_policy
 from secretsd.service import staging
 from secretsd.service.authorization import Authorizer
@@ -207,9 +207,12 @@ class SecretsService:
         secret: SecretRecord,
         keys: Mapping[str, ContextValue] | None = None,
     ) -> None:
-        context = _secret_condition_keys(secret)
-        if keys:
-            context.update(keys)
+        def context() -> dict[str, ContextValue]:
+            built = _secret_condition_keys(secret)
+            if keys:
+                built.update(keys)
+            return built
+
         policy = secret.resource_policy
         if (
             action in _POLICY_ACTIONS
@@ -448,7 +451,7 @@ class SecretsService:
             keys["secretsmanager:Description"] = description
         if kms_key_id is not None:
             keys["secretsmanager:KmsKeyId"] = kms_key_id
-        keys.update(_request_tag_keys(merged_tags or ()))
+        keys.update(request_tag_keys(merged_tags or ()))
         context = {"secretsmanager:SecretId": arn, **keys}
         self._auth.require(ctx, SM_CREATE, arn, condition_keys=context)
         if merged_tags:
@@ -939,7 +942,7 @@ class SecretsService:
             secret.arn,
             resource_account=secret.account_id,
             resource_policy=secret.resource_policy,
-            condition_keys=_secret_condition_keys(secret),
+            condition_keys=lambda: _secret_condition_keys(secret),
         ).allowed
 
     @staticmethod
@@ -978,7 +981,7 @@ class SecretsService:
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)
             secret = self._get(
-                repo, ctx, secret_id, SM_TAG, keys=_request_tag_keys(tags), for_update=True
+                repo, ctx, secret_id, SM_TAG, keys=request_tag_keys(tags), for_update=True
             )
             merged = self._merge_tags(secret.tags or (), tags)
             repo.update_secret(secret.arn, tags=merged, last_changed_ms=self._changed_ms(secret))
@@ -1052,14 +1055,6 @@ def _secret_condition_keys(secret: SecretRecord) -> dict[str, ContextValue]:
         keys[f"secretsmanager:ResourceTag/{tag}"] = value
     if secret.primary_region is not None:
         keys["secretsmanager:SecretPrimaryRegion"] = secret.primary_region
-    return keys
-
-
-def _request_tag_keys(tags: Sequence[tuple[str, str]]) -> dict[str, ContextValue]:
-    if not tags:
-        return {}
-    keys: dict[str, ContextValue] = {f"aws:RequestTag/{k}": v for k, v in tags}
-    keys["aws:TagKeys"] = [k for k, _ in tags]
     return keys
 
 

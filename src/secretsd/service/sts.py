@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from secretsd.auth.principals import new_access_key_id, new_secret_access_key
 from secretsd.clock import Clock
 from secretsd.errors import ServiceError
-from secretsd.policy.context import ContextValue
+from secretsd.policy.context import ContextValue, request_tag_keys
 from secretsd.service.authorization import Authorizer
 from secretsd.service.context import CallContext
 from secretsd.service.iam import role_arn
@@ -202,8 +202,7 @@ class StsService:
         if not allowed.allowed:
             raise refusal
         if tags:
-            tag_keys: dict[str, ContextValue] = {f"aws:RequestTag/{k}": v for k, v in tags}
-            tag_keys["aws:TagKeys"] = [k for k, _ in tags]
+            tag_keys = request_tag_keys(tags)
             self._authz.require(
                 ctx,
                 "sts:TagSession",
