@@ -69,7 +69,7 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         ),
         max_body_bytes=settings.max_body_bytes,
         now=clock.now_datetime,
-        background=purge_loop(service, settings.purge_interval_seconds, kms, sts),
+        background=[purge_loop(service, settings.purge_interval_seconds, kms, sts)],
         routes=[
             Route(
                 "TrentService.",

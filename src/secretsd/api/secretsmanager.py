@@ -8,7 +8,7 @@ fractions, blobs as base64.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from secretsd.errors import ServiceError
@@ -20,8 +20,10 @@ from secretsd.service.views import SecretValue, SecretView
 from secretsd.store.records import SecretRecord
 
 Params = dict[str, Any]
-# None means the operation has no output shape: AWS answers with an empty body.
-Handler = Callable[[SecretsService, CallContext, Params], dict[str, Any] | None]
+# None means the operation has no output shape: AWS answers with an empty body. A handler
+# whose work waits on something else (a function invocation) returns an awaitable answer.
+Result = dict[str, Any] | None
+Handler = Callable[[SecretsService, CallContext, Params], Result | Awaitable[Result]]
 
 
 def ts(ms: int) -> float:

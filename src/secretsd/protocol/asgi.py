@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import inspect
 import logging
 import os
 import time
@@ -31,7 +32,13 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-Handler = Callable[[SecretsService, CallContext, dict[str, Any]], dict[str, Any] | None]
+# A handler answers at once, or (for work that waits on something else, such as a function
+# invocation) returns an awaitable of its answer; the event loop keeps serving meanwhile.
+HandlerResult = dict[str, Any] | None | Awaitable[dict[str, Any] | None]
+Handler = Callable[[SecretsService, CallContext, dict[str, Any]], HandlerResult]
+# Another ASGI app served under a path prefix of the same port (the web console, say).
+Mount = tuple[str, Callable[[Scope, Receive, Send], Awaitable[None]]]
+BackgroundTask = Callable[[], Coroutine[Any, Any, None]]
 
 JSON_TYPE = b"application/x-amz-json-1.1"
 TARGET_PREFIX = "secretsmanager."
@@ -47,7 +54,7 @@ class Route:
     target_prefix: str
     signing_name: str
     service: Any
-    handlers: Mapping[str, Callable[[Any, CallContext, dict[str, Any]], dict[str, Any] | None]]
+    handlers: Mapping[str, Callable[[Any, CallContext, dict[str, Any]], HandlerResult]]
     validator: Validator
 
 
@@ -79,14 +86,15 @@ class ApiApp:
         self,
         *,
         service: SecretsService,
-        handlers: dict[str, Handler],
+        handlers: Mapping[str, Handler],
         validator: Validator,
         principals: PrincipalDirectory,
         max_body_bytes: int,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        background: Callable[[], Coroutine[Any, Any, None]] | None = None,
+        background: Sequence[BackgroundTask] = (),
         routes: Sequence[Route] = (),
         query_routes: Sequence[query.QueryRoute] = (),
+        mounts: Sequence[Mount] = (),
     ) -> None:
         self._routes = {
             r.target_prefix: r
@@ -97,8 +105,9 @@ class ApiApp:
         self._max_body = max_body_bytes
         self._now = now
         self._signing_keys = sigv4.SigningKeyCache()
-        self._background = background
+        self._background = tuple(background)
         self._tasks: list[asyncio.Task[None]] = []
+        self._mounts = tuple(mounts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -106,6 +115,12 @@ class ApiApp:
             return
         if scope["type"] != "http":
             return
+        if self._mounts:
+            path: str = scope["path"]
+            for prefix, mounted in self._mounts:
+                if path == prefix.rstrip("/") or path.startswith(prefix):
+                    await mounted(scope, receive, send)
+                    return
         request_id = new_request_id()
         started = time.perf_counter()
         operation = "-"
@@ -125,7 +140,7 @@ class ApiApp:
                     scope, body, request_id, query_route
                 )
             else:
-                status, payload, operation = self._handle(scope, body, request_id)
+                status, payload, operation = await self._handle(scope, body, request_id)
         except BodyTooLarge:
             status, payload = (
                 413,
@@ -155,7 +170,7 @@ class ApiApp:
                 (time.perf_counter() - started) * 1000,
             )
 
-    def _handle(self, scope: Scope, body: bytes, request_id: str) -> tuple[int, bytes, str]:
+    async def _handle(self, scope: Scope, body: bytes, request_id: str) -> tuple[int, bytes, str]:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         target = ""
         for name, value in headers:
@@ -177,6 +192,8 @@ class ApiApp:
             params = route.validator.parse_input(operation, _load_json(body))
             ctx = _call_context(scope, principal, region, operation)
             result = handler(route.service, ctx, params)
+            if inspect.isawaitable(result):
+                result = await result
         except ServiceError as exc:
             return exc.status, error_body(exc.code, exc.message), operation or target
         except Exception:
@@ -307,8 +324,8 @@ class ApiApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                if self._background is not None:
-                    self._tasks.append(asyncio.create_task(self._background()))
+                for start in self._background:
+                    self._tasks.append(asyncio.create_task(start()))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in self._tasks:
