@@ -59,6 +59,13 @@ else
     have_initdb || { echo "error: initdb still not found after installing postgresql" >&2; exit 1; }
 fi
 
+# The console's browser tests drive Debian's chromium (Playwright never downloads a browser).
+if command -v chromium >/dev/null 2>&1; then
+    echo "chromium: present"
+else
+    apt_install chromium
+fi
+
 section "python environment (.venv)"
 if ! .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
     rm -rf .venv
