@@ -67,6 +67,13 @@ else
     apt_install patroni python3-etcd etcd-server
 fi
 
+# The console's browser tests drive Debian's chromium (Playwright never downloads a browser).
+if command -v chromium >/dev/null 2>&1; then
+    echo "chromium: present"
+else
+    apt_install chromium
+fi
+
 section "python environment (.venv)"
 if ! .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
     rm -rf .venv

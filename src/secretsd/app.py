@@ -8,6 +8,9 @@ from secretsd.api import sts as sts_api
 from secretsd.api.secretsmanager import HANDLERS
 from secretsd.auth.principals import PrincipalDirectory, seal_secret
 from secretsd.clock import SystemClock
+from secretsd.console.app import PREFIX as CONSOLE_PREFIX
+from secretsd.console.app import ConsoleApp
+from secretsd.console.calls import ApiOperations
 from secretsd.crypto import protectors
 from secretsd.crypto.protectors import PassphraseProtector, Protector, ProtectorMismatch
 from secretsd.crypto.rootkey import RootKeyring
@@ -21,6 +24,7 @@ from secretsd.protocol.sealed import AsgiApp, SealedGate, UnsealRefused
 from secretsd.protocol.validate import Validator
 from secretsd.scheduler.purge import purge_loop
 from secretsd.service.authorization import Authorizer, GenerationWatch
+from secretsd.service.console_sessions import ConsoleSessions
 from secretsd.service.iam import IamService
 from secretsd.service.pagination import TokenCodec
 from secretsd.service.secrets import SecretsService
@@ -60,13 +64,25 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         authorizer,
         settings.value_cache_seconds,
     )
+    sm_validator = Validator(load_service_model("secretsmanager"))
+    kms_validator = Validator(load_service_model("kms"))
+    principals = PrincipalDirectory(db, root_key, settings.credential_cache_seconds, watch.current)
+    console = ConsoleApp(
+        ConsoleSessions(
+            db,
+            clock,
+            principals,
+            idle_seconds=settings.console_idle_seconds,
+            absolute_seconds=settings.console_session_seconds,
+        ),
+        ApiOperations(service, HANDLERS, sm_validator),
+        ApiOperations(kms, kms_api.HANDLERS, kms_validator),
+    )
     return ApiApp(
         service=service,
         handlers=HANDLERS,
-        validator=Validator(load_service_model("secretsmanager")),
-        principals=PrincipalDirectory(
-            db, root_key, settings.credential_cache_seconds, watch.current
-        ),
+        validator=sm_validator,
+        principals=principals,
         max_body_bytes=settings.max_body_bytes,
         now=clock.now_datetime,
         background=[purge_loop(service, settings.purge_interval_seconds, kms, sts)],
@@ -76,9 +92,10 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
                 "kms",
                 kms,
                 kms_api.HANDLERS,
-                Validator(load_service_model("kms")),
+                kms_validator,
             )
         ],
+        mounts=[(CONSOLE_PREFIX, console)],
         query_routes=[
             QueryRoute(
                 "iam",

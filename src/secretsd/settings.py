@@ -45,6 +45,9 @@ class Settings:
     # Root key rotation waits this long after switching versions before re-wrapping, so a seal
     # that read the previous version just before the switch has committed.
     root_key_grace_seconds: float = 2.0
+    # Web console sessions end after this long without a page view, and this long after sign-in.
+    console_idle_seconds: int = 3600
+    console_session_seconds: int = 43200
 
     @property
     def effective_database_url(self) -> str:

@@ -17,6 +17,7 @@ from secretsd.service.iam import (
     role_arn,
     user_arn,
 )
+from secretsd.store.console_repository import LoginProfileRecord
 from secretsd.store.iam_repository import GroupRecord, RoleRecord, UserAccessKey, UserRecord
 
 Params = dict[str, Any]
@@ -191,6 +192,36 @@ def update_access_key(svc: IamService, ctx: CallContext, p: Params) -> None:
 
 def delete_access_key(svc: IamService, ctx: CallContext, p: Params) -> None:
     svc.delete_access_key(ctx, p.get("UserName"), p["AccessKeyId"])
+
+
+def _profile_out(profile: LoginProfileRecord) -> dict[str, Any]:
+    return {
+        "LoginProfile": {
+            "UserName": profile.user_name,
+            "CreateDate": _time(profile.created_ms),
+            "PasswordResetRequired": profile.reset_required,
+        }
+    }
+
+
+def create_login_profile(svc: IamService, ctx: CallContext, p: Params) -> dict[str, Any]:
+    return _profile_out(
+        svc.create_login_profile(
+            ctx, p.get("UserName"), p.get("Password"), p.get("PasswordResetRequired", False)
+        )
+    )
+
+
+def get_login_profile(svc: IamService, ctx: CallContext, p: Params) -> dict[str, Any]:
+    return _profile_out(svc.get_login_profile(ctx, p.get("UserName")))
+
+
+def update_login_profile(svc: IamService, ctx: CallContext, p: Params) -> None:
+    svc.update_login_profile(ctx, p["UserName"], p.get("Password"), p.get("PasswordResetRequired"))
+
+
+def delete_login_profile(svc: IamService, ctx: CallContext, p: Params) -> None:
+    svc.delete_login_profile(ctx, p.get("UserName"))
 
 
 # -- groups ------------------------------------------------------------------------------------
@@ -377,6 +408,10 @@ HANDLERS: dict[str, Handler] = {
     "TagUser": tag_user,
     "UntagUser": untag_user,
     "ListUserTags": list_user_tags,
+    "CreateLoginProfile": create_login_profile,
+    "GetLoginProfile": get_login_profile,
+    "UpdateLoginProfile": update_login_profile,
+    "DeleteLoginProfile": delete_login_profile,
     "CreateAccessKey": create_access_key,
     "ListAccessKeys": list_access_keys,
     "UpdateAccessKey": update_access_key,

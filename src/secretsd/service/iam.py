@@ -40,12 +40,14 @@ from dataclasses import dataclass
 
 from secretsd.auth.principals import new_access_key_id, new_secret_access_key
 from secretsd.clock import Clock
+from secretsd.crypto.password_hash import hash_password
 from secretsd.errors import ServiceError
 from secretsd.policy import PolicyKind, PolicySyntaxError, parse_policy
 from secretsd.policy.context import ContextValue, request_tag_keys
 from secretsd.policy.managed import ManagedPolicy, aws_managed_policies, aws_managed_policy
 from secretsd.service.authorization import Authorizer
 from secretsd.service.context import CallContext
+from secretsd.store.console_repository import ConsoleRepository, LoginProfileRecord
 from secretsd.store.database import Database, StoreConflict
 from secretsd.store.iam_repository import (
     GroupRecord,
@@ -337,6 +339,8 @@ class IamService:
             user = self._user(repo, ctx, name)
             if repo.user_access_keys(ctx.account_id, user.name):
                 raise _delete_conflict("Cannot delete entity, must delete access keys first.")
+            if ConsoleRepository(repo.tx).login_profile(ctx.account_id, user.name):
+                raise _delete_conflict("Cannot delete entity, must delete login profile first.")
             if repo.inline_policy_names(ctx.account_id, "user", user.name):
                 raise _delete_conflict("Cannot delete entity, must delete policies first.")
             if repo.attached(ctx.account_id, "user", user.name):
@@ -447,6 +451,66 @@ class IamService:
         with self._writing() as repo:
             key = self._users_key(repo, ctx, name, access_key_id)
             repo.delete_access_key(key.access_key_id)
+
+    # -- login profiles (console passwords) --------------------------------------------------
+    def _profile_user(self, ctx: CallContext, action: str, name: str | None) -> str:
+        name = self._key_owner(ctx, name)
+        self._require(ctx, action, self._owner_arn(ctx, "user", name))
+        return name
+
+    def create_login_profile(
+        self, ctx: CallContext, name: str | None, password: str | None, reset_required: bool
+    ) -> LoginProfileRecord:
+        name = self._profile_user(ctx, "CreateLoginProfile", name)
+        if password is None:
+            # Without a password AWS makes a profile for sign-in methods secretsd does not
+            # have (root-managed passkeys); a console password is what this needs.
+            raise _err("ValidationError", "Password is required.")
+        check_password_policy(password)
+        hashed = hash_password(password)
+        with self._writing() as repo:
+            user = self._user(repo, ctx, name)
+            console = ConsoleRepository(repo.tx)
+            if console.login_profile(ctx.account_id, user.name) is not None:
+                raise _already_exists(f"Login Profile for user {user.name} already exists.")
+            record = LoginProfileRecord(
+                ctx.account_id, user.name, hashed, reset_required, self._clock.now_ms()
+            )
+            console.insert_login_profile(record)
+        return record
+
+    def get_login_profile(self, ctx: CallContext, name: str | None) -> LoginProfileRecord:
+        name = self._profile_user(ctx, "GetLoginProfile", name)
+        with self._db.transaction() as tx:
+            user = self._user(IamRepository(tx), ctx, name)
+            profile = ConsoleRepository(tx).login_profile(ctx.account_id, user.name)
+        if profile is None:
+            raise no_such_entity(f"Login Profile for User {user.name} cannot be found.")
+        return profile
+
+    def update_login_profile(
+        self, ctx: CallContext, name: str, password: str | None, reset_required: bool | None
+    ) -> None:
+        name = self._profile_user(ctx, "UpdateLoginProfile", name)
+        hashed = None
+        if password is not None:
+            check_password_policy(password)
+            hashed = hash_password(password)
+        with self._writing() as repo:
+            user = self._user(repo, ctx, name)
+            console = ConsoleRepository(repo.tx)
+            if console.login_profile(ctx.account_id, user.name) is None:
+                raise no_such_entity(f"Login Profile for User {user.name} cannot be found.")
+            console.update_login_profile(ctx.account_id, user.name, hashed, reset_required)
+
+    def delete_login_profile(self, ctx: CallContext, name: str | None) -> None:
+        name = self._profile_user(ctx, "DeleteLoginProfile", name)
+        with self._writing() as repo:
+            user = self._user(repo, ctx, name)
+            console = ConsoleRepository(repo.tx)
+            if console.login_profile(ctx.account_id, user.name) is None:
+                raise no_such_entity(f"Login Profile for User {user.name} cannot be found.")
+            console.delete_login_profile(ctx.account_id, user.name)
 
     # -- groups ------------------------------------------------------------------------------
     def create_group(self, ctx: CallContext, name: str, path: str) -> GroupRecord:
@@ -868,6 +932,24 @@ def _check_session_duration(seconds: int) -> None:
             f"1 validation error detected: Value '{seconds}' at 'maxSessionDuration' failed to"
             f" satisfy constraint: Member must have value "
             f"{'greater than or equal to 3600' if seconds < MIN_SESSION_SECONDS else 'less than or equal to 43200'}",
+        )
+
+
+_PASSWORD_CLASSES = (
+    re.compile(r"[A-Z]"),
+    re.compile(r"[a-z]"),
+    re.compile(r"[0-9]"),
+    re.compile(r"[^A-Za-z0-9]"),
+)
+
+
+def check_password_policy(password: str) -> None:
+    """IAM's default password policy (no account policy is set): at least 8 characters and
+    three of uppercase, lowercase, digits and symbols."""
+    classes = sum(1 for c in _PASSWORD_CLASSES if c.search(password))
+    if len(password) < 8 or classes < 3:
+        raise _err(
+            "PasswordPolicyViolation", "Password does not conform to the account password policy."
         )
 
 

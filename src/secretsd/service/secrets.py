@@ -377,7 +377,9 @@ class SecretsService:
             return repo.stages_of_version(secret.arn, token)
         self._store_version(repo, ctx, secret, token, kind, value, now_ms)
         old = repo.stages(secret.arn)
-        new = staging.add_version(old, token, requested_stages)
+        new = staging.add_version(
+            old, token, requested_stages, first_version=secret.version_seq == 0
+        )
         repo.replace_stages(secret.arn, old, new)
         repo.update_secret(
             secret.arn, version_seq=secret.version_seq + 1, last_changed_ms=self._changed_ms(secret)
@@ -522,7 +524,9 @@ class SecretsService:
             raise invalid_request(MSG_TOKEN_REQUIRED)
         value = self._value(secret_string, secret_binary)
         if value is None:
-            raise invalid_parameter("You must provide either SecretString or SecretBinary.")
+            # InvalidRequestException, as AWS answers (quoted by Terraform users); moto says
+            # InvalidParameterException.
+            raise invalid_request("You must provide either SecretString or SecretBinary.")
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)
             secret = self._get(repo, ctx, secret_id, SM_PUT, for_update=True)
@@ -1003,15 +1007,11 @@ class SecretsService:
     def put_resource_policy(
         self, ctx: CallContext, *, secret_id: str, policy: str, block_public_policy: bool
     ) -> SecretRecord:
-        document = parse_policy(policy)
-        if block_public_policy and grants_public_access(document):
-            raise ServiceError(
-                "PublicPolicyException",
-                "The BlockPublicPolicy parameter is set to true, and the resource policy did not"
-                " prevent broad access to the secret.",
-            )
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)
+            # The secret is found and the call authorized before the document is read, as for
+            # every other write: an unknown secret is ResourceNotFoundException whatever the
+            # policy says, and a caller without access learns nothing from a policy error.
             secret = self._get(
                 repo,
                 ctx,
@@ -1020,6 +1020,13 @@ class SecretsService:
                 keys={"secretsmanager:BlockPublicPolicy": block_public_policy},
                 for_update=True,
             )
+            document = parse_policy(policy)
+            if block_public_policy and grants_public_access(document):
+                raise ServiceError(
+                    "PublicPolicyException",
+                    "The BlockPublicPolicy parameter is set to true, and the resource policy did"
+                    " not prevent broad access to the secret.",
+                )
             repo.update_secret(
                 secret.arn, resource_policy=policy, last_changed_ms=self._changed_ms(secret)
             )

@@ -42,10 +42,22 @@ def _move_current(stages: dict[str, str], to_version: str) -> None:
         stages[PREVIOUS] = old
 
 
-def add_version(stages: Stages, version_id: str, requested: Sequence[str] | None) -> dict[str, str]:
-    """Labels after a new version is stored (CreateSecret, PutSecretValue, UpdateSecret)."""
+def add_version(
+    stages: Stages,
+    version_id: str,
+    requested: Sequence[str] | None,
+    *,
+    first_version: bool = False,
+) -> dict[str, str]:
+    """Labels after a new version is stored (CreateSecret, PutSecretValue, UpdateSecret).
+
+    AWS's PutSecretValue reference: "If this operation creates the first version for the secret,
+    then Secrets Manager automatically attaches the staging label AWSCURRENT to it", whatever
+    labels were requested (a secret's first value is what GetSecretValue returns)."""
     new = dict(stages)
     labels = list(dict.fromkeys(requested)) if requested is not None else [CURRENT]
+    if first_version and CURRENT not in labels:
+        labels.append(CURRENT)
     # AWSCURRENT first: its side effect (AWSPREVIOUS for the old version) must not override a
     # label the caller named explicitly.
     labels.sort(key=lambda label: label != CURRENT)

@@ -1,0 +1,44 @@
+"""Console actions are API calls: the same handlers, validation and Authorizer as the wire API,
+made as the signed-in principal. A refusal is the ServiceError a CLI user would see."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from secretsd.protocol.validate import Validator
+from secretsd.service.console_sessions import ConsoleSession
+from secretsd.service.context import CallContext
+
+
+@dataclass(frozen=True, slots=True)
+class ApiOperations:
+    """One service's handlers with their validator (Secrets Manager's, KMS's)."""
+
+    service: Any
+    handlers: Mapping[str, Callable[[Any, CallContext, dict[str, Any]], Any]]
+    validator: Validator
+
+    async def call(
+        self,
+        session: ConsoleSession,
+        operation: str,
+        params: dict[str, Any],
+        *,
+        source_ip: str = "",
+        secure: bool = False,
+    ) -> dict[str, Any]:
+        parsed = self.validator.parse_input(operation, params)
+        ctx = CallContext(
+            identity=session.identity,
+            region=session.region,
+            operation=operation,
+            source_ip=source_ip,
+            secure_transport=secure,
+        )
+        result = self.handlers[operation](self.service, ctx, parsed)
+        if inspect.isawaitable(result):
+            result = await result
+        return result or {}

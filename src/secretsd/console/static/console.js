@@ -1,0 +1,3 @@
+// secretsd console: progressive enhancement only; every page works without this file.
+"use strict";
+document.documentElement.classList.add("js");
