@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import psycopg
 import pytest
+from botocore.exceptions import ClientError
 
 from support.clients import make_client
 from support.failover_load import (
@@ -151,4 +153,54 @@ def test_primary_lost_during_writes(
             f"{len(errors)} retried calls"
         )
         assert window < MAX_UNAVAILABLE_SECONDS
+        assert "Traceback" not in server.logs()
+
+
+def test_commit_cut_off_from_its_standby_is_not_acknowledged(
+    patroni: PatroniCluster,
+    tmp_path: Path,
+    boto_session: boto3.session.Session,
+    unique_name: NameFactory,
+) -> None:
+    """With no synchronous standby left, strict mode holds a COMMIT back; if that wait is
+    cancelled, PostgreSQL reports the commit done (with a WARNING) though it is on the primary
+    only. secretsd must not acknowledge such a write. Last in the module: it takes the
+    standbys away."""
+    primary = patroni.primary()
+    assert primary is not None
+    with ServerProcess(tmp_path / "node", patroni.url()) as server:
+        sm = client_for(boto_session, server)
+        name = unique_name()
+        sm.create_secret(Name=name, SecretString="before")
+        for member in patroni.members:
+            if member is not primary:
+                member.kill9()
+        outcome: list[Any] = []
+
+        def put() -> None:
+            try:
+                outcome.append(sm.put_secret_value(SecretId=name, SecretString="cut off"))
+            except Exception as exc:
+                outcome.append(exc)
+
+        writer = threading.Thread(target=put)
+        writer.start()
+        admin = patroni.member_url(primary)
+        cancelled = False
+        deadline = time.monotonic() + 20
+        with psycopg.connect(admin, autocommit=True) as conn:
+            while not cancelled and time.monotonic() < deadline:
+                row = conn.execute(
+                    "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
+                    " WHERE wait_event = 'SyncRep' LIMIT 1"
+                ).fetchone()
+                cancelled = bool(row and row[0])
+                time.sleep(0.05)
+        writer.join(timeout=30)
+        assert cancelled, "the commit never waited for a synchronous standby"
+        assert len(outcome) == 1
+        result = outcome[0]
+        assert isinstance(result, ClientError), f"acknowledged without a standby: {result}"
+        assert result.response["Error"]["Code"] == "InternalServiceError"
+        assert result.response["ResponseMetadata"]["HTTPStatusCode"] == 500
         assert "Traceback" not in server.logs()
