@@ -59,6 +59,14 @@ else
     have_initdb || { echo "error: initdb still not found after installing postgresql" >&2; exit 1; }
 fi
 
+# The database failover test runs a Patroni cluster (etcd as its DCS) on loopback ports.
+# Debian's packages would enable system services; the tests start their own processes only.
+if command -v patroni >/dev/null 2>&1 && command -v etcd >/dev/null 2>&1; then
+    echo "patroni and etcd: present"
+else
+    apt_install patroni python3-etcd etcd-server
+fi
+
 # The console's browser tests drive Debian's chromium (Playwright never downloads a browser).
 if command -v chromium >/dev/null 2>&1; then
     echo "chromium: present"

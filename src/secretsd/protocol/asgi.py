@@ -27,6 +27,7 @@ from secretsd.protocol import query
 from secretsd.protocol.validate import Validator
 from secretsd.service.context import CallContext
 from secretsd.service.secrets import SecretsService
+from secretsd.store.database import StoreUnavailable
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -149,6 +150,9 @@ class ApiApp:
                     f"Request body exceeds the maximum allowed size of {self._max_body} bytes.",
                 ),
             )
+        except StoreUnavailable as exc:
+            _log_unavailable(request_id, operation, exc)
+            status, payload = 500, INTERNAL_ERROR
         except Exception:
             # Never a traceback on the wire; the log gets the details (values are not in them:
             # handlers never put secret values into exception messages).
@@ -196,6 +200,9 @@ class ApiApp:
                 result = await result
         except ServiceError as exc:
             return exc.status, error_body(exc.code, exc.message), operation or target
+        except StoreUnavailable as exc:
+            _log_unavailable(request_id, operation, exc)
+            return 500, INTERNAL_ERROR, operation
         except Exception:
             # Details go to the log (never values: nothing puts them in exception messages).
             log.exception("internal error request_id=%s operation=%s", request_id, operation)
@@ -332,6 +339,13 @@ class ApiApp:
                     task.cancel()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _log_unavailable(request_id: str, operation: str, exc: StoreUnavailable) -> None:
+    # The database is away (a failover in progress): the caller gets AWS's retryable 500, which
+    # every SDK retries, and the next request reconnects to the new primary. Expected, so one
+    # line and no traceback.
+    log.warning("database unavailable request_id=%s operation=%s: %s", request_id, operation, exc)
 
 
 def _query_error_body(

@@ -10,19 +10,28 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import select
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import psycopg
+from psycopg import pq
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 from yoyo import get_backend, read_migrations
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# A host that neither answers nor refuses (a crashed machine) must not hold a request for long;
+# the next host of a multi-host URL is tried after this many seconds. The URL may say otherwise.
+DEFAULT_CONNECT_TIMEOUT = "3"
+# SQLSTATE 01000 is the plain WARNING PostgreSQL sends when a COMMIT stopped waiting for the
+# synchronous standby (a cancelled wait): the transaction is committed locally only.
+_WARNING_SQLSTATE = "01000"
 
 Row = Any  # sqlite3.Row or dict: both support row["column"]
 
@@ -50,6 +59,15 @@ class DatabaseUrl:
     url: str
     sqlite_path: str = ""
 
+    def yoyo_url(self) -> str:
+        """The PostgreSQL URL in a form yoyo can parse: every connection parameter (hosts and
+        ports included, which a multi-host netloc would hide from urlsplit) in the query string,
+        which yoyo hands to psycopg as they are."""
+        params = conninfo_to_dict(self.url)
+        dbname = str(params.pop("dbname", "") or "")
+        query = urlencode({k: str(v) for k, v in params.items()})
+        return f"postgresql+psycopg:///{quote(dbname)}?{query}"
+
     @classmethod
     def parse(cls, url: str) -> DatabaseUrl:
         scheme = urlsplit(url).scheme
@@ -60,6 +78,8 @@ class DatabaseUrl:
             return cls("sqlite", url, sqlite_path="/" + path if not path.startswith("/") else path)
         if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
             rest = url.split("://", 1)[1]
+            # libpq's own syntax for a cluster: several host:port pairs, and
+            # target_session_attrs=read-write to connect only to the current primary.
             return cls("postgres", "postgresql://" + rest)
         raise ValueError(
             f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://"
@@ -125,6 +145,7 @@ class Database:
         self._own_writes = 0
         self._token_task: object = None
         self._token_version = 0
+        self._commit_warnings = 0
 
     def migrate(self) -> None:
         """Bring the schema up to date (idempotent; safe to run from several nodes)."""
@@ -132,7 +153,7 @@ class Database:
             Path(self.url.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
             backend_url = "sqlite:////" + self.url.sqlite_path.lstrip("/")
         else:
-            backend_url = "postgresql+psycopg://" + self.url.url.split("://", 1)[1]
+            backend_url = self.url.yoyo_url()
         backend = get_backend(backend_url)
         migrations = read_migrations(str(MIGRATIONS_DIR))
         with backend.lock():
@@ -161,13 +182,34 @@ class Database:
         return self._lock_fd
 
     def _pg_conn(self) -> psycopg.Connection[Any]:
-        if self._pg is None or self._pg.closed or self._pg.broken:
+        if self._pg is None or self._pg.closed or self._pg.broken or _dropped(self._pg):
+            # A connection lost (the primary died, or failed over) is replaced here, on the next
+            # transaction; with a multi-host URL libpq tries each host and, with
+            # target_session_attrs=read-write, settles on the new primary.
+            self._discard_pg()
             try:
                 # Autocommit: single statements run alone; transaction() wraps the rest.
-                self._pg = psycopg.connect(self.url.url, row_factory=dict_row, autocommit=True)
+                conn = psycopg.connect(self._conninfo(), row_factory=dict_row, autocommit=True)
             except psycopg.OperationalError as exc:
-                raise StoreUnavailable(str(exc)) from exc
+                raise StoreUnavailable(_first_line(exc)) from exc
+            conn.add_notice_handler(self._on_notice)
+            self._pg = conn
         return self._pg
+
+    def _conninfo(self) -> str:
+        if "connect_timeout" in conninfo_to_dict(self.url.url):
+            return self.url.url
+        return make_conninfo(self.url.url, connect_timeout=DEFAULT_CONNECT_TIMEOUT)
+
+    def _on_notice(self, diag: psycopg.errors.Diagnostic) -> None:
+        if diag.severity_nonlocalized == "WARNING" and diag.sqlstate == _WARNING_SQLSTATE:
+            self._commit_warnings += 1
+
+    def _discard_pg(self) -> None:
+        if self._pg is not None:
+            with suppress(psycopg.Error):
+                self._pg.close()
+            self._pg = None
 
     @contextmanager
     def transaction(self, write: bool = False) -> Iterator[Tx]:
@@ -206,12 +248,22 @@ class Database:
         try:
             with pg.transaction():
                 yield _PostgresTx(pg, self._statements)
+                warnings_before_commit = self._commit_warnings
+            if self._commit_warnings != warnings_before_commit:
+                # COMMIT returned, but with a warning: on a synchronous cluster that is the
+                # cancelled wait for the standby, so the write is not known to survive the
+                # primary. Not acknowledged: the client retries (idempotently, by its token).
+                self._discard_pg()
+                raise StoreUnavailable("commit not confirmed by a synchronous standby")
             if write:
                 self._own_writes += 1
         except psycopg.errors.IntegrityError as exc:
             raise StoreConflict(str(exc)) from exc
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(str(exc)) from exc
+        except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as exc:
+            # Lost connection, a server shutting down, or (after a failover) a primary turned
+            # standby: start over on a fresh connection to whichever host is primary now.
+            self._discard_pg()
+            raise StoreUnavailable(_first_line(exc)) from exc
 
     def delete_in_batches(
         self,
@@ -266,8 +318,9 @@ class Database:
             return
         try:
             yield _PostgresTx(self._pg_conn(), self._statements)
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(str(exc)) from exc
+        except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as exc:
+            self._discard_pg()
+            raise StoreUnavailable(_first_line(exc)) from exc
 
     def close(self) -> None:
         if self._lock_fd is not None:
@@ -276,6 +329,25 @@ class Database:
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
-        if self._pg is not None:
-            self._pg.close()
-            self._pg = None
+        self._discard_pg()
+
+
+def _dropped(conn: psycopg.Connection[Any]) -> bool:
+    """Whether an idle connection has heard from its server since its last statement: this one
+    never LISTENs, so that is its PostgreSQL going away (the backend's FATAL "terminating
+    connection", as in a failover) or something as rare. Replaced now, before a transaction
+    starts on it, the request goes to a fresh connection instead of failing on its first
+    statement. It costs one poll of the socket."""
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        return False  # inside a transaction (a nested one is starting): never swap under it
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.OperationalError):
+        return True
+    return bool(readable)
+
+
+def _first_line(exc: Exception) -> str:
+    # libpq's messages run over several lines (one per host tried); the first says what failed.
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
