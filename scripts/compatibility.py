@@ -12,21 +12,27 @@ import botocore.session
 
 from secretsd.api.iam import HANDLERS as IAM_HANDLERS
 from secretsd.api.kms import HANDLERS as KMS_HANDLERS
-from secretsd.api.secretsmanager import HANDLERS, NOT_YET_SUPPORTED
+from secretsd.api.replication import REPLICATION_OPERATIONS
+from secretsd.api.secretsmanager import HANDLERS as SM_HANDLERS
+from secretsd.api.secretsmanager import NOT_YET_SUPPORTED
 from secretsd.api.sts import HANDLERS as STS_HANDLERS
+
+# Served: the Secrets Manager handlers and those layered over them in app.py.
+HANDLERS = {*SM_HANDLERS, *REPLICATION_OPERATIONS}
 
 PLANNED = {
     "RotateSecret": "rotation",
     "CancelRotateSecret": "rotation",
-    "ReplicateSecretToRegions": "replication",
-    "RemoveRegionsFromReplication": "replication",
-    "StopReplicationToReplica": "replication",
     "AssociateCrossAccountReplica": "cross-account replicas",
     "DisassociateCrossAccountReplica": "cross-account replicas",
 }
 
 NOTES = {
-    "CreateSecret": "`AddReplicaRegions` answers InvalidRequestException until replication lands.",
+    "CreateSecret": "`AddReplicaRegions` and `ForceOverwriteReplicaSecret` (regions of this deployment, docs/replication.md); `CrossAccountPrimaryARN` not yet.",
+    "DescribeSecret": "`ReplicationStatus` on primaries, `PrimaryRegion` on primaries and replicas.",
+    "ReplicateSecretToRegions": "Asynchronous through a durable outbox; each replica under its own region's key.",
+    "RemoveRegionsFromReplication": "Deletes the replicas in those regions.",
+    "StopReplicationToReplica": "Promotes the replica to a standalone secret.",
     "GetSecretValue": "Sets LastAccessedDate (day granularity) on the secret and the version.",
     "BatchGetSecretValue": "By id list or by filters; per-secret failures in `Errors`.",
     "ListSecrets": "Filters name, description, tag-key, tag-value, primary-region, owning-service, all; sealed NextToken; lists only the secrets the caller may DescribeSecret.",

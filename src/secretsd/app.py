@@ -5,6 +5,7 @@ from __future__ import annotations
 from secretsd.api import iam as iam_api
 from secretsd.api import kms as kms_api
 from secretsd.api import sts as sts_api
+from secretsd.api.replication import with_replication
 from secretsd.api.secretsmanager import HANDLERS
 from secretsd.auth.principals import PrincipalDirectory, seal_secret
 from secretsd.clock import SystemClock
@@ -27,6 +28,7 @@ from secretsd.service.authorization import Authorizer, GenerationWatch
 from secretsd.service.console_sessions import ConsoleSessions
 from secretsd.service.iam import IamService
 from secretsd.service.pagination import TokenCodec
+from secretsd.service.replication import ReplicationService, replication_loop
 from secretsd.service.secrets import SecretsService
 from secretsd.service.sts import StsService
 from secretsd.settings import Settings
@@ -78,14 +80,18 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         ApiOperations(service, HANDLERS, sm_validator),
         ApiOperations(kms, kms_api.HANDLERS, kms_validator),
     )
+    replication = ReplicationService(db, keyring, clock, service)
     return ApiApp(
         service=service,
-        handlers=HANDLERS,
+        handlers=with_replication(HANDLERS, replication),
         validator=sm_validator,
         principals=principals,
         max_body_bytes=settings.max_body_bytes,
         now=clock.now_datetime,
-        background=[purge_loop(service, settings.purge_interval_seconds, kms, sts)],
+        background=[
+            purge_loop(service, settings.purge_interval_seconds, kms, sts),
+            replication_loop(replication, db, clock),
+        ],
         routes=[
             Route(
                 "TrentService.",

@@ -708,11 +708,6 @@ def test_not_yet_supported_operations(sm: Any, unique_name: Any) -> None:
     code, message, status = error_of(exc)
     assert (code, status) == ("InvalidRequestException", 400)
     assert "not supported" in message
-    with pytest.raises(ClientError) as exc:
-        sm.create_secret(
-            Name=unique_name(), SecretString="v", AddReplicaRegions=[{"Region": "eu-west-1"}]
-        )
-    assert "not supported" in error_of(exc)[1]
 
 
 def test_secret_values_never_logged(server: Any, sm: Any, unique_name: Any) -> None:

@@ -79,9 +79,7 @@ def _versions_to_stages(view: SecretView) -> dict[str, list[str]]:
 
 
 def create_secret(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str, Any]:
-    if p.get("AddReplicaRegions"):
-        svc.authorize(ctx, "secretsmanager:CreateSecret", p["Name"], _replica_keys(p))
-        raise not_supported("Replication to other Regions (AddReplicaRegions)")
+    # AddReplicaRegions: api/replication.py wraps this handler.
     r = svc.create_secret(
         ctx,
         name=p["Name"],
@@ -309,17 +307,6 @@ def not_supported(feature: str) -> ServiceError:
     )
 
 
-def _replica_keys(p: Params) -> dict[str, Any]:
-    keys: dict[str, Any] = {
-        "secretsmanager:AddReplicaRegions": [
-            r["Region"] for r in p.get("AddReplicaRegions") or [] if "Region" in r
-        ]
-    }
-    if "ForceOverwriteReplicaSecret" in p:
-        keys["secretsmanager:ForceOverwriteReplicaSecret"] = p["ForceOverwriteReplicaSecret"]
-    return keys
-
-
 def _rotation_keys(p: Params) -> dict[str, Any]:
     keys: dict[str, Any] = {
         "secretsmanager:RotateImmediately": p.get("RotateImmediately", True),
@@ -335,7 +322,6 @@ def _rotation_keys(p: Params) -> dict[str, Any]:
 # when allowed to ask.
 _UNSUPPORTED_KEYS: dict[str, Callable[[Params], dict[str, Any]]] = {
     "RotateSecret": _rotation_keys,
-    "ReplicateSecretToRegions": _replica_keys,
 }
 
 
@@ -354,9 +340,6 @@ def _unsupported(operation: str) -> Handler:
 NOT_YET_SUPPORTED = (
     "RotateSecret",
     "CancelRotateSecret",
-    "ReplicateSecretToRegions",
-    "RemoveRegionsFromReplication",
-    "StopReplicationToReplica",
     "AssociateCrossAccountReplica",
     "DisassociateCrossAccountReplica",
 )

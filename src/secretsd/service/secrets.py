@@ -37,6 +37,7 @@ from secretsd.service.views import (
 from secretsd.store.database import Database, StoreConflict
 from secretsd.store.kms_repository import KmsRepository
 from secretsd.store.records import KeyRecord, SecretRecord, VersionRecord
+from secretsd.store.replicas import ReplicaRepository
 from secretsd.store.repository import READ_BY_ARN, READ_BY_NAME, SORT_COLUMNS, Repository
 
 MAX_TAGS = 50
@@ -84,6 +85,29 @@ SM_UPDATE = "secretsmanager:UpdateSecret"
 SM_UPDATE_STAGE = "secretsmanager:UpdateSecretVersionStage"
 SM_VALIDATE_POLICY = "secretsmanager:ValidateResourcePolicy"
 _POLICY_ACTIONS = frozenset({SM_GET_POLICY, SM_PUT_POLICY, SM_DELETE_POLICY})
+# What a replica refuses: every change is made on its primary and replicated (moto's replication
+# tests, which also refuse GetResourcePolicy on a replica).
+REPLICA_REFUSED = frozenset(
+    {
+        SM_UPDATE,
+        SM_PUT,
+        SM_UPDATE_STAGE,
+        SM_TAG,
+        SM_UNTAG,
+        SM_PUT_POLICY,
+        SM_GET_POLICY,
+        SM_DELETE_POLICY,
+        SM_DELETE,
+        SM_RESTORE,
+        "secretsmanager:RotateSecret",
+        "secretsmanager:CancelRotateSecret",
+        "secretsmanager:ReplicateSecretToRegions",
+        "secretsmanager:RemoveRegionsFromReplication",
+    }
+)
+MSG_REPLICA_REFUSED = (
+    "Operation not permitted on a replica secret. Call must be made in primary secret's region."
+)
 KMS_DECRYPT = "kms:Decrypt"
 # "kms:GenerateDataKey and kms:Decrypt" to write with a customer managed key (AWS's
 # "Secret encryption and decryption in AWS Secrets Manager").
@@ -112,7 +136,7 @@ def _name_exists(name: str) -> ServiceError:
     )
 
 
-def _encryption_context(arn: str, version_id: str) -> dict[str, str]:
+def encryption_context(arn: str, version_id: str) -> dict[str, str]:
     return {"SecretARN": arn, "SecretVersionId": version_id}
 
 
@@ -180,9 +204,25 @@ class SecretsService:
             self._allow_missing(ctx, action, secret_id, keys)
             raise not_found()
         self._allow(ctx, action, secret, keys)
+        if action in REPLICA_REFUSED:
+            refuse_on_replica(secret)
         if secret.deletion_ms is not None and not allow_deleted:
             raise invalid_request(MSG_MARKED_FOR_DELETION)
         return secret
+
+    def locate(
+        self,
+        repo: Repository,
+        ctx: CallContext,
+        secret_id: str,
+        action: str,
+        *,
+        keys: Mapping[str, ContextValue] | None = None,
+        for_update: bool = False,
+    ) -> SecretRecord:
+        """The secret `secret_id` names, once the caller may do `action` on it (for the other
+        services of the Secrets Manager API: replication, rotation)."""
+        return self._get(repo, ctx, secret_id, action, keys=keys, for_update=for_update)
 
     # -- permissions ----------------------------------------------------------------------------
     def authorize(
@@ -310,7 +350,7 @@ class SecretsService:
     def _decrypt(self, repo: Repository, version: VersionRecord) -> bytes:
         assert version.envelope is not None
         return self._keyring.open(
-            repo, version.envelope, _encryption_context(version.secret_arn, version.version_id)
+            repo, version.envelope, encryption_context(version.secret_arn, version.version_id)
         )
 
     def _same_value(
@@ -333,7 +373,7 @@ class SecretsService:
         key = self._keyring.resolve(repo, secret.account_id, secret.region, secret.kms_key_id)
         self._allow_kms(ctx, secret, key, KMS_WRITE_ACTIONS, version_id)
         sealed = self._keyring.seal(
-            key, value, _encryption_context(secret.arn, version_id), KmsRepository(repo.tx).material
+            key, value, encryption_context(secret.arn, version_id), KmsRepository(repo.tx).material
         )
         repo.insert_version(
             VersionRecord(
@@ -596,7 +636,7 @@ class SecretsService:
             sealed = self._keyring.seal(
                 key,
                 plaintext,
-                _encryption_context(secret.arn, version.version_id),
+                encryption_context(secret.arn, version.version_id),
                 KmsRepository(repo.tx).material,
             )
             repo.tx.execute(
@@ -690,7 +730,7 @@ class SecretsService:
         plaintext = self._keyring.open_with_key(
             Envelope.from_bytes(version.envelope),
             key,
-            _encryption_context(secret.arn, version.version_id),
+            encryption_context(secret.arn, version.version_id),
             self._key_material,
         )
         if version.value_kind == "string":
@@ -928,6 +968,13 @@ class SecretsService:
                     )
                 raise not_found()
             self._allow(ctx, SM_DELETE, secret, keys)
+            refuse_on_replica(secret)
+            regions = [r.region for r in ReplicaRepository(tx).for_primary(secret.arn)]
+            if regions:
+                raise invalid_parameter(
+                    f"You can't delete secret {secret.arn} that still has replica regions"
+                    f" [{', '.join(regions)}]"
+                )
             if force:
                 repo.delete_secret(secret.arn)
                 return DeleteResult(secret.arn, secret.name, now)
@@ -1063,6 +1110,15 @@ def _secret_condition_keys(secret: SecretRecord) -> dict[str, ContextValue]:
     if secret.primary_region is not None:
         keys["secretsmanager:SecretPrimaryRegion"] = secret.primary_region
     return keys
+
+
+def is_replica(secret: SecretRecord) -> bool:
+    return secret.primary_region is not None and secret.primary_region != secret.region
+
+
+def refuse_on_replica(secret: SecretRecord) -> None:
+    if is_replica(secret):
+        raise invalid_parameter(MSG_REPLICA_REFUSED)
 
 
 def _name_of(secret_id: str) -> str:

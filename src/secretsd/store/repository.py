@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from secretsd.store.database import Row, Tx
 from secretsd.store.iam_repository import IamRepository
 from secretsd.store.records import AccessKeyRecord, KeyRecord, SecretRecord, VersionRecord
+from secretsd.store.replicas import ReplicaRepository
 
 _SECRET_COLUMNS = (
     "arn, account_id, region, name, description, kms_key_id, secret_type, created_ms,"
@@ -322,6 +323,10 @@ class Repository:
             columns["tags_json"] = encode_tags(columns.pop("tags"))
         assignments = ", ".join(f"{name} = ?" for name in columns)
         self.tx.execute(f"UPDATE secrets SET {assignments} WHERE arn = ?", (*columns.values(), arn))
+        if "last_changed_ms" in columns:
+            # Every change a client can see moves LastChangedDate; the outbox entry for the
+            # secret's replicas commits (or not) with it.
+            ReplicaRepository(self.tx).enqueue_if_replicated(arn, columns["last_changed_ms"])
 
     def delete_secret(self, arn: str) -> None:
         # Explicit child deletes: SQLite only cascades with foreign_keys=ON, and being explicit
