@@ -96,7 +96,7 @@ def test_primary_lost_during_writes(
     boto_session: boto3.session.Session,
     unique_name: NameFactory,
 ) -> None:
-    with ServerProcess(tmp_path / "node", patroni.url()) as server:
+    with ServerProcess(tmp_path / "node", patroni.create_database()) as server:
         sm = client_for(boto_session, server)
         initial: dict[str, str] = {}
         writers = []
@@ -168,7 +168,7 @@ def test_commit_cut_off_from_its_standby_is_not_acknowledged(
     standbys away."""
     primary = patroni.primary()
     assert primary is not None
-    with ServerProcess(tmp_path / "node", patroni.url()) as server:
+    with ServerProcess(tmp_path / "node", patroni.create_database()) as server:
         sm = client_for(boto_session, server)
         name = unique_name()
         sm.create_secret(Name=name, SecretString="before")

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import subprocess
@@ -134,7 +135,6 @@ class PatroniCluster:
             for member in cluster.members:
                 cluster._start_member(member)
             cluster.wait_until(lambda: cluster.healthy(), "a primary and two streaming standbys")
-            cluster._create_database()
         except BaseException:
             cluster.stop()
             raise
@@ -288,19 +288,22 @@ class PatroniCluster:
     def member_url(self, member: Member, database: str = "postgres") -> str:
         return f"postgresql://{PG_USER}@127.0.0.1:{member.pg_port}/{database}"
 
-    def url(self) -> str:
+    def url(self, database: str = DATABASE) -> str:
         """What secretsd is given: every member, and only a primary will do."""
         hosts = ",".join(f"127.0.0.1:{m.pg_port}" for m in self.members)
         return (
-            f"postgresql://{PG_USER}@{hosts}/{DATABASE}"
+            f"postgresql://{PG_USER}@{hosts}/{database}"
             "?target_session_attrs=read-write&connect_timeout=2"
         )
 
-    def _create_database(self) -> None:
+    def create_database(self) -> str:
+        """A fresh database on the cluster (each secretsd test initialises its own), its URL."""
         primary = self.primary()
         assert primary is not None
+        name = f"{DATABASE}_{secrets.token_hex(4)}"
         with psycopg.connect(self.member_url(primary), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {DATABASE}")
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
 
 
 def _running(status: dict[str, Any]) -> bool:
