@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from secretsd.background import log_failed_pass
 from secretsd.clock import Clock
 from secretsd.errors import ServiceError, invalid_parameter
 from secretsd.kms.keyring import DEFAULT_ALIAS, Keyring
@@ -354,8 +355,8 @@ def replication_loop(
                         next_retry_ms = clock.now_ms() + int(retry_seconds * 1000)
                     while service.dispatch():
                         await asyncio.sleep(0)
-            except Exception:
-                log.exception("replication dispatch failed; will retry")
+            except Exception as exc:
+                log_failed_pass(log, "replication dispatch", exc)
             await asyncio.sleep(tick_seconds)
 
     return run
