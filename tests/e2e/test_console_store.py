@@ -271,6 +271,9 @@ def test_plaintext_new_key_size_limit_and_rotation(
     shot(page, "08-store-add-new-key")
     page.get_by_role("button", name="Next").click()
     page.get_by_label("Secret name").fill("api/plaintext")
+    # Replicate secret: a replica in another region of this deployment.
+    page.locator("#replicate summary").click()
+    page.get_by_label("AWS Region").fill("us-west-2")
     page.get_by_role("button", name="Next").click()
     # Rotation on: the builder in hours, a window, no immediate rotation, a function.
     page.get_by_label("Automatic rotation").check()
@@ -291,6 +294,7 @@ def test_plaintext_new_key_size_limit_and_rotation(
     stored = sm.get_secret_value(SecretId="api/plaintext")
     assert stored["SecretString"] == value
     described = sm.describe_secret(SecretId="api/plaintext")
+    assert [r["Region"] for r in described["ReplicationStatus"]] == ["us-west-2"]
     aliases = make_client(
         boto3.session.Session(), "kms", console_server.endpoint, console_server.credentials
     ).list_aliases()["Aliases"]
@@ -346,3 +350,84 @@ def test_read_only_user_cannot_store(console_server: ServerProcess, page: Page) 
     shot(page, "11-store-access-denied-phone")
     with pytest.raises(ClientError):
         sm_client(console_server).describe_secret(SecretId="not-allowed")
+    # The read-only user sees a secret's details, but Retrieve secret value is refused.
+    visible = sm_client(console_server).create_secret(Name="ro-visible", SecretString="ro-SENTINEL")
+    page.goto(f"{console_server.endpoint}/console/secrets?q=ro-visible&filter=name")
+    page.get_by_role("link", name="ro-visible").click()
+    page.get_by_role("button", name="Retrieve secret value").click()
+    expect(page.locator("#detail-error")).to_have_text(
+        f"AccessDeniedException: User: {arn} is not authorized to perform:"
+        f" secretsmanager:GetSecretValue on resource: {visible['ARN']} because no"
+        " identity-based policy allows the secretsmanager:GetSecretValue action"
+    )
+    assert "ro-SENTINEL" not in page.content()
+
+
+def test_details_retrieve_edit_delete_and_cancel(
+    console_server: ServerProcess, writer: ConsoleUser, page: Page
+) -> None:
+    sm = sm_client(console_server)
+    sm.create_secret(
+        Name="details/app",
+        Description="for the details page",
+        SecretString='{"user":"app","token":"tok-SENTINEL-1"}',
+        Tags=[{"Key": "env", "Value": "prod"}],
+    )
+    sign_in(page, console_server, writer)
+    page.goto(f"{console_server.endpoint}/console/secrets?q=details/app&filter=name")
+    page.get_by_role("link", name="details/app").click()
+    expect(page.get_by_role("heading", name="details/app", exact=True)).to_be_visible()
+    expect(page.locator("#secret-arn")).to_contain_text(":secret:details/app-")
+    expect(page.locator("#tags")).to_contain_text("prod")
+    expect(page.locator("#versions")).to_contain_text("AWSCURRENT")
+    expect(page.locator("#code-go")).to_contain_text('SecretId: aws.String("details/app")')
+    # The value is not in the page until retrieved.
+    assert "tok-SENTINEL-1" not in page.content()
+    shot(page, "12-details")
+    accessible(page)
+    response_seen: list[str] = []
+    page.on("response", lambda r: response_seen.append(r.headers.get("cache-control", "")))
+    page.get_by_role("button", name="Retrieve secret value").click()
+    pairs = page.locator("#value-pairs")
+    expect(pairs).to_contain_text("tok-SENTINEL-1")
+    assert "no-store" in response_seen[0]
+    assert "tok-SENTINEL-1" not in page.url
+    page.get_by_role("tab", name="Plaintext").click()
+    expect(page.locator("#value-plaintext")).to_have_text('{"user":"app","token":"tok-SENTINEL-1"}')
+    expect(pairs).to_be_hidden()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Copy the secret value").click()
+    assert page.evaluate("navigator.clipboard.readText()") == (
+        '{"user":"app","token":"tok-SENTINEL-1"}'
+    )
+    shot(page, "13-details-retrieved")
+    accessible(page)
+    # Edit: a new version becomes AWSCURRENT, the old one AWSPREVIOUS.
+    page.get_by_text("Edit", exact=True).click()
+    page.get_by_label("New secret value (plaintext)").fill('{"user":"app","token":"tok-2"}')
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").first).to_contain_text("saved as a new version")
+    expect(page.locator("#versions tbody tr")).to_have_count(2)
+    expect(page.locator("#versions")).to_contain_text("AWSPREVIOUS")
+    assert "tok-2" not in page.content()
+    assert sm.get_secret_value(SecretId="details/app")["SecretString"] == (
+        '{"user":"app","token":"tok-2"}'
+    )
+    # Delete with a 7-day waiting period, then cancel the deletion.
+    page.get_by_label("Waiting period (7 to 30 days)").fill("7")
+    page.get_by_role("button", name="Schedule deletion").click()
+    expect(page.locator("#deletion-notice")).to_contain_text("scheduled for deletion on")
+    described = sm.describe_secret(SecretId="details/app")
+    assert "DeletedDate" in described
+    shot(page, "14-details-scheduled-deletion")
+    page.get_by_role("button", name="Cancel deletion").click()
+    expect(page.get_by_role("status").first).to_contain_text(
+        "deletion of details/app was cancelled"
+    )
+    assert "DeletedDate" not in sm.describe_secret(SecretId="details/app")
+    # A waiting period outside 7-30 days is the API's refusal, shown as AWS words it.
+    page.get_by_label("Waiting period (7 to 30 days)").fill("3")
+    page.get_by_label("Waiting period (7 to 30 days)").evaluate("e => e.removeAttribute('min')")
+    page.get_by_role("button", name="Schedule deletion").click()
+    expect(page.locator("#detail-error")).to_contain_text("RecoveryWindowInDays")
+    assert "DeletedDate" not in sm.describe_secret(SecretId="details/app")
