@@ -431,3 +431,30 @@ def test_details_retrieve_edit_delete_and_cancel(
     page.get_by_role("button", name="Schedule deletion").click()
     expect(page.locator("#detail-error")).to_contain_text("RecoveryWindowInDays")
     assert "DeletedDate" not in sm.describe_secret(SecretId="details/app")
+
+
+def test_store_works_without_javascript(
+    console_server: ServerProcess, writer: ConsoleUser, browser: Browser
+) -> None:
+    ctx = browser.new_context(viewport=DESKTOP, java_script_enabled=False)  # type: ignore[arg-type]
+    try:
+        page = ctx.new_page()
+        sign_in(page, console_server, writer)
+        page.goto(f"{console_server.endpoint}/console/secrets/new")
+        # Every step is on the one page; the plaintext editor is there too.
+        page.get_by_role("textbox", name="Plaintext").fill("no-script-SENTINEL")
+        page.get_by_label("Secret name").fill("My Secret")
+        page.get_by_role("button", name="Store").click()
+        # The server's refusal; the page comes back without the value.
+        expect(page.locator("#store-error")).to_contain_text("ValidationException")
+        assert "no-script-SENTINEL" not in page.content()
+        expect(page.get_by_label("Secret name")).to_have_value("My Secret")
+        page.get_by_role("textbox", name="Plaintext").fill("no-script-SENTINEL")
+        page.get_by_label("Secret name").fill("no-script")
+        page.get_by_role("button", name="Store").click()
+        page.wait_for_url("**/console/secrets?stored=no-script")
+        expect(page.locator("#secrets")).to_contain_text("no-script")
+    finally:
+        ctx.close()
+    stored = sm_client(console_server).get_secret_value(SecretId="no-script")
+    assert stored["SecretString"] == "no-script-SENTINEL"
