@@ -413,6 +413,50 @@ def test_details_retrieve_edit_delete_and_cancel(
     assert sm.get_secret_value(SecretId="details/app")["SecretString"] == (
         '{"user":"app","token":"tok-2"}'
     )
+    # Tags, resource permissions and rotation, each the API call AWS's console makes.
+    page.get_by_label("New tag key").fill("owner")
+    page.get_by_label("New tag value").fill("saanvi")
+    page.get_by_role("button", name="Add tag").click()
+    expect(page.locator("#tags")).to_contain_text("saanvi")
+    page.get_by_role("button", name="Remove tag env").click()
+    expect(page.locator("#tags")).not_to_contain_text("prod")
+    assert sm.describe_secret(SecretId="details/app")["Tags"] == [
+        {"Key": "owner", "Value": "saanvi"}
+    ]
+    page.locator("#edit-policy summary").click()
+    page.get_by_label("Resource policy").fill('{"Version": "2012-10-17", "Statement": [{')
+    page.locator("#edit-policy").get_by_role("button", name="Save").click()
+    expect(page.locator("#detail-error")).to_contain_text("MalformedPolicyDocumentException")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": "secretsmanager:DeleteSecret",
+                "Resource": "*",
+            }
+        ],
+    }
+    page.locator("#edit-policy summary").click()
+    page.get_by_label("Resource policy").fill(json.dumps(policy))
+    page.locator("#edit-policy").get_by_role("button", name="Save").click()
+    expect(page.locator("#resource-policy")).to_contain_text('"secretsmanager:DeleteSecret"')
+    stored_policy = sm.get_resource_policy(SecretId="details/app")["ResourcePolicy"]
+    assert json.loads(stored_policy) == policy
+    page.locator("#edit-policy summary").click()
+    page.locator("#edit-policy").get_by_role("button", name="Delete").click()
+    expect(page.locator("#resource-policy")).to_have_count(0)
+    before = len(console_calls(console_server, "RotateSecret"))
+    page.get_by_role("button", name="Rotate secret immediately").click()
+    arn = sm.describe_secret(SecretId="details/app")["ARN"]
+    assert console_calls(console_server, "RotateSecret")[before:] == [{"SecretId": arn}]
+    try:
+        sm.rotate_secret(SecretId=arn)
+        answer = "Saved."
+    except ClientError as exc:
+        answer = f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}"
+    expect(page.locator("#detail-error")).to_have_text(answer)
     # Delete with a 7-day waiting period, then cancel the deletion.
     page.get_by_label("Waiting period (7 to 30 days)").fill("7")
     page.get_by_role("button", name="Schedule deletion").click()

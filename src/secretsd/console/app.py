@@ -28,6 +28,7 @@ from secretsd.console.forms import (
     SAMPLE_LANGUAGES,
     FormError,
     key_value_view,
+    rotation_request,
     sample_code,
     secret_value,
     store_request,
@@ -110,6 +111,9 @@ class ConsoleApp:
             ("POST", "/secrets/detail/value"): self.put_value,
             ("POST", "/secrets/detail/delete"): self.delete,
             ("POST", "/secrets/detail/restore"): self.restore,
+            ("POST", "/secrets/detail/tags"): self.edit_tags,
+            ("POST", "/secrets/detail/policy"): self.edit_policy,
+            ("POST", "/secrets/detail/rotation"): self.edit_rotation,
             ("POST", "/signout"): self.sign_out,
         }
 
@@ -647,6 +651,87 @@ class ConsoleApp:
                 request, session, error=f"{exc.code}: {exc.message}", status=exc.status
             )
         return self._back(request, "restored")
+
+    async def _detail_calls(
+        self, request: Request, session: ConsoleSession, calls: list[tuple[str, dict[str, Any]]]
+    ) -> str | None:
+        """Runs the calls in order; the first refusal, in AWS's words, stops them."""
+        for operation, params in calls:
+            try:
+                await self._call(self._sm, request, session, operation, params)
+            except ServiceError as exc:
+                return f"{exc.code}: {exc.message}"
+        return None
+
+    async def _after(
+        self, request: Request, session: ConsoleSession, error: str | None, done: str
+    ) -> Response:
+        if error is not None:
+            return await self.detail_page(request, session, error=error, status=400)
+        return self._back(request, done)
+
+    async def edit_tags(self, request: Request, session: ConsoleSession) -> Response:
+        secret_id = request.field("id")
+        call: tuple[str, dict[str, Any]]
+        if request.field("action") == "remove":
+            call = ("UntagResource", {"SecretId": secret_id, "TagKeys": [request.field("key")]})
+        else:
+            tag = {"Key": request.field("tag_key").strip(), "Value": request.field("tag_value")}
+            call = ("TagResource", {"SecretId": secret_id, "Tags": [tag]})
+        return await self._after(
+            request, session, await self._detail_calls(request, session, [call]), "tags"
+        )
+
+    async def edit_policy(self, request: Request, session: ConsoleSession) -> Response:
+        secret_id = request.field("id")
+        if request.field("action") == "delete":
+            error = await self._detail_calls(
+                request, session, [("DeleteResourcePolicy", {"SecretId": secret_id})]
+            )
+            return await self._after(request, session, error, "policy")
+        policy = request.field("resource_policy").strip()
+        try:
+            check = await self._call(
+                self._sm,
+                request,
+                session,
+                "ValidateResourcePolicy",
+                {"SecretId": secret_id, "ResourcePolicy": policy},
+            )
+        except ServiceError as exc:
+            return await self._after(request, session, f"{exc.code}: {exc.message}", "policy")
+        if not check.get("PolicyValidationPassed"):
+            findings = "; ".join(
+                str(e.get("ErrorMessage", "")) for e in check.get("ValidationErrors", [])
+            )
+            return await self._after(
+                request, session, f"The resource policy is not valid: {findings}", "policy"
+            )
+        error = await self._detail_calls(
+            request,
+            session,
+            [("PutResourcePolicy", {"SecretId": secret_id, "ResourcePolicy": policy})],
+        )
+        return await self._after(request, session, error, "policy")
+
+    async def edit_rotation(self, request: Request, session: ConsoleSession) -> Response:
+        """Edit rotation and Rotate secret immediately: RotateSecret / CancelRotateSecret."""
+        secret_id = request.field("id")
+        call: tuple[str, dict[str, Any]]
+        if request.field("action") == "now":
+            call = ("RotateSecret", {"SecretId": secret_id})
+        else:
+            try:
+                rotation = rotation_request(request.field)
+            except FormError as exc:
+                return await self._after(request, session, exc.message, "rotation")
+            if rotation is None:
+                call = ("CancelRotateSecret", {"SecretId": secret_id})
+            else:
+                call = ("RotateSecret", {"SecretId": secret_id, **rotation})
+        return await self._after(
+            request, session, await self._detail_calls(request, session, [call]), "rotation"
+        )
 
 
 def _pretty(policy: str | None) -> str | None:

@@ -150,14 +150,19 @@ def store_request(
     if replicas:
         create["AddReplicaRegions"] = replicas
     policy = form("resource_policy").strip() or None
+    return StoreRequest(create=create, policy=policy, rotation=rotation_request(form))
+
+
+def rotation_request(form: Callable[[str], str]) -> dict[str, Any] | None:
+    """RotateSecret's parameters (without SecretId) when automatic rotation is on."""
     if form("rotation_enabled") != "on":
-        return StoreRequest(create=create, policy=policy)
+        return None
     rotation: dict[str, Any] = {"RotationRules": rotation_rules(form)}
     function = form("rotation_function").strip()
     if function:
         rotation["RotationLambdaARN"] = function
     rotation["RotateImmediately"] = form("rotate_immediately") == "on"
-    return StoreRequest(create=create, policy=policy, rotation=rotation)
+    return rotation
 
 
 SAMPLE_LANGUAGES = (

@@ -76,6 +76,18 @@ function setUpCopy() {
   }
 }
 
+// -- checkboxes that show their fields only when checked ----------------------------------------
+function setUpToggles() {
+  for (const box of $$("input[data-toggles]")) {
+    const target = document.getElementById(box.dataset.toggles);
+    const update = () => {
+      target.hidden = !box.checked;
+    };
+    box.addEventListener("change", update);
+    update();
+  }
+}
+
 // -- row editors (key/value, tags, replicas) --------------------------------------------------
 function setUpRows(root) {
   root.addEventListener("click", (event) => {
@@ -263,12 +275,8 @@ function wizard(form) {
   validate.hidden = false;
   validate.addEventListener("click", policyOk);
 
-  // Step 3: rotation fields only when rotation is on.
+  // Step 3: the rotation fields show only when rotation is on (setUpToggles).
   const rotation = $("#rotation_enabled");
-  function updateRotation() {
-    $("#rotation-fields").hidden = !rotation.checked;
-  }
-  rotation.addEventListener("change", updateRotation);
 
   // Step 4: the review (never the value) and the sample code for this name.
   function review() {
@@ -362,13 +370,13 @@ function wizard(form) {
   });
 
   updateType();
-  updateRotation();
   show(current, false);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   setUpTabs();
   setUpCopy();
+  setUpToggles();
   const form = $("#wizard");
   if (form) wizard(form);
 });
