@@ -325,6 +325,7 @@ class ConsoleApp:
             filters=LIST_FILTERS,
             deleted=deleted,
             flash=request.arg("stored"),
+            paged=bool(request.arg("next")),
             problems=problems,
         )
 

@@ -23,6 +23,16 @@ function $$(selector, root) {
 function csrf(form) {
   return form.querySelector("input[name=csrf_token]").value;
 }
+// The console's JSON answer, or the message of the page it sent instead (session ended, form
+// expired): parsed, never run.
+async function answerOf(response) {
+  if ((response.headers.get("content-type") || "").startsWith("application/json")) {
+    return response.json();
+  }
+  const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+  const alert = doc.querySelector("[role=alert]");
+  return { error: alert ? alert.textContent.trim() : `The server answered ${response.status}.` };
+}
 function utf8Length(text) {
   return new TextEncoder().encode(text).length;
 }
@@ -221,7 +231,7 @@ function wizard(form) {
       headers: { Accept: "application/json", "X-CSRF-Token": csrf(keyForm) },
       credentials: "same-origin",
     });
-    const answer = await response.json();
+    const answer = await answerOf(response);
     if (!response.ok) {
       keyStatus.textContent = answer.error;
       return;
@@ -259,7 +269,7 @@ function wizard(form) {
       headers: { Accept: "application/json", "X-CSRF-Token": csrf(form) },
       credentials: "same-origin",
     });
-    const answer = await response.json();
+    const answer = await answerOf(response);
     const lines = answer.error ? [answer.error] : answer.findings;
     if (answer.passed) lines.unshift("Policy validation passed.");
     for (const line of lines) {
@@ -338,7 +348,7 @@ function wizard(form) {
         headers: { Accept: "application/json", "X-CSRF-Token": csrf(form) },
         credentials: "same-origin",
       });
-      const answer = await response.json();
+      const answer = await answerOf(response);
       if (answer.location && !(answer.problems && answer.problems.length)) {
         window.location.assign(answer.location);
         return;
