@@ -270,6 +270,10 @@ def test_plaintext_new_key_size_limit_and_rotation(
     expect(page.locator("#new-key-status")).to_contain_text("Created alias/console-made")
     expect(page.get_by_label("Encryption key", exact=True)).to_have_value("alias/console-made")
     shot(page, "08-store-add-new-key")
+    # The same alias again: KMS's refusal is shown, the key made for it is scheduled for deletion.
+    page.get_by_role("button", name="Create key").click()
+    expect(page.locator("#new-key-status")).to_contain_text("AlreadyExistsException")
+    expect(page.get_by_label("Encryption key", exact=True)).to_have_value("alias/console-made")
     page.get_by_role("button", name="Next").click()
     page.get_by_label("Secret name").fill("api/plaintext")
     # Replicate secret: a replica in another region of this deployment.
@@ -297,9 +301,18 @@ def test_plaintext_new_key_size_limit_and_rotation(
     assert stored["SecretString"] == value
     described = sm.describe_secret(SecretId="api/plaintext")
     assert [r["Region"] for r in described["ReplicationStatus"]] == ["us-west-2"]
-    aliases = make_client(
+    kms = make_client(
         boto3.session.Session(), "kms", console_server.endpoint, console_server.credentials
-    ).list_aliases()["Aliases"]
+    )
+    aliases = kms.list_aliases()["Aliases"]
+    made_here = [
+        meta
+        for meta in (
+            kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"]
+        )
+        if meta.get("Description") == "made in the wizard"
+    ]
+    assert sorted(m["KeyState"] for m in made_here) == ["Enabled", "PendingDeletion"]
     made = next(a for a in aliases if a["AliasName"] == "alias/console-made")
     assert described["KmsKeyId"] in ("alias/console-made", made["TargetKeyId"]) or described[
         "KmsKeyId"

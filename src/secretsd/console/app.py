@@ -6,6 +6,7 @@ console can do no more than that principal's policies allow, and refusals read a
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -485,14 +486,16 @@ class ConsoleApp:
                     {"AliasName": alias, "TargetKeyId": key_id},
                 )
             except ServiceError:
-                # No key without the alias that names it in the list.
-                await self._call(
-                    self._kms,
-                    request,
-                    session,
-                    "ScheduleKeyDeletion",
-                    {"KeyId": key_id, "PendingWindowInDays": 7},
-                )
+                # No key left behind without the alias that names it in the list; the alias's
+                # refusal is the one the user must see, whatever the clean-up answers.
+                with contextlib.suppress(ServiceError):
+                    await self._call(
+                        self._kms,
+                        request,
+                        session,
+                        "ScheduleKeyDeletion",
+                        {"KeyId": key_id, "PendingWindowInDays": 7},
+                    )
                 raise
         except ServiceError as exc:
             if self._wants_json(request):
