@@ -69,6 +69,9 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
     sm_validator = Validator(load_service_model("secretsmanager"))
     kms_validator = Validator(load_service_model("kms"))
     principals = PrincipalDirectory(db, root_key, settings.credential_cache_seconds, watch.current)
+    replication = ReplicationService(db, keyring, clock, service)
+    # The console calls the same handlers as the wire API, replication's layer included.
+    sm_handlers = with_replication(HANDLERS, replication)
     console = ConsoleApp(
         ConsoleSessions(
             db,
@@ -77,13 +80,12 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
             idle_seconds=settings.console_idle_seconds,
             absolute_seconds=settings.console_session_seconds,
         ),
-        ApiOperations(service, HANDLERS, sm_validator),
+        ApiOperations(service, sm_handlers, sm_validator),
         ApiOperations(kms, kms_api.HANDLERS, kms_validator),
     )
-    replication = ReplicationService(db, keyring, clock, service)
     return ApiApp(
         service=service,
-        handlers=with_replication(HANDLERS, replication),
+        handlers=sm_handlers,
         validator=sm_validator,
         principals=principals,
         max_body_bytes=settings.max_body_bytes,
