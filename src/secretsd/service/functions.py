@@ -152,13 +152,34 @@ class LambdaService:
     def _authorize(
         self, ctx: CallContext, action: str, ref: FunctionRef, policy: str | None = None
     ) -> None:
-        self._authz.require(
+        self._require(
             ctx,
             f"lambda:{action}",
             ref.arn,
             resource_account=ref.account_id,
             resource_policy=policy,
         )
+
+    def _require(
+        self,
+        ctx: CallContext,
+        action: str,
+        resource: str,
+        *,
+        resource_account: str | None = None,
+        resource_policy: str | None = None,
+    ) -> None:
+        # Lambda answers a refusal with HTTP 403 (Secrets Manager, with 400).
+        try:
+            self._authz.require(
+                ctx,
+                action,
+                resource,
+                resource_account=resource_account,
+                resource_policy=resource_policy,
+            )
+        except ServiceError as exc:
+            raise ServiceError(exc.code, exc.message, 403) from exc
 
     def _policy_of(self, ref: FunctionRef) -> str | None:
         with self._db.statement() as tx:
@@ -198,7 +219,7 @@ class LambdaService:
 
     def _check_role(self, ctx: CallContext, role: str) -> None:
         # AWS asks the caller for iam:PassRole on the role, then checks Lambda can assume it.
-        self._authz.require(ctx, "iam:PassRole", role)
+        self._require(ctx, "iam:PassRole", role)
         match = _ROLE_ARN.match(role)
         trust: str | None = None
         if match is not None:
@@ -395,7 +416,7 @@ class LambdaService:
     def list_functions(
         self, ctx: CallContext, marker: str | None, max_items: int | None
     ) -> dict[str, Any]:
-        self._authz.require(ctx, "lambda:ListFunctions", "*")
+        self._require(ctx, "lambda:ListFunctions", "*")
         limit = max_items or 50
         after = ""
         if marker:
