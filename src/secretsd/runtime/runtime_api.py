@@ -95,7 +95,9 @@ class RuntimeApi:
         except (h11.RemoteProtocolError, h11.LocalProtocolError, ConnectionError):
             return
         except asyncio.CancelledError:
-            raise
+            # The environment is going away. Returning (not re-raising) spares asyncio's stream
+            # callback, which on Python 3.11 calls .exception() on a cancelled handler task.
+            return
         finally:
             writer.close()
 
