@@ -392,6 +392,15 @@ def test_invoke_permission_and_resource_policy(
     assert [s["Sid"] for s in policy["Statement"]] == ["user", "rotation"]
     body = _invoke(user_lam, name, {"from": "user"})[1]
     assert body["got"] == {"from": "user"}
+    # Its logs are another permission (logs:FilterLogEvents), which the user lacks.
+    user_logs = client_factory(
+        "logs", credentials=Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    )
+    with pytest.raises(ClientError) as no_logs:
+        user_logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")
+    code, message, _ = _error(no_logs)
+    assert code == "AccessDeniedException" and "logs:FilterLogEvents" in message
+    assert client_factory("logs").filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
 
     # What rotation sees (service/invocation.py), from a process on the same database.
     invoker = _in_process_invoker(server)
@@ -520,6 +529,13 @@ def test_sandbox_isolation_timeout_and_memory_limit(
     assert "Task timed out after 1.00 seconds" in log
     pid = int(re.search(r"pid (\d+)", log).group(1))  # type: ignore[union-attr]
     assert not _running(pid)
+
+    # A handler that cannot be imported: AWS's init error, and the environment is not kept.
+    lam.update_function_configuration(FunctionName=name, Handler="missing.handler")
+    response, body = _invoke(lam, name, {})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.ImportModuleError"
+    assert body["errorMessage"].startswith("Unable to import module 'missing'")
 
     # Memory: within MemorySize is fine, far beyond it fails as an Unhandled error.
     lam.update_function_configuration(FunctionName=name, Handler="app.hog", Timeout=10)

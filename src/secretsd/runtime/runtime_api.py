@@ -76,7 +76,8 @@ class RuntimeApi:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             peer = writer.get_extra_info("peername")
-            if not _connection_of(self._owner_pid(), peer):
+            ours = writer.get_extra_info("sockname")
+            if not _connection_of(self._owner_pid(), peer, ours):
                 return
             conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
             while True:
@@ -186,15 +187,14 @@ async def _read_request(
             return None, b""
 
 
-def _connection_of(pid: int | None, peer: object) -> bool:
+def _connection_of(pid: int | None, peer: object, ours: object) -> bool:
     """Whether the TCP connection from `peer` belongs to process `pid` (its socket inode is
     one of the process's file descriptors). Linux only; elsewhere every local peer is served."""
-    if pid is None or not isinstance(peer, tuple) or len(peer) < 2:
+    if pid is None or not isinstance(peer, tuple) or not isinstance(ours, tuple):
         return False
     if not os.path.exists("/proc/net/tcp"):
         return True
-    port = int(peer[1])
-    inode = _socket_inode(port)
+    inode = _socket_inode(int(peer[1]), int(ours[1]))
     if inode is None:
         return False
     target = f"socket:[{inode}]"
@@ -208,13 +208,16 @@ def _connection_of(pid: int | None, peer: object) -> bool:
     return False
 
 
-def _socket_inode(local_port: int) -> str | None:
-    """The inode of the IPv4 TCP socket bound to 127.0.0.1:`local_port` (the client's end)."""
-    wanted = f"0100007F:{local_port:04X}"
+def _socket_inode(client_port: int, server_port: int) -> str | None:
+    """The inode of the client's end of the connection 127.0.0.1:`client_port` ->
+    127.0.0.1:`server_port` (an earlier connection from the same port may linger in TIME_WAIT,
+    without an inode)."""
+    local = f"0100007F:{client_port:04X}"
+    remote = f"0100007F:{server_port:04X}"
     with open("/proc/net/tcp", encoding="ascii") as table:
         next(table)
         for line in table:
             fields = line.split()
-            if len(fields) > 9 and fields[1] == wanted:
+            if len(fields) > 9 and fields[1] == local and fields[2] == remote and fields[9] != "0":
                 return fields[9]
     return None
