@@ -174,12 +174,9 @@ def test_deploy_invoke_and_read_logs_with_the_cli(
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000", config["LastModified"])
     waited = aws_cli("lambda", "wait", "function-active", "--function-name", name)
     assert waited.returncode == 0, waited.stderr
-    again = aws_cli(
-        "lambda", "create-function", "--function-name", name, "--runtime", "python3.12",
-        "--role", role, "--handler", "app.echo", "--zip-file", f"fileb://{package}",
-    )  # fmt: skip
-    assert again.returncode != 0 and "ResourceConflictException" in again.stderr
-    assert f"Function already exist: {name}" in again.stderr
+    with pytest.raises(ClientError) as again:
+        _create(lam, name, role, "echo")
+    assert _error(again) == ("ResourceConflictException", f"Function already exist: {name}", 409)
 
     # RequestResponse with a payload, and the last 4 KB of the log.
     response, body = _invoke(lam, name, {"answer": 42}, LogType="Tail")
@@ -237,14 +234,16 @@ def test_deploy_invoke_and_read_logs_with_the_cli(
 
     # The logs, as the CLI reads them.
     group = f"/aws/lambda/{name}"
+    logs_client = client_factory("logs")
     deadline = time.monotonic() + 10
-    while True:
-        logs = aws_cli("logs", "filter-log-events", "--log-group-name", group)
-        assert logs.returncode == 0, logs.stderr
-        messages = [e["message"] for e in logs.output["events"]]
-        if any('{"async": true}' in m for m in messages) or time.monotonic() > deadline:
+    while time.monotonic() < deadline:
+        found = logs_client.filter_log_events(logGroupName=group, filterPattern='"async"')
+        if found["events"]:
             break
-        time.sleep(0.2)
+        time.sleep(0.1)
+    logs = aws_cli("logs", "filter-log-events", "--log-group-name", group)
+    assert logs.returncode == 0, logs.stderr
+    messages = [e["message"] for e in logs.output["events"]]
     assert any('echo says {"answer": 42}' in m for m in messages)
     assert any('echo says {"async": true}' in m for m in messages), "the Event invocation ran"
     assert all(m.endswith("\n") for m in messages)
@@ -253,8 +252,9 @@ def test_deploy_invoke_and_read_logs_with_the_cli(
     )
     assert filtered.returncode == 0, filtered.stderr
     assert {e["message"].split(" ", 2)[0] for e in filtered.output["events"]} == {"echo"}
-    groups = aws_cli("logs", "describe-log-groups", "--log-group-name-prefix", group)
-    assert [g["logGroupName"] for g in groups.output["logGroups"]] == [group]
+    groups = logs_client.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [group]
+    assert groups[0]["arn"] == f"arn:aws:logs:us-east-1:{account}:log-group:{group}:*"
     streams = aws_cli("logs", "describe-log-streams", "--log-group-name", group)
     assert streams.returncode == 0, streams.stderr
     names = [s["logStreamName"] for s in streams.output["logStreams"]]
@@ -266,9 +266,20 @@ def test_deploy_invoke_and_read_logs_with_the_cli(
         "--start-from-head",
     )  # fmt: skip
     assert events.returncode == 0, events.stderr
-    assert events.output["events"][0]["message"].startswith(("INIT_START", "START"))
-    missing = aws_cli("logs", "filter-log-events", "--log-group-name", "/aws/lambda/nope")
-    assert "ResourceNotFoundException" in missing.stderr
+    first_lines = [e["message"] for e in events.output["events"]]
+    assert first_lines[0].startswith("INIT_START Runtime Version: python3.12")
+    assert first_lines[1].startswith("START RequestId:")
+    # One invocation's lines keep their order: START ... END, REPORT.
+    starts = [i for i, line in enumerate(first_lines) if line.startswith("START")]
+    ends = [i for i, line in enumerate(first_lines) if line.startswith("END")]
+    reports = [i for i, line in enumerate(first_lines) if line.startswith("REPORT")]
+    assert starts and all(s < e < r for s, e, r in zip(starts, ends, reports, strict=True))
+    with pytest.raises(ClientError) as missing:
+        logs_client.filter_log_events(logGroupName="/aws/lambda/nope")
+    assert _error(missing)[:2] == (
+        "ResourceNotFoundException",
+        "The specified log group does not exist.",
+    )
 
     # Listing, updating the code, deleting.
     listed = lam.list_functions()["Functions"]
@@ -383,13 +394,23 @@ def test_invoke_permission_and_resource_policy(
         "Resource": arn,
         "Condition": {"StringEquals": {"AWS:SourceAccount": account}},
     }
+    lam.add_permission(
+        FunctionName=name,
+        StatementId="one-secret",
+        Action="lambda:InvokeFunction",
+        Principal="secretsmanager.amazonaws.com",
+        SourceArn=f"arn:aws:secretsmanager:us-east-1:{account}:secret:only-*",
+    )
     with pytest.raises(ClientError) as duplicate:
         lam.add_permission(
             FunctionName=name, StatementId="user", Action="lambda:InvokeFunction", Principal="*"
         )
     assert _error(duplicate)[0] == "ResourceConflictException"
     policy = json.loads(lam.get_policy(FunctionName=name)["Policy"])
-    assert [s["Sid"] for s in policy["Statement"]] == ["user", "rotation"]
+    assert [s["Sid"] for s in policy["Statement"]] == ["user", "rotation", "one-secret"]
+    assert policy["Statement"][2]["Condition"] == {
+        "ArnLike": {"AWS:SourceArn": f"arn:aws:secretsmanager:us-east-1:{account}:secret:only-*"}
+    }
     body = _invoke(user_lam, name, {"from": "user"})[1]
     assert body["got"] == {"from": "user"}
     # Its logs are another permission (logs:FilterLogEvents), which the user lacks.
@@ -438,6 +459,14 @@ def test_invoke_permission_and_resource_policy(
         invoker.check_service_may_invoke(
             arn, principal="secretsmanager.amazonaws.com", source_account=account, source_arn=source
         )
+    # The statement with a SourceArn condition admits only the secrets it names.
+    invoker.check_service_may_invoke(
+        arn,
+        principal="secretsmanager.amazonaws.com",
+        source_account=account,
+        source_arn=f"arn:aws:secretsmanager:us-east-1:{account}:secret:only-db-AbCdEf",
+    )
+    lam.remove_permission(FunctionName=name, StatementId="one-secret")
     with pytest.raises(ClientError) as unknown:
         lam.remove_permission(FunctionName=name, StatementId="rotation")
     assert _error(unknown)[:1] == ("ResourceNotFoundException",)

@@ -234,10 +234,13 @@ class Environment:
         if cold:
             written.insert(0, (started_ms, f"INIT_START Runtime Version: {spec.runtime}\n"))
         invocation = PendingInvocation(request_id, payload, spec.timeout * 1000, spec.arn)
-        written.append((started_ms, f"START RequestId: {request_id} Version: $LATEST\n"))
         self._api.submit(invocation)
         outcome = await self._await_start(invocation)
         begun = time.perf_counter()
+        # What the function printed while initialising comes before START, as in AWS's logs.
+        written += self._lines
+        self._lines = []
+        written.append((self._now_ms(), f"START RequestId: {request_id} Version: $LATEST\n"))
         if cold:
             self._init_ms = (begun - self._started) * 1000
         if outcome is None:

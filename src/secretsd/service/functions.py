@@ -20,6 +20,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import logging
 import re
 import uuid
 from collections.abc import Mapping
@@ -54,6 +55,7 @@ _ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/(?:[\x21-\x7e]*/)?([\w+=,.@
 _FUNCTION_ARN = re.compile(
     r"^(?:arn:aws:lambda:([a-z0-9-]+):)?(?:(\d{12}):function:)?([a-zA-Z0-9_-]{1,140})(?::(\$LATEST|[a-zA-Z0-9_-]+))?$"
 )
+log = logging.getLogger("secretsd.lambda")
 _SERVICE_PRINCIPAL = re.compile(r"^[a-z0-9.-]+\.amazonaws\.com(\.cn)?$")
 
 
@@ -526,13 +528,22 @@ class LambdaService:
         if invocation_type == "DryRun":
             return InvokeOutcome(204, b"")
         if invocation_type == "Event":
-            task = asyncio.get_running_loop().create_task(self._run(record, payload))
+            task = asyncio.get_running_loop().create_task(self._run_event(record, payload))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
             return InvokeOutcome(202, b"")
         result = await self._run(record, payload)
         tail = result.log_result if log_type == "Tail" else None
         return InvokeOutcome(200, result.payload, result.function_error, tail)
+
+    async def _run_event(self, record: FunctionRecord, payload: bytes) -> None:
+        try:
+            await self._run(record, payload)
+        except ServiceError as exc:
+            # Nobody waits for an Event invocation: the refusal is logged (never the payload).
+            log.warning("event invocation of %s not run: %s", record.name, exc.code)
+        except Exception:
+            log.exception("event invocation of %s failed", record.name)
 
     def spec(self, record: FunctionRecord) -> FunctionSpec:
         config = json.loads(record.config_json)

@@ -147,9 +147,11 @@ class LogEventRecord:
     message: str
 
 
-def new_event_id(timestamp_ms: int) -> str:
-    """Sorts by timestamp first; 56 digits, as AWS's event ids."""
-    return f"{timestamp_ms:020d}{int.from_bytes(os.urandom(14), 'big'):036d}"[:56]
+def new_event_id(timestamp_ms: int, ingestion_ms: int, sequence: int) -> str:
+    """56 digits, as AWS's event ids, sorting as the events were written: by timestamp, then
+    ingestion time, then position in their batch (random digits keep ids unique)."""
+    tail = f"{int.from_bytes(os.urandom(8), 'big'):014d}"[-14:]
+    return f"{timestamp_ms:020d}{ingestion_ms:016d}{sequence:06d}{tail}"
 
 
 class LogRepository:
@@ -196,12 +198,16 @@ class LogRepository:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (account_id, region, group, stream, first, first, last, now_ms, size),
             )
-        for timestamp, message in events:
+        previous = 0
+        for sequence, (stamp, message) in enumerate(events):
+            # Lines of one invocation keep their order even if the clock stepped back.
+            timestamp = max(stamp, previous)
+            previous = timestamp
             self._tx.execute(
                 "INSERT INTO log_events (event_id, account_id, region, group_name, stream_name,"
                 " timestamp_ms, ingestion_ms, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    new_event_id(timestamp),
+                    new_event_id(timestamp, now_ms, sequence),
                     account_id,
                     region,
                     group,
