@@ -207,7 +207,7 @@ def test_deploy_invoke_and_read_logs_with_the_cli(
     event = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"async": true}')
     assert event["StatusCode"] == 202 and event["Payload"].read() == b""
     dry = lam.invoke(FunctionName=arn, InvocationType="DryRun")
-    assert dry["StatusCode"] == 204
+    assert dry["StatusCode"] == 204 and dry["Payload"].read() == b""
     with pytest.raises(ClientError) as bad:
         lam.invoke(FunctionName=name, Payload=b"not json")
     assert _error(bad)[0] == "InvalidRequestContentException" and _error(bad)[2] == 400

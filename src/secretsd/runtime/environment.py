@@ -97,7 +97,10 @@ class Environment:
         self._now_ms = now_ms
         self._log_sink = log_sink
         self.stream = stream_name(datetime.fromtimestamp(now_ms() / 1000, UTC))
-        self._api = RuntimeApi(self._pid)
+        self._api = RuntimeApi(self._pid, self._mark_start)
+        # Output read before the current invocation was handed out (initialisation).
+        self._before_start: list[tuple[int, str]] = []
+        self._start_ms = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._root: Path | None = None
         self._lines: list[tuple[int, str]] = []
@@ -217,6 +220,10 @@ class Environment:
         assert self._proc is not None
         return self._proc.wait()
 
+    def _mark_start(self) -> None:
+        self._before_start, self._lines = self._lines, []
+        self._start_ms = self._now_ms()
+
     def _log(self, message: str) -> None:
         self._lines.append((self._now_ms(), message + "\n"))
 
@@ -238,9 +245,13 @@ class Environment:
         outcome = await self._await_start(invocation)
         begun = time.perf_counter()
         # What the function printed while initialising comes before START, as in AWS's logs.
-        written += self._lines
-        self._lines = []
-        written.append((self._now_ms(), f"START RequestId: {request_id} Version: $LATEST\n"))
+        if self._api.ready.is_set() and outcome is None:
+            written += self._before_start
+            self._before_start = []
+            start_ms = self._start_ms
+        else:
+            start_ms = self._now_ms()
+        written.append((start_ms, f"START RequestId: {request_id} Version: $LATEST\n"))
         if cold:
             self._init_ms = (begun - self._started) * 1000
         if outcome is None:

@@ -42,8 +42,12 @@ class PendingInvocation:
 class RuntimeApi:
     """Serves one environment's runtime. `owner_pid()` is the environment's process id."""
 
-    def __init__(self, owner_pid: Callable[[], int | None]) -> None:
+    def __init__(
+        self, owner_pid: Callable[[], int | None], on_next: Callable[[], None] = lambda: None
+    ) -> None:
         self._owner_pid = owner_pid
+        # Called the moment an invocation is handed to the runtime.
+        self._on_next = on_next
         self._queue: asyncio.Queue[PendingInvocation] = asyncio.Queue()
         self._current: PendingInvocation | None = None
         self._server: asyncio.Server | None = None
@@ -114,6 +118,7 @@ class RuntimeApi:
         if method == "GET" and rest == "invocation/next":
             invocation = await self._queue.get()
             self._current = invocation
+            self._on_next()
             self.ready.set()
             headers = [
                 *json_headers,
