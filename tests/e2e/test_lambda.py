@@ -316,6 +316,11 @@ def test_bad_packages_and_roles_are_refused(
         ({"Code": {"ZipFile": build_zip({"../escape.py": "x = 1"})}}, "Could not unzip"),
         ({"Role": untrusted}, "The role defined for the function cannot be assumed by Lambda."),
         ({"Runtime": "python2.7"}, "python2.7"),
+        (
+            {"Environment": {"Variables": {"AWS_REGION": "x", "OK": "1"}}},
+            "Reserved keys used in this request: AWS_REGION",
+        ),
+        ({"Environment": {"Variables": {"BIG": "x" * 4100}}}, "exceeded the 4KB limit"),
     ]
     for override, message in cases:
         params: dict[str, Any] = {

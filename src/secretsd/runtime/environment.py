@@ -30,6 +30,32 @@ LOG_TAIL_BYTES = 4096
 _DRAIN_SECONDS = 0.002
 
 
+# Variables Lambda sets that a function's configuration may not ("Defined runtime environment
+# variables", AWS Lambda Developer Guide).
+RESERVED_VARIABLES = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class RoleCredentials:
     access_key_id: str
@@ -164,9 +190,22 @@ class Environment:
     ) -> dict[str, str]:
         spec = self.spec
         runtime_version = spec.runtime.removeprefix("python")
-        env = {
-            # The function's own variables first: AWS's reserved ones cannot be overridden.
-            **spec.variables,
+        defaults = {
+            # What AWS sets but lets a function's variables override.
+            "AWS_ENDPOINT_URL": spec.endpoint,
+            "SECRETS_MANAGER_ENDPOINT": spec.endpoint,
+            "TZ": ":UTC",
+            "LANG": "en_US.UTF-8",
+            "PATH": "/usr/local/bin:/usr/bin/:/bin",
+            "PYTHONPATH": f"{task_root}:{sandbox.library_path()}",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "TMPDIR": tmp,
+            "HOME": tmp,
+            # Fewer malloc arenas: less address space reserved under the memory limit.
+            "MALLOC_ARENA_MAX": "2",
+        }
+        reserved = {
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
             "AWS_LAMBDA_FUNCTION_NAME": spec.name,
@@ -183,20 +222,9 @@ class Environment:
             "AWS_ACCESS_KEY_ID": credentials.access_key_id,
             "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
             "AWS_SESSION_TOKEN": credentials.session_token,
-            "AWS_ENDPOINT_URL": spec.endpoint,
-            "SECRETS_MANAGER_ENDPOINT": spec.endpoint,
-            "TZ": ":UTC",
-            "LANG": "en_US.UTF-8",
-            "PATH": "/usr/local/bin:/usr/bin/:/bin",
-            "LD_LIBRARY_PATH": "",
-            "PYTHONPATH": f"{task_root}:{sandbox.library_path()}",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "TMPDIR": tmp,
-            "HOME": tmp,
-            # Fewer malloc arenas: less address space reserved under the memory limit.
-            "MALLOC_ARENA_MAX": "2",
         }
+        assert set(reserved) <= RESERVED_VARIABLES
+        env = {**defaults, **spec.variables, **reserved}
         return {k: v for k, v in env.items() if v != ""}
 
     async def _read_output(self, reader: asyncio.StreamReader) -> None:

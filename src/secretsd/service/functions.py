@@ -32,7 +32,12 @@ import orjson
 
 from secretsd.clock import Clock
 from secretsd.errors import ServiceError
-from secretsd.runtime.environment import FunctionSpec, RoleCredentials, RunResult
+from secretsd.runtime.environment import (
+    RESERVED_VARIABLES,
+    FunctionSpec,
+    RoleCredentials,
+    RunResult,
+)
 from secretsd.runtime.pool import EnvironmentPool
 from secretsd.runtime.sandbox import CodeRejected, check_zip
 from secretsd.service.authorization import Authorizer
@@ -51,6 +56,7 @@ MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 MAX_EVENT_PAYLOAD = 256 * 1024
 CREDENTIAL_SECONDS = 3600
+MAX_VARIABLES_BYTES = 4096
 _ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/(?:[\x21-\x7e]*/)?([\w+=,.@-]{1,64})$")
 _FUNCTION_ARN = re.compile(
     r"^(?:arn:aws:lambda:([a-z0-9-]+):)?(?:(\d{12}):function:)?([a-zA-Z0-9_-]{1,140})(?::(\$LATEST|[a-zA-Z0-9_-]+))?$"
@@ -291,7 +297,7 @@ class LambdaService:
             "Description": params.get("Description", ""),
             "Timeout": params.get("Timeout", 3),
             "MemorySize": params.get("MemorySize", 128),
-            "Variables": (params.get("Environment") or {}).get("Variables") or {},
+            "Variables": _variables(params.get("Environment")),
         }
         record = FunctionRecord(
             ref.account_id,
@@ -392,7 +398,7 @@ class LambdaService:
                 if key in params:
                     config[key] = params[key]
             if "Environment" in params:
-                config["Variables"] = (params["Environment"] or {}).get("Variables") or {}
+                config["Variables"] = _variables(params["Environment"])
             return FunctionRecord(
                 record.account_id,
                 record.region,
@@ -656,6 +662,26 @@ class LambdaService:
         for task in list(self._background):
             task.cancel()
         await self._pool.close()
+
+
+def _variables(environment: Mapping[str, Any] | None) -> dict[str, str]:
+    """A function's variables, refused as AWS refuses them: reserved names, over 4 KB."""
+    variables: dict[str, str] = dict((environment or {}).get("Variables") or {})
+    reserved = sorted(k for k in variables if k in RESERVED_VARIABLES)
+    if reserved:
+        raise _invalid(
+            "Lambda was unable to configure your environment variables because the environment"
+            " variables you have provided contains reserved keys that are currently not"
+            f" supported for modification. Reserved keys used in this request: {','.join(reserved)}"
+        )
+    # AWS measures the variables as JSON; the message does not repeat them (values may be
+    # sensitive).
+    if len(json.dumps(variables, separators=(",", ":")).encode()) > MAX_VARIABLES_BYTES:
+        raise _invalid(
+            "Lambda was unable to configure your environment variables because the environment"
+            " variables you have provided exceeded the 4KB limit."
+        )
+    return variables
 
 
 def _with_policy(record: FunctionRecord, policy: str | None) -> FunctionRecord:
