@@ -51,7 +51,16 @@ def inspect(event, context):
             pass
     return {"env": dict(os.environ), "uid": os.getuid(), "gid": os.getgid(),
             "groups": os.getgroups(), "cwd": os.getcwd(), "fds": fds, "pid": os.getpid(),
-            "can_write_task_root": os.access(os.environ["LAMBDA_TASK_ROOT"], os.W_OK)}
+            "can_write_task_root": os.access(os.environ["LAMBDA_TASK_ROOT"], os.W_OK),
+            "readable": [p for p in event.get("paths", []) if _readable(p)]}
+
+def _readable(path):
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+        return True
+    except OSError:
+        return False
 
 def secret(event, context):
     import boto3
@@ -514,7 +523,8 @@ def test_sandbox_isolation_timeout_and_memory_limit(
     role = _role(iam, unique_name("role"), read_secrets=False)
     name = unique_name("fn")
     _create(lam, name, role, "inspect", Environment={"Variables": {"MINE": "1"}}, Timeout=1)
-    response, seen = _invoke(lam, name, {})
+    private = [server.data_dir / "secretsd.db", server.data_dir / "root.key", "/etc/shadow"]
+    response, seen = _invoke(lam, name, {"paths": [str(p) for p in private]})
     assert "FunctionError" not in response, seen
     env = seen["env"]
     assert not [k for k in env if k.startswith("SECRETSD_")]
@@ -535,6 +545,8 @@ def test_sandbox_isolation_timeout_and_memory_limit(
         nobody = pwd.getpwnam("nobody")
         assert (seen["uid"], seen["gid"]) == (nobody.pw_uid, nobody.pw_gid)
         assert seen["groups"] in ([], [nobody.pw_gid])
+        # secretsd's database and root key are out of the function's reach.
+        assert seen["readable"] == []
     # Nothing of secretsd's is open in the function: its database, its data dir, its listener.
     for target in seen["fds"].values():
         assert str(server.data_dir) not in target, seen["fds"]
