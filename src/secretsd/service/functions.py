@@ -596,9 +596,17 @@ class LambdaService:
                 c.access_key_id, c.secret_access_key, c.session_token, c.expires_ms
             )
 
-        return await self._pool.invoke(
-            spec, request_id, payload, code=code, credentials=credentials
-        )
+        try:
+            return await self._pool.invoke(
+                spec, request_id, payload, code=code, credentials=credentials
+            )
+        except OSError as exc:
+            # The environment could not be started (no interpreter the function's user may run,
+            # no room for the task root...): the operator's problem, told in the server log.
+            log.error("cannot start an environment for %s: %s", spec.arn, exc)
+            raise ServiceError(
+                "ServiceException", "The function's execution environment could not start.", 500
+            ) from exc
 
     def write_log(self, spec: FunctionSpec, stream: str, events: list[tuple[int, str]]) -> None:
         with self._db.transaction(write=True) as tx:
