@@ -6,6 +6,7 @@ from secretsd.api import iam as iam_api
 from secretsd.api import kms as kms_api
 from secretsd.api import sts as sts_api
 from secretsd.api.replication import with_replication
+from secretsd.api.rotation import with_rotation
 from secretsd.api.secretsmanager import HANDLERS
 from secretsd.auth.principals import PrincipalDirectory, seal_secret
 from secretsd.clock import SystemClock
@@ -25,10 +26,12 @@ from secretsd.protocol.sealed import AsgiApp, SealedGate, UnsealRefused
 from secretsd.protocol.validate import Validator
 from secretsd.scheduler.purge import purge_loop
 from secretsd.service.authorization import Authorizer, GenerationWatch
+from secretsd.service.builtin_rotators import builtin_rotators
 from secretsd.service.console_sessions import ConsoleSessions
 from secretsd.service.iam import IamService
 from secretsd.service.pagination import TokenCodec
 from secretsd.service.replication import ReplicationService, replication_loop
+from secretsd.service.rotation import NoFunctions, RotationService, RotatorRouter, rotation_loop
 from secretsd.service.secrets import SecretsService
 from secretsd.service.sts import StsService
 from secretsd.settings import Settings
@@ -81,9 +84,14 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         ApiOperations(kms, kms_api.HANDLERS, kms_validator),
     )
     replication = ReplicationService(db, keyring, clock, service)
+    # Built-in rotators by function name in front of Lambda; until Lambda lands, every other
+    # function is unknown (AccessDeniedException "Secrets Manager cannot invoke ...").
+    rotation = RotationService(
+        db, clock, service, authorizer, RotatorRouter(builtin_rotators(service), NoFunctions())
+    )
     return ApiApp(
         service=service,
-        handlers=with_replication(HANDLERS, replication),
+        handlers=with_rotation(with_replication(HANDLERS, replication), rotation),
         validator=sm_validator,
         principals=principals,
         max_body_bytes=settings.max_body_bytes,
@@ -91,6 +99,7 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         background=[
             purge_loop(service, settings.purge_interval_seconds, kms, sts),
             replication_loop(replication, db, clock),
+            rotation_loop(rotation),
         ],
         routes=[
             Route(
