@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -141,7 +142,7 @@ def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
 
 
 def test_single_user_rotation_with_boto3_and_cli(
-    sm: Any, aws_cli: Any, target: Target, unique_name: NameFactory
+    sm: Any, aws_cli: Any, server: ServerProcess, target: Target, unique_name: NameFactory
 ) -> None:
     user = user_name()
     target.create_user(user, "first-password")
@@ -177,6 +178,7 @@ def test_single_user_rotation_with_boto3_and_cli(
     assert following.astimezone(UTC) == datetime(
         tomorrow.year, tomorrow.month, tomorrow.day, 23, 59, 59, tzinfo=UTC
     )
+    assert events(server, created["ARN"]) == ["RotationStarted", "RotationSucceeded"]
     listed = sm.list_secrets(Filters=[{"Key": "name", "Values": [name]}])["SecretList"][0]
     assert {k: listed[k] for k in ROTATION_KEYS} == {k: described[k] for k in ROTATION_KEYS}
 
@@ -294,7 +296,7 @@ def test_recorded_errors(
 
 
 def test_rotate_immediately_false_runs_only_the_test(
-    sm: Any, target: Target, unique_name: NameFactory
+    sm: Any, server: ServerProcess, target: Target, unique_name: NameFactory
 ) -> None:
     user = user_name()
     target.create_user(user, "stays")
@@ -320,10 +322,11 @@ def test_rotate_immediately_false_runs_only_the_test(
     assert target.logs_in(user, "stays")
     versions = sm.list_secret_version_ids(SecretId=name, IncludeDeprecated=True)["Versions"]
     assert [v["VersionId"] for v in versions] == [created["VersionId"]]
+    assert events(server, created["ARN"]) == ["TestRotationStarted", "TestRotationSucceeded"]
 
 
 def test_failed_rotation_leaves_awspending_and_is_reattempted(
-    sm: Any, target: Target, unique_name: NameFactory
+    sm: Any, server: ServerProcess, target: Target, unique_name: NameFactory
 ) -> None:
     user = user_name()
     target.create_user(user, "real-password")
@@ -339,6 +342,7 @@ def test_failed_rotation_leaves_awspending_and_is_reattempted(
     assert value(sm, name)["password"] == "stale-password"
     assert target.logs_in(user, "real-password")
 
+    assert events(server, created["ARN"]) == ["RotationStarted", "RotationFailed"]
     target.set_password(user, "stale-password")
     with pytest.raises(ClientError) as exc:
         sm.rotate_secret(SecretId=name)
@@ -349,6 +353,7 @@ def test_failed_rotation_leaves_awspending_and_is_reattempted(
         time.sleep(0.2)
     assert target.logs_in(user, value(sm, name)["password"])
     assert value(sm, name, "AWSPREVIOUS")["password"] == "stale-password"
+    assert events(server, created["ARN"])[2:] == ["RotationStarted", "RotationSucceeded"]
 
 
 class StallingProxy:
@@ -369,11 +374,12 @@ class StallingProxy:
                 conn, _ = self._listener.accept()
             except OSError:
                 return
+            self._held.append(conn)
             if self.stall.is_set():
-                self._held.append(conn)
                 self.stalled.set()
                 continue
             upstream = socket.create_connection(("127.0.0.1", self._target))
+            self._held.append(upstream)
             for a, b in ((conn, upstream), (upstream, conn)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
@@ -385,11 +391,9 @@ class StallingProxy:
         except OSError:
             pass
         finally:
-            for s in (source, sink):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         self._listener.close()
@@ -449,6 +453,23 @@ def test_kill_mid_rotation_then_the_rotation_completes(
         assert sorted(stages.values()) == [["AWSCURRENT"], ["AWSPREVIOUS"]]
     finally:
         proxy.close()
+
+
+def events(server: ServerProcess, arn: str = "%") -> list[str]:
+    """Rotation service events recorded in the server's database (of one secret), oldest
+    first."""
+    query = (
+        "SELECT event_name FROM service_events WHERE event_name LIKE {0}"
+        " AND resource_arn LIKE {0} ORDER BY event_id"
+    )
+    if server.database_url is not None:
+        with psycopg.connect(server.database_url) as conn:
+            return [row[0] for row in conn.execute(query.format("%s"), ("%Rotation%", arn))]
+    db = sqlite3.connect(f"file:{server.data_dir / 'secretsd.db'}?mode=ro", uri=True)
+    try:
+        return [row[0] for row in db.execute(query.format("?"), ("%Rotation%", arn))]
+    finally:
+        db.close()
 
 
 def _next_boundary(now: datetime, hours: int) -> datetime:
@@ -513,18 +534,18 @@ def test_scheduled_rotations_happen_once_on_their_own(
         for _ in range(nodes)
     ]
 
-    def new_logs() -> str:
-        return server.log_path.read_bytes()[mark:].decode(errors="replace")
-
     deadline = time.monotonic() + 30
-    while new_logs().count("rotated ") < 2:
-        assert time.monotonic() < deadline, new_logs()
+    while events(server).count("RotationSucceeded") < 2:
+        assert time.monotonic() < deadline, events(server)
         time.sleep(0.2)
     time.sleep(2.5)  # more scheduler passes everywhere: nothing more may happen
     for node in ahead:
         node.stop()
-    assert new_logs().count("rotated ") == 2, new_logs()
-    assert "Traceback" not in new_logs(), new_logs()
+    happened = events(server)
+    assert happened.count("RotationStarted") == 2, happened
+    assert happened.count("RotationSucceeded") == 2, happened
+    assert "RotationFailed" not in happened, happened
+    assert "Traceback" not in server.log_path.read_bytes()[mark:].decode(errors="replace")
 
     server.start()
     sm = sm_factory(server=server)

@@ -95,7 +95,7 @@ class PostgresRotator:
             elif step == "setSecret":
                 await self._set(ctx, arn, token)
             elif step == "testSecret":
-                await _check_login(self._value(ctx, arn, token, staging.PENDING))
+                await _check_login(self._pending_or_current(ctx, arn, token))
             elif step == "finishSecret":
                 self._finish(ctx, arn, token)
             else:
@@ -158,6 +158,17 @@ class PostgresRotator:
             raise RotationStepError("Neither the current nor the previous password logs in.")
         async with await _connect(login) as conn:
             await _set_password(conn, str(pending["username"]), str(pending["password"]))
+
+    def _pending_or_current(self, ctx: CallContext, arn: str, token: str) -> dict[str, Any]:
+        """What testSecret logs in with: the new credentials, or (RotateImmediately=false tests
+        the rotation configuration with an AWSPENDING version that has no value) the current
+        ones."""
+        try:
+            return self._value(ctx, arn, token, staging.PENDING)
+        except ServiceError as exc:
+            if exc.code != "ResourceNotFoundException":
+                raise
+        return self._value(ctx, arn, None, staging.CURRENT)
 
     def _finish(self, ctx: CallContext, arn: str, token: str) -> None:
         view = self._secrets.describe_secret(ctx, secret_id=arn)
