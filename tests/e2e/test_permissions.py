@@ -744,13 +744,14 @@ def test_request_condition_keys(
             "Resource": "*",
             "Condition": {"Bool": {"secretsmanager:BlockPublicPolicy": "true"}},
         },
-        # Rotation (not implemented yet, still authorized) only with one function.
+        # Rotation only with one function (which the caller must also be allowed to invoke).
         {
             "Effect": "Allow",
             "Action": "secretsmanager:RotateSecret",
             "Resource": "*",
             "Condition": {"ArnEquals": {"secretsmanager:RotationLambdaARN": lambda_arn}},
         },
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": lambda_arn},
         # Principal tags.
         {
             "Effect": "Allow",
@@ -792,10 +793,13 @@ def test_request_condition_keys(
     denied(sm.put_resource_policy, SecretId=arn, ResourcePolicy=public)
     sm.put_resource_policy(SecretId=arn, ResourcePolicy=public, BlockPublicPolicy=True)
 
-    with pytest.raises(ClientError) as exc:
-        sm.rotate_secret(SecretId=arn, RotationLambdaARN=lambda_arn)
-    assert error(exc)[0] == "InvalidRequestException"  # allowed, then "not supported yet"
-    denied(sm.rotate_secret, SecretId=arn, RotationLambdaARN=lambda_arn + "-other")
+    # Allowed, then the function is unknown to Secrets Manager (nothing is saved).
+    assert denied(sm.rotate_secret, SecretId=arn, RotationLambdaARN=lambda_arn).startswith(
+        "Secrets Manager cannot invoke the specified Lambda function."
+    )
+    assert "secretsmanager:RotateSecret" in denied(
+        sm.rotate_secret, SecretId=arn, RotationLambdaARN=lambda_arn + "-other"
+    )
 
     denied(sm.delete_secret, SecretId=arn, RecoveryWindowInDays=7)
     assert "explicit deny" in denied(

@@ -12,6 +12,8 @@ from secretsd.service.context import CallContext
 from secretsd.service.rotation import RotationInfo, RotationService
 from secretsd.service.secrets import SecretsService
 
+ROTATION_OPERATIONS = ("RotateSecret", "CancelRotateSecret")
+
 
 def _add_rotation(entries: list[dict[str, Any]], rotation: RotationService) -> None:
     infos = rotation.info_for([e["ARN"] for e in entries])
