@@ -558,3 +558,49 @@ def test_scheduled_rotations_happen_once_on_their_own(
         assert window <= rotated_at < window + timedelta(hours=1), (kind, rotated_at, window)
         fresh = value(sm, name)
         assert target.logs_in(fresh["username"], fresh["password"])
+
+
+def test_replicas_refuse_rotation_and_receive_the_rotated_value(
+    sm_factory: SecretsManagerFactory,
+    server: ServerProcess,
+    target: Target,
+    unique_name: NameFactory,
+) -> None:
+    east, west = sm_factory(server=server), sm_factory("us-west-2", server=server)
+    user = user_name()
+    target.create_user(user, "replicated")
+    name = unique_name()
+    created = east.create_secret(
+        Name=name,
+        SecretString=target.creds(user, "replicated"),
+        AddReplicaRegions=[{"Region": "us-west-2"}],
+    )
+    replica_arn = created["ARN"].replace(":us-east-1:", ":us-west-2:")
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            west.describe_secret(SecretId=replica_arn)
+            break
+        except ClientError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    refused = (
+        "InvalidParameterException",
+        "Operation not permitted on a replica secret. Call must be made in primary secret's"
+        " region.",
+        400,
+    )
+    with pytest.raises(ClientError) as exc:
+        west.rotate_secret(SecretId=replica_arn, RotationLambdaARN=builtin(replica_arn))
+    assert error(exc) == refused
+    with pytest.raises(ClientError) as exc:
+        west.cancel_rotate_secret(SecretId=replica_arn)
+    assert error(exc) == refused
+
+    east.rotate_secret(SecretId=name, RotationLambdaARN=builtin(created["ARN"]))
+    rotated = value(east, name)["password"]
+    assert rotated != "replicated" and target.logs_in(user, rotated)
+    while value(west, replica_arn)["password"] != rotated:
+        assert time.monotonic() < deadline + 15
+        time.sleep(0.1)
+    assert value(west, replica_arn, "AWSPREVIOUS")["password"] == "replicated"

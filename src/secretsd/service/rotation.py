@@ -33,7 +33,7 @@ from secretsd.service.invocation import (
     FunctionNotInvokable,
     Invocation,
 )
-from secretsd.service.schedule import Schedule, next_window, parse_rules, rules_out
+from secretsd.service.schedule import DAY_MS, Schedule, next_window, parse_rules, rules_out
 from secretsd.service.secrets import MSG_TOKEN_REQUIRED, SecretsService
 from secretsd.service.views import WriteResult
 from secretsd.store.database import Database
@@ -374,6 +374,18 @@ class RotationService:
             window_due = (
                 rec.enabled and rec.window_start_ms is not None and rec.window_start_ms <= now
             )
+            if window_due and rec.pending_token is None and schedule is not None:
+                # AutomaticallyAfterDays: "Manually updating the secret value by calling
+                # PutSecretValue or UpdateSecret is considered a valid rotation."
+                moved = self._manual_update_ms(repo, secret.arn, rec, schedule)
+                if moved is not None:
+                    start, end = next_window(schedule, moved)
+                    if start > now:
+                        rotations.replace_if_fence(
+                            rec.with_changes(window_start_ms=start, window_end_ms=end),
+                            rec.claim_fence,
+                        )
+                        return None
             if window_due and schedule is not None:
                 # This window is used up, whatever happens to the rotation started in it.
                 changes["window_start_ms"], changes["window_end_ms"] = next_window(schedule, now)
@@ -410,6 +422,22 @@ class RotationService:
                 return None
             self._event(tx, secret, "RotationStarted" if mode == ROTATE else "TestRotationStarted")
             return _Run(secret.arn, secret.account_id, token, mode, fence)
+
+    @staticmethod
+    def _manual_update_ms(
+        repo: Repository, secret_arn: str, rec: RotationRecord, schedule: Schedule
+    ) -> int | None:
+        """When AWSCURRENT got a value since the window was scheduled (days schedules only)."""
+        if schedule.kind != "days" or rec.window_start_ms is None:
+            return None
+        current = repo.stages(secret_arn).get(staging.CURRENT)
+        version = repo.version(secret_arn, current) if current is not None else None
+        scheduled_from = rec.window_start_ms - schedule.days * DAY_MS
+        if version is None or version.created_ms < scheduled_from + DAY_MS:
+            return None
+        if rec.last_rotated_ms is not None and version.created_ms <= rec.last_rotated_ms:
+            return None
+        return version.created_ms
 
     # -- running ------------------------------------------------------------------------------
     def _spawn(self, run: _Run) -> asyncio.Task[None]:
