@@ -343,6 +343,13 @@ def test_failed_rotation_leaves_awspending_and_is_reattempted(
     assert target.logs_in(user, "real-password")
 
     assert events(server, created["ARN"]) == ["RotationStarted", "RotationFailed"]
+    # Cancelling names the unfinished version, which keeps AWSPENDING (AWS: remove it yourself).
+    cancelled = sm.cancel_rotate_secret(SecretId=name)
+    assert cancelled["VersionId"] == pending
+    described = sm.describe_secret(SecretId=name)
+    assert described["RotationEnabled"] is False
+    assert described["VersionIdsToStages"] == stages
+
     target.set_password(user, "stale-password")
     with pytest.raises(ClientError) as exc:
         sm.rotate_secret(SecretId=name)
