@@ -1,8 +1,8 @@
-"""Built-in rotators: PostgreSQL credentials rotated without a Lambda function.
+"""Built-in rotators: PostgreSQL and MySQL/MariaDB credentials rotated without a Lambda function.
 
-`RotationLambdaARN` names one by its function name, in any region and account:
-`arn:aws:lambda:<region>:<account>:function:secretsd-builtin-postgresql-single-user` or
-`...:function:secretsd-builtin-postgresql-multi-user`. Secrets Manager invokes it with the same
+`RotationLambdaARN` names one by its function name, in the secret's region and account:
+`arn:aws:lambda:<region>:<account>:function:secretsd-builtin-<postgresql|mysql>-<single-user|
+multi-user>`. Secrets Manager invokes it with the same
 event and four steps as a Lambda function, and it follows the strategies of AWS's rotation
 templates (read from AWS's documentation, written here from scratch):
 
@@ -14,6 +14,8 @@ templates (read from AWS's documentation, written here from scratch):
   other user's password changes.
 
 The secret value is AWS's JSON (engine, host, port, username, password, dbname, masterarn). The
+database work is an `Engine`'s: psycopg for PostgreSQL, PyMySQL (in a thread: it is blocking)
+for MySQL and MariaDB. The
 steps call Secrets Manager with the account's own authority in the secret's account and region
 (a built-in rotator has no execution role); the master secret must be in that account.
 """
@@ -21,24 +23,25 @@ steps call Secrets Manager with the account's own authority in the secret's acco
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
-
-import psycopg
-from psycopg import sql
 
 from secretsd.auth.identity import Identity
 from secretsd.errors import ServiceError
 from secretsd.service import staging
 from secretsd.service.context import CallContext
+from secretsd.service.database_engines import (
+    ENGINES,
+    DatabaseError,
+    Engine,
+    MysqlEngine,
+    PostgresEngine,
+)
 from secretsd.service.invocation import FunctionNotInvokable, Invocation
 from secretsd.service.passwords import generate_password
 from secretsd.service.secrets import SecretsService
 
-SINGLE_USER = "secretsd-builtin-postgresql-single-user"
-MULTI_USER = "secretsd-builtin-postgresql-multi-user"
+PREFIX = "secretsd-builtin-"
 CLONE_SUFFIX = "_clone"
-CONNECT_TIMEOUT_SECONDS = 5
 # Characters AWS's templates exclude from generated passwords (they break connection strings).
 EXCLUDED_CHARACTERS = "/@\"'\\:"
 
@@ -61,11 +64,12 @@ def service_context(account_id: str, region: str) -> CallContext:
     return CallContext(identity, region, operation="Rotation")
 
 
-class PostgresRotator:
-    """A FunctionInvoker for one built-in strategy."""
+class DatabaseRotator:
+    """A FunctionInvoker for one built-in engine and strategy."""
 
-    def __init__(self, secrets: SecretsService, *, multi_user: bool) -> None:
+    def __init__(self, secrets: SecretsService, engine: Engine, *, multi_user: bool) -> None:
         self._secrets = secrets
+        self._engine = engine
         self._multi_user = multi_user
 
     def check_service_may_invoke(
@@ -95,13 +99,14 @@ class PostgresRotator:
             elif step == "setSecret":
                 await self._set(ctx, arn, token)
             elif step == "testSecret":
-                await _check_login(self._pending_or_current(ctx, arn, token))
+                await self._engine.check_login(self._pending_or_current(ctx, arn, token))
             elif step == "finishSecret":
                 self._finish(ctx, arn, token)
             else:
                 raise RotationStepError(f"Unknown step {step}")
-        except (RotationStepError, ServiceError, psycopg.Error) as exc:
-            document = {"errorType": type(exc).__name__, "errorMessage": _message(exc)}
+        except (RotationStepError, ServiceError, DatabaseError) as exc:
+            message = exc.message if isinstance(exc, ServiceError) else str(exc)
+            document = {"errorType": type(exc).__name__, "errorMessage": message}
             return Invocation(json.dumps(document).encode(), "Unhandled")
         return Invocation(b"null", None)
 
@@ -132,7 +137,7 @@ class PostgresRotator:
 
     async def _set(self, ctx: CallContext, arn: str, token: str) -> None:
         pending = self._value(ctx, arn, token, staging.PENDING)
-        if await _can_login(pending):
+        if await self._engine.can_login(pending):
             return  # set by an earlier attempt
         if self._multi_user:
             master_arn = pending.get("masterarn")
@@ -140,24 +145,25 @@ class PostgresRotator:
                 raise RotationStepError("The secret has no masterarn for the multi-user strategy.")
             master = self._value(ctx, master_arn, None, staging.CURRENT)
             current = self._value(ctx, arn, None, staging.CURRENT)
-            async with await _connect(_with_target(master, pending)) as conn:
-                await _ensure_clone(conn, str(current["username"]), str(pending["username"]))
-                await _set_password(conn, str(pending["username"]), str(pending["password"]))
+            admin = {
+                **master,
+                "host": master.get("host", pending.get("host")),
+                "dbname": pending.get("dbname", master.get("dbname")),
+            }
+            await self._engine.set_clone_password(
+                admin, str(current["username"]), str(pending["username"]), str(pending["password"])
+            )
             return
-        login = None
         for stage in (staging.CURRENT, staging.PREVIOUS):
             try:
                 candidate = self._value(ctx, arn, None, stage)
             except ServiceError:
                 continue
-            candidate = {**pending, "password": candidate.get("password")}
-            if await _can_login(candidate):
-                login = candidate
-                break
-        if login is None:
-            raise RotationStepError("Neither the current nor the previous password logs in.")
-        async with await _connect(login) as conn:
-            await _set_password(conn, str(pending["username"]), str(pending["password"]))
+            login = {**pending, "password": candidate.get("password")}
+            if await self._engine.can_login(login):
+                await self._engine.set_own_password(login, str(pending["password"]))
+                return
+        raise RotationStepError("Neither the current nor the previous password logs in.")
 
     def _pending_or_current(self, ctx: CallContext, arn: str, token: str) -> dict[str, Any]:
         """What testSecret logs in with: the new credentials, or (RotateImmediately=false tests
@@ -191,84 +197,24 @@ class PostgresRotator:
             document = None
         if not isinstance(document, dict) or not {"host", "username", "password"} <= set(document):
             raise RotationStepError(
-                "The secret value is not PostgreSQL credentials JSON (host, username, password)."
+                "The secret value is not database credentials JSON (host, username, password)."
             )
-        if str(document.get("engine", "postgres")) not in ("postgres", "postgresql"):
-            raise RotationStepError("The built-in rotator rotates only engine postgres.")
+        engine = str(document.get("engine", self._engine.engines[0]))
+        if engine not in self._engine.engines:
+            raise RotationStepError(
+                f"This built-in rotator rotates engine {' or '.join(self._engine.engines)}."
+            )
         return document
 
 
-def _message(exc: Exception) -> str:
-    if isinstance(exc, ServiceError):
-        return exc.message
-    if isinstance(exc, psycopg.Error):
-        # The server's own message (e.g. "password authentication failed for user ..."), which
-        # never echoes a password.
-        diag = getattr(exc, "diag", None)
-        return str(getattr(diag, "message_primary", None) or type(exc).__name__)
-    return str(exc)
-
-
-def _with_target(master: Mapping[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
+def builtin_rotators(secrets: SecretsService) -> dict[str, DatabaseRotator]:
+    """The built-in rotators by function name."""
+    engines: dict[str, Engine] = {"postgresql": PostgresEngine(), "mysql": MysqlEngine()}
+    assert set(engines) == set(ENGINES)
     return {
-        **master,
-        "host": master.get("host", target.get("host")),
-        "dbname": target.get("dbname", master.get("dbname")),
-    }
-
-
-async def _connect(creds: Mapping[str, Any]) -> psycopg.AsyncConnection[Any]:
-    return await psycopg.AsyncConnection.connect(
-        host=str(creds["host"]),
-        port=int(creds.get("port") or 5432),
-        dbname=str(creds.get("dbname") or "postgres"),
-        user=str(creds["username"]),
-        password=str(creds["password"]),
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        autocommit=True,
-    )
-
-
-async def _can_login(creds: Mapping[str, Any]) -> bool:
-    try:
-        await _check_login(creds)
-    except psycopg.OperationalError:
-        return False
-    return True
-
-
-async def _check_login(creds: Mapping[str, Any]) -> None:
-    async with await _connect(creds) as conn:
-        await conn.execute("SELECT 1")
-
-
-async def _set_password(conn: psycopg.AsyncConnection[Any], user: str, password: str) -> None:
-    await conn.execute(
-        sql.SQL("ALTER USER {} WITH PASSWORD {}").format(
-            sql.Identifier(user), sql.Literal(password)
+        f"{PREFIX}{name}-{strategy}": DatabaseRotator(
+            secrets, engine, multi_user=strategy == "multi-user"
         )
-    )
-
-
-async def _ensure_clone(conn: psycopg.AsyncConnection[Any], original: str, clone: str) -> None:
-    """The other user of the pair exists, with the original's role memberships."""
-    cur = await conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (clone,))
-    if await cur.fetchone() is not None:
-        return
-    await conn.execute(sql.SQL("CREATE ROLE {} WITH LOGIN").format(sql.Identifier(clone)))
-    cur = await conn.execute(
-        "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid"
-        " JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = %s",
-        (original,),
-    )
-    for (group,) in await cur.fetchall():
-        await conn.execute(
-            sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(clone))
-        )
-
-
-def builtin_rotators(secrets: SecretsService) -> dict[str, PostgresRotator]:
-    return {
-        SINGLE_USER: PostgresRotator(secrets, multi_user=False),
-        MULTI_USER: PostgresRotator(secrets, multi_user=True),
+        for name, engine in engines.items()
+        for strategy in ("single-user", "multi-user")
     }
