@@ -162,9 +162,22 @@ class MysqlEngine:
         await asyncio.to_thread(self._run, creds, [("SELECT 1", ())])
 
     async def set_own_password(self, login: Creds, password: str) -> None:
-        await asyncio.to_thread(
-            self._run, login, [("ALTER USER CURRENT_USER() IDENTIFIED BY %s", (password,))]
-        )
+        await asyncio.to_thread(self._own_password, login, password)
+
+    def _own_password(self, login: Creds, password: str) -> None:
+        conn = self._connect(login)
+        try:
+            with conn.cursor() as cur:
+                try:
+                    # MySQL 8 (its PASSWORD() is gone) lets a user ALTER itself.
+                    cur.execute("ALTER USER CURRENT_USER() IDENTIFIED BY %s", (password,))
+                except pymysql.MySQLError:
+                    # MariaDB asks CREATE USER for that, but not for SET PASSWORD.
+                    cur.execute("SET PASSWORD = PASSWORD(%s)", (password,))
+        except pymysql.MySQLError as exc:
+            raise DatabaseError(_mysql_message(exc)) from None
+        finally:
+            conn.close()
 
     async def set_clone_password(
         self, admin: Creds, original: str, user: str, password: str
