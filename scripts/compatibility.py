@@ -29,7 +29,7 @@ PLANNED = {
 NOTES = {
     "CreateSecret": "`AddReplicaRegions` and `ForceOverwriteReplicaSecret` (regions of this deployment, docs/replication.md); `CrossAccountPrimaryARN` not yet.",
     "DescribeSecret": "`ReplicationStatus` on primaries, `PrimaryRegion` on primaries and replicas; rotation members (docs/rotation.md).",
-    "RotateSecret": "Lambda functions once Lambda lands; built-in PostgreSQL rotators; schedules (AutomaticallyAfterDays, rate, cron, Duration) run by the server (docs/rotation.md).",
+    "RotateSecret": "Lambda functions once Lambda lands; built-in PostgreSQL and MySQL rotators; schedules (AutomaticallyAfterDays, rate, cron, Duration) run by the server (docs/rotation.md).",
     "CancelRotateSecret": "Turns rotation off; cancels a rotation in progress and answers its version.",
     "ReplicateSecretToRegions": "Asynchronous through a durable outbox; each replica under its own region's key.",
     "RemoveRegionsFromReplication": "Deletes the replicas in those regions.",
