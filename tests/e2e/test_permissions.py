@@ -806,3 +806,33 @@ def test_request_condition_keys(
         sm.delete_secret, SecretId=arn, ForceDeleteWithoutRecovery=True
     )
     sm.delete_secret(SecretId=arn, RecoveryWindowInDays=30)
+
+
+def test_rotation_also_needs_lambda_invoke_function(
+    account: Account, unique_name: NameFactory, names: Callable[[str], str]
+) -> None:
+    """AWS: "You also need lambda:InvokeFunction permissions on the rotation function"."""
+    everything = {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}
+    user = account.user(names("rotator"), inline=policy(everything))
+    sm = account.client("secretsmanager", user)
+    arn = sm.create_secret(Name=unique_name(), SecretString="x")["ARN"]
+    function = (
+        f"arn:aws:lambda:us-east-1:{account.id}:function:secretsd-builtin-postgresql-single-user"
+    )
+    with pytest.raises(ClientError) as exc:
+        sm.rotate_secret(SecretId=arn, RotationLambdaARN=function)
+    assert error(exc) == (
+        "AccessDeniedException",
+        denied_message(
+            user.arn, "lambda:InvokeFunction", function, no_identity_policy("lambda:InvokeFunction")
+        ),
+    )
+    assert "RotationEnabled" not in sm.describe_secret(SecretId=arn)
+
+    invoke = {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function}
+    account.iam.put_user_policy(
+        UserName=user.name, PolicyName="inline", PolicyDocument=policy(everything, invoke)
+    )
+    # Allowed now: the built-in rotator then fails at createSecret (the value is no credential).
+    assert sm.rotate_secret(SecretId=arn, RotationLambdaARN=function)["ARN"] == arn
+    assert sm.describe_secret(SecretId=arn)["RotationEnabled"] is True
