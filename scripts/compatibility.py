@@ -15,23 +15,24 @@ from secretsd.api.iam import HANDLERS as IAM_HANDLERS
 from secretsd.api.kms import HANDLERS as KMS_HANDLERS
 from secretsd.api.logs import HANDLERS as LOGS_HANDLERS
 from secretsd.api.replication import REPLICATION_OPERATIONS
+from secretsd.api.rotation import ROTATION_OPERATIONS
 from secretsd.api.secretsmanager import HANDLERS as SM_HANDLERS
 from secretsd.api.secretsmanager import NOT_YET_SUPPORTED
 from secretsd.api.sts import HANDLERS as STS_HANDLERS
 
 # Served: the Secrets Manager handlers and those layered over them in app.py.
-HANDLERS = {*SM_HANDLERS, *REPLICATION_OPERATIONS}
+HANDLERS = {*SM_HANDLERS, *REPLICATION_OPERATIONS, *ROTATION_OPERATIONS}
 
 PLANNED = {
-    "RotateSecret": "rotation",
-    "CancelRotateSecret": "rotation",
     "AssociateCrossAccountReplica": "cross-account replicas",
     "DisassociateCrossAccountReplica": "cross-account replicas",
 }
 
 NOTES = {
     "CreateSecret": "`AddReplicaRegions` and `ForceOverwriteReplicaSecret` (regions of this deployment, docs/replication.md); `CrossAccountPrimaryARN` not yet.",
-    "DescribeSecret": "`ReplicationStatus` on primaries, `PrimaryRegion` on primaries and replicas.",
+    "DescribeSecret": "`ReplicationStatus` on primaries, `PrimaryRegion` on primaries and replicas; rotation members (docs/rotation.md).",
+    "RotateSecret": "Lambda functions once Lambda lands; built-in PostgreSQL and MySQL rotators; schedules (AutomaticallyAfterDays, rate, cron, Duration) run by the server (docs/rotation.md).",
+    "CancelRotateSecret": "Turns rotation off; cancels a rotation in progress and answers its version.",
     "ReplicateSecretToRegions": "Asynchronous through a durable outbox; each replica under its own region's key.",
     "RemoveRegionsFromReplication": "Deletes the replicas in those regions.",
     "StopReplicationToReplica": "Promotes the replica to a standalone secret.",

@@ -8,6 +8,7 @@ from secretsd.api import kms as kms_api
 from secretsd.api import logs as logs_api
 from secretsd.api import sts as sts_api
 from secretsd.api.replication import with_replication
+from secretsd.api.rotation import with_rotation
 from secretsd.api.secretsmanager import HANDLERS
 from secretsd.auth.principals import PrincipalDirectory, seal_secret
 from secretsd.clock import SystemClock
@@ -30,12 +31,14 @@ from secretsd.runtime.environment import FunctionSpec
 from secretsd.runtime.pool import EnvironmentPool
 from secretsd.scheduler.purge import purge_loop
 from secretsd.service.authorization import Authorizer, GenerationWatch
+from secretsd.service.builtin_rotators import builtin_rotators
 from secretsd.service.console_sessions import ConsoleSessions
 from secretsd.service.functions import LambdaService
 from secretsd.service.iam import IamService
 from secretsd.service.logs import LogsService
 from secretsd.service.pagination import TokenCodec
 from secretsd.service.replication import ReplicationService, replication_loop
+from secretsd.service.rotation import RotationService, RotatorRouter, rotation_loop
 from secretsd.service.secrets import SecretsService
 from secretsd.service.sts import StsService
 from secretsd.settings import Settings
@@ -77,8 +80,21 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
     kms_validator = Validator(load_service_model("kms"))
     principals = PrincipalDirectory(db, root_key, settings.credential_cache_seconds, watch.current)
     replication = ReplicationService(db, keyring, clock, service)
-    # The console calls the same handlers as the wire API, replication's layer included.
-    sm_handlers = with_replication(HANDLERS, replication)
+
+    def write_log(spec: FunctionSpec, stream: str, events: list[tuple[int, str]]) -> None:
+        functions.write_log(spec, stream, events)
+
+    # Each worker runs the invocations it receives, in environments of its own.
+    pool = EnvironmentPool(now_ms=clock.now_ms, log_sink=write_log)
+    # The FunctionInvoker (service/invocation.py) that rotation invokes functions through.
+    functions = LambdaService(db, clock, authorizer, sts, pool, local_endpoint(settings))
+    # Built-in rotators by function name in front of Lambda.
+    rotation = RotationService(
+        db, clock, service, authorizer, RotatorRouter(builtin_rotators(service), functions)
+    )
+    # The console calls the same handlers as the wire API, replication's and rotation's layers
+    # included.
+    sm_handlers = with_rotation(with_replication(HANDLERS, replication), rotation)
     console = ConsoleApp(
         ConsoleSessions(
             db,
@@ -90,14 +106,6 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         ApiOperations(service, sm_handlers, sm_validator),
         ApiOperations(kms, kms_api.HANDLERS, kms_validator),
     )
-
-    def write_log(spec: FunctionSpec, stream: str, events: list[tuple[int, str]]) -> None:
-        functions.write_log(spec, stream, events)
-
-    # Each worker runs the invocations it receives, in environments of its own.
-    pool = EnvironmentPool(now_ms=clock.now_ms, log_sink=write_log)
-    # The FunctionInvoker (service/invocation.py) that rotation invokes functions through.
-    functions = LambdaService(db, clock, authorizer, sts, pool, local_endpoint(settings))
     return ApiApp(
         service=service,
         handlers=sm_handlers,
@@ -109,6 +117,7 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
             purge_loop(service, settings.purge_interval_seconds, kms, sts),
             replication_loop(replication, db, clock),
             pool.reap_loop,
+            rotation_loop(rotation),
         ],
         on_shutdown=[functions.close],
         function_invoker=functions,
