@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,10 @@ class ApiOperations:
                 session.identity.arn,
                 json.dumps(shown, default=str, sort_keys=True),
             )
+        # As an AWS SDK does: the console's calls are SDK calls, not raw requests.
+        missing = [m for m in self.validator.idempotency_tokens(operation) if m not in params]
+        if missing:
+            params = {**params, **{m: str(uuid.uuid4()) for m in missing}}
         parsed = self.validator.parse_input(operation, params)
         ctx = CallContext(
             identity=session.identity,

@@ -101,9 +101,19 @@ class Validator:
     def __init__(self, service_model: ServiceModel) -> None:
         compiler = _Compiler()
         self._plans: dict[str, _Plan] = {}
+        self._tokens: dict[str, tuple[str, ...]] = {}
         for name in service_model.operation_names:
             shape = service_model.operation_model(name).input_shape
             self._plans[name] = _Plan(None if shape is None else compiler.structure(shape))
+            self._tokens[name] = tuple(
+                member
+                for member, member_shape in (shape.members.items() if shape is not None else ())
+                if member_shape.metadata.get("idempotencyToken")
+            )
+
+    def idempotency_tokens(self, operation_name: str) -> tuple[str, ...]:
+        """The members an SDK fills with a fresh UUID when the caller leaves them out."""
+        return self._tokens[operation_name]
 
     def parse_input(self, operation_name: str, params: object) -> dict[str, Any]:
         """Return the operation's input with blobs decoded and timestamps as datetimes.
