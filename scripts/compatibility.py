@@ -23,16 +23,16 @@ HANDLERS = {*SM_HANDLERS, *REPLICATION_OPERATIONS}
 PLANNED = {
     "RotateSecret": "rotation",
     "CancelRotateSecret": "rotation",
-    "AssociateCrossAccountReplica": "cross-account replicas",
-    "DisassociateCrossAccountReplica": "cross-account replicas",
 }
 
 NOTES = {
-    "CreateSecret": "`AddReplicaRegions` and `ForceOverwriteReplicaSecret` (regions of this deployment, docs/replication.md); `CrossAccountPrimaryARN` not yet.",
-    "DescribeSecret": "`ReplicationStatus` on primaries, `PrimaryRegion` on primaries and replicas.",
-    "ReplicateSecretToRegions": "Asynchronous through a durable outbox; each replica under its own region's key.",
+    "CreateSecret": "`AddReplicaRegions` and `ForceOverwriteReplicaSecret` (regions of this deployment or of peer deployments, docs/replication.md); `CrossAccountPrimaryARN` (cross-account replicas).",
+    "DescribeSecret": "`ReplicationStatus` on primaries, `PrimaryRegion` on primaries and replicas, `CrossAccountPrimary` and `CrossAccountReplicas`.",
+    "ReplicateSecretToRegions": "Asynchronous through a durable outbox; each replica under its own region's key; regions served by another secretsd deployment over signed HTTP.",
+    "AssociateCrossAccountReplica": "Both accounts' policies and KMS key policies checked; `ReplicationRoleARN` recorded (iam:PassRole checked), not assumed; `ReplicaRestriction` accepted (one deployment counts as one organization).",
+    "DisassociateCrossAccountReplica": "The replica stays, `Detached`.",
     "RemoveRegionsFromReplication": "Deletes the replicas in those regions.",
-    "StopReplicationToReplica": "Promotes the replica to a standalone secret.",
+    "StopReplicationToReplica": "Promotes the replica to a standalone secret (Region, peer-deployment and cross-account replicas).",
     "GetSecretValue": "Sets LastAccessedDate (day granularity) on the secret and the version.",
     "BatchGetSecretValue": "By id list or by filters; per-secret failures in `Errors`.",
     "ListSecrets": "Filters name, description, tag-key, tag-value, primary-region, owning-service, all; sealed NextToken; lists only the secrets the caller may DescribeSecret.",

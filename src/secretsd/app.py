@@ -5,6 +5,7 @@ from __future__ import annotations
 from secretsd.api import iam as iam_api
 from secretsd.api import kms as kms_api
 from secretsd.api import sts as sts_api
+from secretsd.api.peering import peering_route
 from secretsd.api.replication import with_replication
 from secretsd.api.secretsmanager import HANDLERS
 from secretsd.auth.principals import PrincipalDirectory, seal_secret
@@ -26,8 +27,10 @@ from secretsd.protocol.validate import Validator
 from secretsd.scheduler.purge import purge_loop
 from secretsd.service.authorization import Authorizer, GenerationWatch
 from secretsd.service.console_sessions import ConsoleSessions
+from secretsd.service.cross_account import CrossAccountService
 from secretsd.service.iam import IamService
 from secretsd.service.pagination import TokenCodec
+from secretsd.service.peers import parse_peers
 from secretsd.service.replication import ReplicationService, replication_loop
 from secretsd.service.secrets import SecretsService
 from secretsd.service.sts import StsService
@@ -80,10 +83,12 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         ApiOperations(service, HANDLERS, sm_validator),
         ApiOperations(kms, kms_api.HANDLERS, kms_validator),
     )
-    replication = ReplicationService(db, keyring, clock, service)
+    peers = parse_peers(settings.replication_peers, settings.replication_credentials)
+    replication = ReplicationService(db, keyring, clock, service, peers)
+    cross_account = CrossAccountService(db, keyring, clock, service)
     return ApiApp(
         service=service,
-        handlers=with_replication(HANDLERS, replication),
+        handlers=with_replication(HANDLERS, replication, cross_account),
         validator=sm_validator,
         principals=principals,
         max_body_bytes=settings.max_body_bytes,
@@ -99,7 +104,8 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
                 kms,
                 kms_api.HANDLERS,
                 kms_validator,
-            )
+            ),
+            peering_route(replication),
         ],
         mounts=[(CONSOLE_PREFIX, console)],
         query_routes=[
