@@ -81,6 +81,7 @@ def with_replication(
                 "secretsmanager:ForceOverwriteReplicaSecret": force,
             },
         )
+        replication.authorize_new_replicas(ctx, p["Name"], regions)
         out = _sync(base["CreateSecret"](svc, ctx, {**p, "AddReplicaRegions": None}))
         _, statuses = replication.replicate(
             ctx, secret_id=out["ARN"], regions=regions, force_overwrite=force

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from secretsd import arn as arns
 from secretsd.clock import Clock
 from secretsd.errors import ServiceError, invalid_parameter, invalid_request
 from secretsd.kms.keyring import DEFAULT_ALIAS, Keyring
@@ -115,6 +117,7 @@ class ReplicationService:
             replicas = ReplicaRepository(tx)
             existing = {r.region for r in replicas.for_primary(secret.arn)}
             check_regions(secret.region, regions)
+            self._allow_kms(repo, ctx, secret, [r for r in regions if r[0] not in existing])
             for region, kms_key_id in regions:
                 if region in existing:
                     continue
@@ -123,6 +126,72 @@ class ReplicationService:
                 repo.update_secret(secret.arn, primary_region=secret.region)
             replicas.enqueue(secret.arn, now)
             return secret, self._statuses(repo, secret)
+
+    def _allow_kms(
+        self,
+        repo: Repository,
+        ctx: CallContext,
+        secret: SecretRecord,
+        regions: Sequence[tuple[str, str | None]],
+    ) -> None:
+        """AWS: "If the primary secret is encrypted with a KMS key other than
+        aws/secretsmanager, you also need kms:Decrypt permission to the key. To encrypt the
+        replicated secret with a KMS key other than aws/secretsmanager, you need
+        kms:GenerateDataKey and kms:Encrypt to the key." A key that does not exist (yet) is not
+        checked: the replica shows Failed until it does. Keys of regions another deployment
+        serves are that deployment's to check."""
+        if not regions:
+            return
+        if secret.kms_key_id is not None:
+            primary_key = self._keyring.resolve(
+                repo, secret.account_id, secret.region, secret.kms_key_id
+            )
+            self._secrets.allow_kms(ctx, secret, primary_key, ("kms:Decrypt",), "")
+        self._allow_replica_keys(repo, ctx, secret, regions)
+
+    def _allow_replica_keys(
+        self,
+        repo: Repository,
+        ctx: CallContext,
+        secret: SecretRecord,
+        regions: Sequence[tuple[str, str | None]],
+    ) -> None:
+        for region, kms_key_id in regions:
+            if _key_ref(kms_key_id) is None or region in self._peers:
+                continue
+            try:
+                key = self._keyring.resolve(repo, secret.account_id, region, kms_key_id)
+            except ServiceError:
+                continue
+            target = dataclasses.replace(secret, arn=replica_arn(secret.arn, region), region=region)
+            self._secrets.allow_kms(ctx, target, key, ("kms:GenerateDataKey", "kms:Encrypt"), "")
+
+    def authorize_new_replicas(
+        self, ctx: CallContext, name: str, regions: Sequence[tuple[str, str | None]]
+    ) -> None:
+        """CreateSecret with AddReplicaRegions: the replicas' keys are checked before the
+        secret is created (nothing is written when the caller may not use them)."""
+        stand_in = SecretRecord(
+            arn=arns.format_partial_secret_arn(ctx.region, ctx.account_id, name),
+            account_id=ctx.account_id,
+            region=ctx.region,
+            name=name,
+            description=None,
+            kms_key_id=None,
+            secret_type=None,
+            created_ms=0,
+            last_changed_ms=0,
+            last_accessed_ms=None,
+            deleted_ms=None,
+            deletion_ms=None,
+            tags=None,
+            resource_policy=None,
+            owning_service=None,
+            primary_region=None,
+            version_seq=0,
+        )
+        with self._db.transaction() as tx:
+            self._allow_replica_keys(Repository(tx), ctx, stand_in, regions)
 
     def remove_regions(
         self, ctx: CallContext, *, secret_id: str, regions: Sequence[str]
