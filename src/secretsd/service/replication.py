@@ -469,7 +469,13 @@ class ReplicationService:
         now = self._clock.now_ms()
         with self._db.transaction() as tx:
             due = ReplicaRepository(tx).peer_due(now, batch)
+        down: dict[str, str] = {}
         for primary_arn, region, generation, attempts in due:
+            if region in down:
+                # One unanswered call per peer and round: a peer that times out must not hold
+                # the dispatcher for the whole batch; the others wait for their next attempt.
+                self._peer_failed(primary_arn, region, attempts, down[region])
+                continue
             peer = self._peers.get(region)
             if peer is None:
                 with self._db.transaction(write=True) as tx:
@@ -486,7 +492,8 @@ class ReplicationService:
                     region=region,
                 )
             except PeerUnreachable as exc:
-                self._peer_failed(primary_arn, region, attempts, _unreachable(peer, str(exc)))
+                down[region] = _unreachable(peer, str(exc))
+                self._peer_failed(primary_arn, region, attempts, down[region])
                 continue
             except PeerRefused as exc:
                 if exc.code == PROMOTED_CODE:
@@ -503,6 +510,8 @@ class ReplicationService:
             with self._db.transaction(write=True) as tx:
                 replicas = ReplicaRepository(tx)
                 replicas.peer_delivered(primary_arn, region, generation)
+                if attempts:
+                    replicas.peer_back(region, now)
                 if payload is None:
                     continue
                 found = [r for r in replicas.for_primary(primary_arn) if r.region == region]

@@ -174,6 +174,14 @@ class ReplicaRepository:
             (primary_arn, region, generation),
         )
 
+    def peer_back(self, region: str, now_ms: int) -> None:
+        """The peer answered again: whatever waits for it is due now, not at its backoff."""
+        self.tx.execute(
+            "UPDATE peer_outbox SET attempts = 0, next_attempt_ms = ?"
+            " WHERE region = ? AND next_attempt_ms > ?",
+            (now_ms, region, now_ms),
+        )
+
     def peer_retry(self, primary_arn: str, region: str, attempts: int, next_ms: int) -> None:
         self.tx.execute(
             "UPDATE peer_outbox SET attempts = ?, next_attempt_ms = ?"
