@@ -241,6 +241,9 @@ def test_cross_account_replica_lifecycle(
     assert cross(primary_sm, primary)[1] == [
         {"ReplicaSecretARN": second, "ReplicationStatus": "Detached"}
     ]
+    # A promoted replica is the replica account's to delete; the primary then forgets it.
+    replica_sm.delete_secret(SecretId=second, ForceDeleteWithoutRecovery=True)
+    assert cross(primary_sm, primary)[1] == []
     primary_sm.delete_secret(SecretId=primary, ForceDeleteWithoutRecovery=True)
 
 
@@ -393,13 +396,11 @@ def test_cross_account_replica_with_the_aws_cli(
         SecretId=name, CrossAccountReplicaARN=replica, ReplicaRestriction="NoRestriction"
     )
 
-    def synced() -> bool:
-        got = aws_cli(
-            "secretsmanager", "get-secret-value", "--secret-id", replica, credentials_file=b_file
-        )
-        return got.returncode == 0 and got.output["SecretString"] == "cli"
-
-    wait_for(synced, timeout=30)
+    wait_for(lambda: bool(replica_sm.describe_secret(SecretId=replica).get("VersionIdsToStages")))
+    got = aws_cli(
+        "secretsmanager", "get-secret-value", "--secret-id", replica, credentials_file=b_file
+    )
+    assert got.returncode == 0 and got.output["SecretString"] == "cli", got.stderr
     refused = aws_cli(
         "secretsmanager",
         "put-secret-value",
