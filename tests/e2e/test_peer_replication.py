@@ -38,7 +38,7 @@ REFUSED = (
 NO_RETRIES = Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 0})
 
 
-def secretsd(*args: str) -> str:
+def secretsd(*args: str, stderr: bool = False) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "secretsd", *args],
         capture_output=True,
@@ -48,7 +48,7 @@ def secretsd(*args: str) -> str:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return done.stdout
+    return done.stderr if stderr else done.stdout
 
 
 def free_port() -> int:
@@ -89,10 +89,9 @@ class Pair:
 
     def __init__(self, tmp: Path) -> None:
         east_dir, west_dir = tmp / "east", tmp / "west"
-        secretsd("init", "--data-dir", str(east_dir))
-        secretsd("init", "--data-dir", str(west_dir))
-        accounts = json.loads(secretsd("account", "list", "--json", "--data-dir", str(east_dir)))
-        self.account = accounts[0]["account_id"]
+        # `init` names the account it made ("initialised account ID; ...") on stderr.
+        said = secretsd("init", "--data-dir", str(east_dir), stderr=True)
+        self.account = said.split("initialised account ", 1)[1][:12]
         # The same account in the west deployment (the replica's ARN is the primary's).
         made = json.loads(
             secretsd(
@@ -159,9 +158,10 @@ class Pair:
         )
 
 
-@pytest.fixture
-def pair(tmp_path: Path) -> Iterator[Pair]:
-    made = Pair(tmp_path)
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    """Shared by this module's tests (the first restarts both servers, on the same ports)."""
+    made = Pair(tmp_path_factory.mktemp("peers"))
     try:
         made.start()
         yield made
@@ -327,3 +327,32 @@ def _refused(peer: Peer, payload: dict[str, Any]) -> str:
     except PeerRefused as exc:
         return exc.code
     return ""
+
+
+def test_peer_operation_asks_for_missing_values_first(pair: Pair, boto_session: Any) -> None:
+    """ApplyReplica carries only the values the peer lacks: without them it answers which
+    versions it needs and writes nothing; a state whose labels name unknown versions is refused."""
+    east, west = pair.east_sm(boto_session), pair.west_sm(boto_session)
+    arn = east.create_secret(Name="asks", SecretString="one", AddReplicaRegions=[{"Region": WEST}])[
+        "ARN"
+    ]
+    wait_for(lambda: west_status(east, "asks").get("Status") == "InSync")
+    before = west.describe_secret(SecretId="asks")["VersionIdsToStages"]
+    peer = Peer(
+        WEST, pair.west.endpoint, pair.west_creds.access_key_id, pair.west_creds.secret_access_key
+    )
+    state = {
+        "PrimaryARN": arn,
+        "Name": "asks",
+        "CreatedMs": 0,
+        "LastChangedMs": 1,
+        "VersionSeq": 9,
+        "Versions": [{"VersionId": "new-version", "Seq": 9, "CreatedMs": 1, "Kind": "string"}],
+        "Stages": {"AWSCURRENT": "new-version"},
+    }
+    assert call_peer(peer, "ApplyReplica", state, region=WEST)["Missing"] == ["new-version"]
+    assert west.describe_secret(SecretId="asks")["VersionIdsToStages"] == before
+    broken = {**state, "Stages": {"AWSCURRENT": "no-such-version"}}
+    with pytest.raises(PeerRefused) as exc:
+        call_peer(peer, "ApplyReplica", broken, region=WEST)
+    assert exc.value.code == "ValidationException"

@@ -58,7 +58,8 @@ class PeerValidator(Validator):
 
 def _apply(svc: ReplicationService, ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     try:
-        return {"ARN": svc.apply_from_peer(ctx, p)}
+        arn, missing = svc.apply_from_peer(ctx, p)
+        return {"ARN": arn, "Missing": missing} if missing else {"ARN": arn}
     except (KeyError, TypeError, ValueError) as exc:
         raise ServiceError("ValidationException", "Malformed replica state.") from exc
 

@@ -481,16 +481,8 @@ class ReplicationService:
                 with self._db.transaction(write=True) as tx:
                     ReplicaRepository(tx).peer_forget(primary_arn, region)
                 continue
-            with self._db.transaction() as tx:
-                payload = self._peer_payload(Repository(tx), primary_arn, region)
-            operation = "ApplyReplica" if payload is not None else "DeleteReplica"
             try:
-                call_peer(
-                    peer,
-                    operation,
-                    payload or {"PrimaryARN": primary_arn},
-                    region=region,
-                )
+                outcome = self._exchange(peer, primary_arn, region)
             except PeerUnreachable as exc:
                 down[region] = _unreachable(peer, str(exc))
                 self._peer_failed(primary_arn, region, attempts, down[region])
@@ -507,12 +499,14 @@ class ReplicationService:
                     )
                 self._peer_failed(primary_arn, region, attempts, message, failed=True)
                 continue
+            if outcome is None:
+                continue  # the primary changed between the two steps: again next round
             with self._db.transaction(write=True) as tx:
                 replicas = ReplicaRepository(tx)
                 replicas.peer_delivered(primary_arn, region, generation)
                 if attempts:
                     replicas.peer_back(region, now)
-                if payload is None:
+                if outcome == "deleted":
                     continue
                 found = [r for r in replicas.for_primary(primary_arn) if r.region == region]
                 primary = Repository(tx).secret_by_arn(primary_arn)
@@ -521,12 +515,29 @@ class ReplicationService:
                     replicas.set_status(primary_arn, region, IN_SYNC, None, now)
         return len(due)
 
+    def _exchange(self, peer: Peer, primary_arn: str, region: str) -> str | None:
+        """ "applied" or "deleted" once the peer acknowledged; None when the peer still misses
+        values after they were sent (the primary changed meanwhile)."""
+        values: set[str] = set()
+        for _ in range(2):
+            with self._db.transaction() as tx:
+                payload = self._peer_payload(Repository(tx), primary_arn, region, values)
+            if payload is None:
+                call_peer(peer, "DeleteReplica", {"PrimaryARN": primary_arn}, region=region)
+                return "deleted"
+            answer = call_peer(peer, "ApplyReplica", payload, region=region)
+            missing = answer.get("Missing")
+            if not missing:
+                return "applied"
+            values = {str(m) for m in missing}
+        return None
+
     def _peer_payload(
-        self, repo: Repository, primary_arn: str, region: str
+        self, repo: Repository, primary_arn: str, region: str, values: set[str]
     ) -> dict[str, Any] | None:
-        """The primary's whole state for its replica in `region`, values in plaintext (memory
-        only, sent to the peer, which seals them under its own key); None when the replica
-        is no longer wanted."""
+        """The primary's whole state for its replica in `region`, with the plaintext values of
+        the versions in `values` only (memory only, sent to the peer, which seals them under its
+        own key); None when the replica is no longer wanted."""
         primary = repo.secret_by_arn(primary_arn)
         found = [
             r for r in ReplicaRepository(repo.tx).for_primary(primary_arn) if r.region == region
@@ -541,7 +552,7 @@ class ReplicationService:
                 "CreatedMs": v.created_ms,
                 "Kind": v.value_kind,
             }
-            if v.envelope is not None:
+            if v.envelope is not None and v.version_id in values:
                 entry["Value"] = base64.b64encode(self._plaintext(repo, primary_arn, v)).decode()
             versions.append(entry)
         return {
@@ -624,9 +635,12 @@ class ReplicationService:
             )
         self._secrets.authorize(ctx, PEER_ACTION, arn, {})
 
-    def apply_from_peer(self, ctx: CallContext, payload: Mapping[str, Any]) -> str:
+    def apply_from_peer(
+        self, ctx: CallContext, payload: Mapping[str, Any]
+    ) -> tuple[str, list[str]]:
         """ApplyReplica: the replica of a primary in another deployment takes its state,
-        sealed under this deployment's key for the replica's region."""
+        sealed under this deployment's key for the replica's region. Returns the replica's ARN
+        and the versions whose values must be sent first (nothing is written then)."""
         primary_arn = str(payload["PrimaryARN"])
         primary_region = primary_arn.split(":")[3]
         arn = replica_arn(primary_arn, ctx.region)
@@ -680,25 +694,45 @@ class ReplicationService:
                     kms_key_arn=None,
                 )
             )
+        stages = {str(k): str(v) for k, v in payload["Stages"].items()}
+        _check_state(versions, values, stages)
         try:
             with self._db.transaction(write=True) as tx:
                 repo = Repository(tx)
                 key = self._replica_key(repo, account, ctx.region, kms_key_id)
                 target = repo.secret_by_arn(arn, for_update=True)
+                clash = None
                 if target is None:
-                    _clear_name(repo, account, ctx.region, primary.name, replica)
-                    repo.insert_secret(_replica_record(primary, arn, replica))
+                    clash = repo.secret_by_name(account, ctx.region, primary.name, for_update=True)
+                    if clash is not None and not replica.force_overwrite:
+                        raise ReplicationFailure(
+                            f"Replication failed: Secret name {primary.name} already exists in"
+                            f" region {ctx.region}."
+                        )
                 elif target.primary_region != primary_region:
                     raise ServiceError(
                         PROMOTED_CODE, f"The replica {arn} is no longer a replica secret."
                     )
+                # Values are sent only when asked for: those of versions this replica does not
+                # hold (under its key) yet. Nothing is written until they are all here.
+                kept = {v.version_id: v for v in repo.versions(arn)} if target else {}
+                missing = [
+                    v.version_id
+                    for v in versions
+                    if v.value_kind != "none"
+                    and v.version_id not in values
+                    and not (
+                        v.version_id in kept and kept[v.version_id].kms_key_arn in (key.arn, None)
+                    )
+                ]
+                if missing:
+                    return arn, missing
+                if target is None:
+                    if clash is not None:
+                        repo.delete_secret(clash.arn)
+                    repo.insert_secret(_replica_record(primary, arn, replica))
                 self._write_versions(
-                    repo,
-                    arn,
-                    key,
-                    [v for v in versions if v.version_id in values or v.value_kind == "none"],
-                    {k: str(v) for k, v in payload["Stages"].items()},
-                    lambda v: values[v.version_id],
+                    repo, arn, key, versions, stages, lambda v: values[v.version_id]
                 )
                 repo.update_secret(
                     arn,
@@ -712,7 +746,7 @@ class ReplicationService:
                 )
         except ReplicationFailure as exc:
             raise invalid_request(str(exc)) from None
-        return arn
+        return arn, []
 
     def delete_from_peer(self, ctx: CallContext, primary_arn: str) -> None:
         """DeleteReplica: the primary's deployment removed this region (or the primary)."""
@@ -783,6 +817,17 @@ def _clear_name(
             f"Replication failed: Secret name {name} already exists in region {region}."
         )
     repo.delete_secret(clash.arn)
+
+
+def _check_state(
+    versions: Sequence[VersionRecord], values: Mapping[str, bytes], stages: Mapping[str, str]
+) -> None:
+    """A peer's state must be whole: labels on its versions, known value kinds."""
+    ids = {v.version_id for v in versions}
+    if len(ids) != len(versions) or not set(stages.values()) <= ids or not set(values) <= ids:
+        raise ServiceError("ValidationException", "Malformed replica state.")
+    if any(v.value_kind not in ("string", "binary", "none") for v in versions):
+        raise ServiceError("ValidationException", "Malformed replica state.")
 
 
 def _backoff_ms(attempts: int) -> int:
