@@ -463,9 +463,11 @@ class ReplicationService:
         cross.update(link.replica_arn, status=IN_SYNC, status_message=None, synced_ms=now)
 
     # -- regions other deployments serve --------------------------------------------------------
-    def push_to_peers(self, batch: int = 20) -> int:
+    async def push_to_peers(self, batch: int = 20) -> int:
         """Send each owed primary to the deployment serving the replica's region (or tell it to
-        delete the replica); blocking HTTP, never inside a transaction. Returns calls made."""
+        delete the replica). The HTTP calls run in a thread, awaited outside any transaction;
+        the transactions run here, on the worker's event loop, as ADR 0004 requires (the
+        connection is the loop's). Returns the entries handled."""
         now = self._clock.now_ms()
         with self._db.transaction() as tx:
             due = ReplicaRepository(tx).peer_due(now, batch)
@@ -482,7 +484,7 @@ class ReplicationService:
                     ReplicaRepository(tx).peer_forget(primary_arn, region)
                 continue
             try:
-                outcome = self._exchange(peer, primary_arn, region)
+                outcome = await self._exchange(peer, primary_arn, region)
             except PeerUnreachable as exc:
                 down[region] = _unreachable(peer, str(exc))
                 self._peer_failed(primary_arn, region, attempts, down[region])
@@ -515,7 +517,7 @@ class ReplicationService:
                     replicas.set_status(primary_arn, region, IN_SYNC, None, now)
         return len(due)
 
-    def _exchange(self, peer: Peer, primary_arn: str, region: str) -> str | None:
+    async def _exchange(self, peer: Peer, primary_arn: str, region: str) -> str | None:
         """ "applied" or "deleted" once the peer acknowledged; None when the peer still misses
         values after they were sent (the primary changed meanwhile)."""
         values: set[str] = set()
@@ -523,9 +525,9 @@ class ReplicationService:
             with self._db.transaction() as tx:
                 payload = self._peer_payload(Repository(tx), primary_arn, region, values)
             if payload is None:
-                call_peer(peer, "DeleteReplica", {"PrimaryARN": primary_arn}, region=region)
+                await _call(peer, "DeleteReplica", {"PrimaryARN": primary_arn}, region)
                 return "deleted"
-            answer = call_peer(peer, "ApplyReplica", payload, region=region)
+            answer = await _call(peer, "ApplyReplica", payload, region)
             missing = answer.get("Missing")
             if not missing:
                 return "applied"
@@ -596,7 +598,7 @@ class ReplicationService:
             replicas.remove(primary_arn, region)
             replicas.peer_forget(primary_arn, region)
 
-    def notify_peers(self, batch: int = 20) -> int:
+    async def notify_peers(self, batch: int = 20) -> int:
         """Tell primaries' deployments about replicas promoted here."""
         now = self._clock.now_ms()
         with self._db.transaction() as tx:
@@ -606,7 +608,7 @@ class ReplicationService:
             try:
                 if peer is None:
                     raise PeerRefused("NoPeer", primary_region)
-                call_peer(peer, "ReplicaPromoted", {"ReplicaARN": arn}, region=primary_region)
+                await _call(peer, "ReplicaPromoted", {"ReplicaARN": arn}, primary_region)
             except (PeerUnreachable, PeerRefused):
                 with self._db.transaction(write=True) as tx:
                     ReplicaRepository(tx).notice_retry(
@@ -830,6 +832,13 @@ def _check_state(
         raise ServiceError("ValidationException", "Malformed replica state.")
 
 
+async def _call(
+    peer: Peer, operation: str, payload: Mapping[str, Any], region: str
+) -> dict[str, Any]:
+    """Blocking HTTP in a thread: the event loop keeps serving requests meanwhile."""
+    return await asyncio.to_thread(call_peer, peer, operation, payload, region=region)
+
+
 def _backoff_ms(attempts: int) -> int:
     return int(min(PEER_BACKOFF_MAX_MS, 200 * 2 ** min(attempts, 10)))
 
@@ -890,9 +899,8 @@ def replication_loop(
                     while service.dispatch():
                         await asyncio.sleep(0)
                     if service.peers:
-                        # Blocking HTTP to other deployments: off the event loop.
-                        await asyncio.to_thread(service.push_to_peers)
-                        await asyncio.to_thread(service.notify_peers)
+                        await service.push_to_peers()
+                        await service.notify_peers()
             except Exception:
                 log.exception("replication dispatch failed; will retry")
             await asyncio.sleep(tick_seconds)
