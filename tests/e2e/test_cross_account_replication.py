@@ -193,6 +193,26 @@ def test_cross_account_replica_lifecycle(
         replica_sm.get_secret_value(SecretId=replica, VersionStage="AWSPREVIOUS")["SecretString"]
         == "v1"
     )
+    assert replica_sm.get_secret_value(SecretId=replica, VersionId=v2)["SecretString"] == "v2"
+
+    # Failed while the replica's key cannot be used, with a message; recovers after.
+    replica_kms.disable_key(KeyId=key["KeyId"])
+    primary_sm.put_secret_value(SecretId=primary, SecretString="v2b")
+    wait_for(lambda: cross(primary_sm, primary)[1][0]["ReplicationStatus"] == "Failed")
+    failed = cross(primary_sm, primary)[1][0]
+    assert failed["StatusMessage"] == f"Replication failed: The KMS key {key['Arn']} is disabled."
+    assert cross(replica_sm, replica)[0] == {
+        "PrimarySecretARN": primary,
+        "ReplicationStatus": "Failed",
+        "StatusMessage": failed["StatusMessage"],
+    }
+    # The replica keeps what it had (its value cannot be read while its key is disabled).
+    assert "AWSCURRENT" in replica_sm.describe_secret(SecretId=replica)["VersionIdsToStages"][v2]
+    replica_kms.enable_key(KeyId=key["KeyId"])
+    v2 = primary_sm.put_secret_value(SecretId=primary, SecretString="v2c")["VersionId"]
+    wait_for(lambda: cross(primary_sm, primary)[1][0]["ReplicationStatus"] == "InSync")
+    assert "StatusMessage" not in cross(primary_sm, primary)[1][0]
+    assert replica_sm.get_secret_value(SecretId=replica)["VersionId"] == v2
 
     # At most one cross-account replica per primary.
     second = replica_sm.create_secret(

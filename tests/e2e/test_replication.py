@@ -269,6 +269,24 @@ def test_replica_keys_per_region_and_recovery(
         "DefaultEncryptionKey"
     ]
 
+    # A replica key disabled later: that replica shows Failed, the others keep replicating
+    # (the dispatcher is never stuck on one secret), and it recovers once the key is enabled.
+    kms2.disable_key(KeyId=key["KeyId"])
+    use1.put_secret_value(SecretId=arn, SecretString="v2")
+    wait_for(lambda: statuses(use1, arn)[EAST2]["Status"] == "Failed")
+    assert statuses(use1, arn)[EAST2]["StatusMessage"] == (
+        f"Replication failed: The KMS key {key['Arn']} is disabled."
+    )
+    other = use1.create_secret(
+        Name=unique_name("other"), SecretString="o", AddReplicaRegions=[{"Region": EAST2}]
+    )["ARN"]
+    wait_in_sync(use1, other, {EAST2})
+    kms2.enable_key(KeyId=key["KeyId"])
+    # (Failed replicas are retried every 5 s on their own; the next change need not wait.)
+    use1.put_secret_value(SecretId=arn, SecretString="v3")
+    wait_in_sync(use1, arn, {EAST2})
+    assert use2.get_secret_value(SecretId=name)["SecretString"] == "v3"
+
 
 def test_replication_with_the_aws_cli(aws_cli: AwsCli, unique_name: NameFactory) -> None:
     name = unique_name()

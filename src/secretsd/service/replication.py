@@ -328,9 +328,12 @@ class ReplicationService:
     ) -> None:
         try:
             self._copy(repo, primary, replica)
-        except ReplicationFailure as exc:
-            if replica.status != FAILED or replica.status_message != str(exc):
-                replicas.set_status(primary.arn, replica.region, FAILED, str(exc), now)
+        except (ReplicationFailure, ServiceError) as exc:
+            # ServiceError: a key that cannot be used (the primary's disabled, say). The replica
+            # shows Failed; the dispatcher must never be stuck on one secret.
+            message = _failure(exc) if isinstance(exc, ServiceError) else str(exc)
+            if replica.status != FAILED or replica.status_message != message:
+                replicas.set_status(primary.arn, replica.region, FAILED, message, now)
                 self._event(repo, primary, replica.region, "ReplicationFailed", now)
             return
         if replica.status != IN_SYNC:
@@ -366,13 +369,18 @@ class ReplicationService:
     def _replica_key(
         self, repo: Repository, account_id: str, region: str, kms_key_id: str | None
     ) -> KeyRecord:
+        """The replica's key, usable now (checked before anything is written)."""
         try:
-            return self._keyring.resolve(repo, account_id, region, kms_key_id)
+            key = self._keyring.resolve(repo, account_id, region, kms_key_id)
         except ServiceError as exc:
             raise ReplicationFailure(
                 f"Replication failed: The KMS key {kms_key_id or DEFAULT_ALIAS} is not available"
                 f" in region {region}."
             ) from exc
+        if key.key_state != "Enabled":
+            state = "pending deletion" if key.key_state == "PendingDeletion" else "disabled"
+            raise ReplicationFailure(f"Replication failed: The KMS key {key.arn} is {state}.")
+        return key
 
     def _plaintext(self, repo: Repository, primary_arn: str, version: VersionRecord) -> bytes:
         assert version.envelope is not None
@@ -453,9 +461,10 @@ class ReplicationService:
                 version_seq=max(primary.version_seq, target.version_seq),
                 last_changed_ms=max(now, target.last_changed_ms + 1),
             )
-        except ReplicationFailure as exc:
-            if link.status != FAILED or link.status_message != str(exc):
-                cross.update(link.replica_arn, status=FAILED, status_message=str(exc))
+        except (ReplicationFailure, ServiceError) as exc:
+            message = _failure(exc) if isinstance(exc, ServiceError) else str(exc)
+            if link.status != FAILED or link.status_message != message:
+                cross.update(link.replica_arn, status=FAILED, status_message=message)
                 self._event(repo, primary, link.replica_arn, "ReplicationFailed", now)
             return
         if link.status != IN_SYNC:
@@ -837,6 +846,10 @@ async def _call(
 ) -> dict[str, Any]:
     """Blocking HTTP in a thread: the event loop keeps serving requests meanwhile."""
     return await asyncio.to_thread(call_peer, peer, operation, payload, region=region)
+
+
+def _failure(exc: ServiceError) -> str:
+    return f"Replication failed: {exc.message}"
 
 
 def _backoff_ms(attempts: int) -> int:

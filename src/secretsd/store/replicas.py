@@ -102,9 +102,11 @@ class ReplicaRepository:
 
     def failed_primaries(self, limit: int) -> list[str]:
         rows = self.tx.all(
-            "SELECT DISTINCT primary_arn FROM replicas WHERE status = ? ORDER BY primary_arn"
-            " LIMIT ?",
-            (FAILED, limit),
+            "SELECT primary_arn FROM replicas WHERE status = ?"
+            " UNION SELECT primary_arn FROM cross_account_replicas WHERE status = ?"
+            " AND linked = 1 AND promoted = 0"
+            " ORDER BY primary_arn LIMIT ?",
+            (FAILED, FAILED, limit),
         )
         return [r["primary_arn"] for r in rows]
 
