@@ -498,6 +498,11 @@ class ReplicationService:
                 down[region] = _unreachable(peer, str(exc))
                 self._peer_failed(primary_arn, region, attempts, down[region])
                 continue
+            except ServiceError as exc:
+                # The primary's value cannot be read here (its key disabled, say): this replica
+                # waits, Failed; the others go on.
+                self._peer_failed(primary_arn, region, attempts, _failure(exc), failed=True)
+                continue
             except PeerRefused as exc:
                 if exc.code == PROMOTED_CODE:
                     self._peer_promoted(primary_arn, region)
@@ -514,10 +519,11 @@ class ReplicationService:
                 continue  # the primary changed between the two steps: again next round
             with self._db.transaction(write=True) as tx:
                 replicas = ReplicaRepository(tx)
-                replicas.peer_delivered(primary_arn, region, generation)
+                current = replicas.peer_delivered(primary_arn, region, generation)
                 if attempts:
                     replicas.peer_back(region, now)
-                if outcome == "deleted":
+                if outcome == "deleted" or not current:
+                    # InSync only once the peer has the latest state (a newer change is owed).
                     continue
                 found = [r for r in replicas.for_primary(primary_arn) if r.region == region]
                 primary = Repository(tx).secret_by_arn(primary_arn)

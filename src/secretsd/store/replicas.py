@@ -169,11 +169,14 @@ class ReplicaRepository:
         )
         return [(r["primary_arn"], r["region"], r["generation"], r["attempts"]) for r in rows]
 
-    def peer_delivered(self, primary_arn: str, region: str, generation: int) -> None:
-        """Acknowledged by the peer: done, unless the primary changed again meanwhile."""
-        self.tx.execute(
-            "DELETE FROM peer_outbox WHERE primary_arn = ? AND region = ? AND generation = ?",
-            (primary_arn, region, generation),
+    def peer_delivered(self, primary_arn: str, region: str, generation: int) -> bool:
+        """Acknowledged by the peer: done (True), unless the primary changed again meanwhile."""
+        return (
+            self.tx.rowcount(
+                "DELETE FROM peer_outbox WHERE primary_arn = ? AND region = ? AND generation = ?",
+                (primary_arn, region, generation),
+            )
+            > 0
         )
 
     def peer_back(self, region: str, now_ms: int) -> None:
