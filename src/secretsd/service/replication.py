@@ -1,4 +1,4 @@
-"""Replication to other regions of the same deployment: replicas, promotion, status.
+"""Replication to other regions, deployments and accounts: replicas, promotion, status.
 
 A replica is a secret of its own in the target region (same name and ARN suffix, the region
 swapped, `PrimaryRegion` set), encrypted under that region's key. Changes reach it through the
@@ -6,6 +6,12 @@ outbox (store/replicas.py): every visible change of a primary adds an entry in i
 transaction, and `dispatch` copies the primary's whole state (versions re-encrypted, labels,
 description, tags, resource policy: what AWS says it replicates) to each replica, then deletes
 the entries it handled, in one transaction. A crash repeats a copy; nothing is lost or doubled.
+
+The same dispatcher copies a primary's versions and labels into its associated cross-account
+replica (service/cross_account.py), and, for regions another secretsd deployment serves (the
+peer list, service/peers.py), owes the primary to that deployment instead: `push_to_peers` sends
+it over signed HTTP until acknowledged, and the peer applies it (`apply_from_peer`) under its
+own keys. Promotions on a peer come back as notices (`notify_peers`, `promoted_at_peer`).
 """
 
 from __future__ import annotations
