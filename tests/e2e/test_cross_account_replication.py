@@ -375,9 +375,22 @@ def test_cross_account_permissions_of_the_primary_account(
             }
         ),
     )
+    # A replication role needs iam:PassRole, which this user lacks.
+    role_arn = f"arn:aws:iam::{a_id}:role/replication"
+    with pytest.raises(ClientError) as exc:
+        as_user.associate_cross_account_replica(
+            SecretId=primary, CrossAccountReplicaARN=replica, ReplicationRoleARN=role_arn
+        )
+    code, message = error_of(exc)
+    assert code == "AccessDeniedException" and "iam:PassRole" in message
     as_user.associate_cross_account_replica(SecretId=primary, CrossAccountReplicaARN=replica)
     wait_for(lambda: cross(primary_sm, primary)[1][0]["ReplicationStatus"] == "InSync")
     assert replica_sm.get_secret_value(SecretId=replica)["SecretString"] == "p"
+    # The administrator may pass it; the association (repaired, idempotent) shows the role.
+    primary_sm.associate_cross_account_replica(
+        SecretId=primary, CrossAccountReplicaARN=replica, ReplicationRoleARN=role_arn
+    )
+    assert cross(primary_sm, primary)[1][0]["ReplicationRoleARN"] == role_arn
     # Disassociating needs its own permission, which this user lacks.
     with pytest.raises(ClientError) as exc:
         as_user.disassociate_cross_account_replica(SecretId=primary, CrossAccountReplicaARN=replica)

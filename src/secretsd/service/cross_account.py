@@ -12,6 +12,7 @@ on the primary's customer managed key and kms:Encrypt on the replica's (key poli
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ MSG_NEEDS_CMK = (
 )
 MSG_SAME_REGION = "The primary and replica secrets must be in the same Region."
 MSG_OTHER_ACCOUNT = "The primary and replica secrets must be in different accounts."
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 MSG_ONE_REPLICA = "A primary secret can have at most one cross-account replica."
 
 
@@ -81,6 +83,10 @@ class CrossAccountService:
     ) -> WriteResult:
         """CreateSecret with CrossAccountPrimaryARN: an empty secret (Pending) that the primary
         account may then associate."""
+        # Only a caller allowed to create it learns what is wrong with the request.
+        self._secrets.authorize(
+            ctx, "secretsmanager:CreateSecret", name, {"secretsmanager:Name": name}
+        )
         if forbidden_given:
             raise invalid_parameter(MSG_FORBIDDEN_WITH_PRIMARY)
         ref = arns.parse_secret_id(primary_arn)
@@ -119,6 +125,8 @@ class CrossAccountService:
     ) -> tuple[str, str, str]:
         """(primary ARN, replica ARN, status). Idempotent: a second call repairs replication."""
         if role_arn is not None:
+            if _ROLE_ARN.fullmatch(role_arn) is None:
+                raise invalid_parameter("ReplicationRoleARN must be the ARN of an IAM role.")
             # AWS: "If you supply ReplicationRoleARN, you also need iam:PassRole for that role."
             self._secrets.require_on(ctx, "iam:PassRole", role_arn)
         with self._db.transaction(write=True) as tx:
