@@ -10,8 +10,10 @@ from __future__ import annotations
 import botocore
 import botocore.session
 
+from secretsd.api.functions import HANDLERS as LAMBDA_HANDLERS
 from secretsd.api.iam import HANDLERS as IAM_HANDLERS
 from secretsd.api.kms import HANDLERS as KMS_HANDLERS
+from secretsd.api.logs import HANDLERS as LOGS_HANDLERS
 from secretsd.api.replication import REPLICATION_OPERATIONS
 from secretsd.api.secretsmanager import HANDLERS as SM_HANDLERS
 from secretsd.api.secretsmanager import NOT_YET_SUPPORTED
@@ -93,6 +95,32 @@ def render() -> str:
             f"From the botocore `{service}` model: {len(supported_names)} of"
             f" {len(model.operation_names)} operations supported; the others answer"
             " `InvalidAction`.",
+            "",
+            ", ".join(supported_names) + ".",
+            "",
+        ]
+    for service, handlers, title, refusal in (
+        (
+            "lambda",
+            LAMBDA_HANDLERS,
+            "Lambda (REST-JSON), what deploying and running rotation functions needs"
+            " (docs/lambda.md)",
+            "`UnknownOperationException`",
+        ),
+        (
+            "logs",
+            LOGS_HANDLERS,
+            "CloudWatch Logs (JSON), reading the logs of functions",
+            "`UnknownOperationException`",
+        ),
+    ):
+        model = session.get_service_model(service)
+        supported_names = [n for n in model.operation_names if n in handlers]
+        lines += [
+            f"## {title}",
+            "",
+            f"From the botocore `{service}` model: {len(supported_names)} of"
+            f" {len(model.operation_names)} operations supported; the others answer {refusal}.",
             "",
             ", ".join(supported_names) + ".",
             "",

@@ -115,7 +115,9 @@ fi
 # pytest runs last so its summary line closes the output; the exit status covers every step.
 section "pytest"
 status=0
-.venv/bin/pytest "$@" || status=$?
+# Two processes, one file each at a time: most time goes to real servers, browsers and database
+# clusters, and tests of one file share their server fixtures.
+.venv/bin/pytest -n "${SECRETSD_TEST_PROCESSES:-2}" --dist loadfile "$@" || status=$?
 if ((${#failed[@]})) && ((status == 0)); then
     status=1
 fi

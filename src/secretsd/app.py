@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from secretsd.api import functions as functions_api
 from secretsd.api import iam as iam_api
 from secretsd.api import kms as kms_api
+from secretsd.api import logs as logs_api
 from secretsd.api import sts as sts_api
 from secretsd.api.peering import peering_route
 from secretsd.api.replication import with_replication
@@ -22,13 +24,18 @@ from secretsd.kms.service import KmsService
 from secretsd.protocol.asgi import ApiApp, Route
 from secretsd.protocol.model import load_service_model
 from secretsd.protocol.query import QueryRoute, QueryService
+from secretsd.protocol.rest import RestProtocol, RestRoute
 from secretsd.protocol.sealed import AsgiApp, SealedGate, UnsealRefused
 from secretsd.protocol.validate import Validator
+from secretsd.runtime.environment import FunctionSpec
+from secretsd.runtime.pool import EnvironmentPool
 from secretsd.scheduler.purge import purge_loop
 from secretsd.service.authorization import Authorizer, GenerationWatch
 from secretsd.service.console_sessions import ConsoleSessions
 from secretsd.service.cross_account import CrossAccountService
+from secretsd.service.functions import LambdaService
 from secretsd.service.iam import IamService
+from secretsd.service.logs import LogsService
 from secretsd.service.pagination import TokenCodec
 from secretsd.service.peers import parse_peers
 from secretsd.service.replication import ReplicationService, replication_loop
@@ -72,6 +79,11 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
     sm_validator = Validator(load_service_model("secretsmanager"))
     kms_validator = Validator(load_service_model("kms"))
     principals = PrincipalDirectory(db, root_key, settings.credential_cache_seconds, watch.current)
+    peers = parse_peers(settings.replication_peers, settings.replication_credentials)
+    replication = ReplicationService(db, keyring, clock, service, peers)
+    cross_account = CrossAccountService(db, keyring, clock, service)
+    # The console calls the same handlers as the wire API, replication's layer included.
+    sm_handlers = with_replication(HANDLERS, replication, cross_account)
     console = ConsoleApp(
         ConsoleSessions(
             db,
@@ -80,15 +92,20 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
             idle_seconds=settings.console_idle_seconds,
             absolute_seconds=settings.console_session_seconds,
         ),
-        ApiOperations(service, HANDLERS, sm_validator),
+        ApiOperations(service, sm_handlers, sm_validator),
         ApiOperations(kms, kms_api.HANDLERS, kms_validator),
     )
-    peers = parse_peers(settings.replication_peers, settings.replication_credentials)
-    replication = ReplicationService(db, keyring, clock, service, peers)
-    cross_account = CrossAccountService(db, keyring, clock, service)
+
+    def write_log(spec: FunctionSpec, stream: str, events: list[tuple[int, str]]) -> None:
+        functions.write_log(spec, stream, events)
+
+    # Each worker runs the invocations it receives, in environments of its own.
+    pool = EnvironmentPool(now_ms=clock.now_ms, log_sink=write_log)
+    # The FunctionInvoker (service/invocation.py) that rotation invokes functions through.
+    functions = LambdaService(db, clock, authorizer, sts, pool, local_endpoint(settings))
     return ApiApp(
         service=service,
-        handlers=with_replication(HANDLERS, replication, cross_account),
+        handlers=sm_handlers,
         validator=sm_validator,
         principals=principals,
         max_body_bytes=settings.max_body_bytes,
@@ -96,7 +113,10 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         background=[
             purge_loop(service, settings.purge_interval_seconds, kms, sts),
             replication_loop(replication, db, clock),
+            pool.reap_loop,
         ],
+        on_shutdown=[functions.close],
+        function_invoker=functions,
         routes=[
             Route(
                 "TrentService.",
@@ -106,6 +126,23 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
                 kms_validator,
             ),
             peering_route(replication),
+            Route(
+                logs_api.TARGET_PREFIX,
+                "logs",
+                LogsService(db, authorizer),
+                logs_api.HANDLERS,
+                Validator(load_service_model("logs")),
+            ),
+        ],
+        rest_routes=[
+            RestRoute(
+                "/2015-03-31/",
+                "lambda",
+                RestProtocol(load_service_model("lambda"), functions_api.OPERATIONS),
+                functions,
+                functions_api.HANDLERS,
+                LAMBDA_MAX_BODY_BYTES,
+            )
         ],
         mounts=[(CONSOLE_PREFIX, console)],
         query_routes=[
@@ -123,6 +160,22 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
             ),
         ],
     )
+
+
+# AWS's limit for a CreateFunction request: a 50 MB zip, base64-encoded in JSON.
+LAMBDA_MAX_BODY_BYTES = 69_905_067
+
+
+def local_endpoint(settings: Settings) -> str:
+    """How functions running on this machine reach secretsd (AWS_ENDPOINT_URL)."""
+    host = settings.host
+    if host in ("0.0.0.0", ""):  # noqa: S104 (a wildcard bind is reached on loopback)
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
 
 
 def live_root_keys(

@@ -6,17 +6,34 @@ console can do no more than that principal's policies allow, and refusals read a
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import json
 import logging
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 
 from secretsd.console.calls import ApiOperations
+from secretsd.console.forms import (
+    DATABASE_ENGINES,
+    NAME_MARKER,
+    NAME_RULES,
+    REGIONS,
+    SAMPLE_LANGUAGES,
+    FormError,
+    key_value_view,
+    rotation_request,
+    sample_code,
+    secret_value,
+    store_request,
+)
 from secretsd.console.web import (
     FormTooLarge,
     Receive,
@@ -86,6 +103,18 @@ class ConsoleApp:
         }
         self._pages: dict[tuple[str, str], Page] = {
             ("GET", "/secrets"): self.list_page,
+            ("GET", "/secrets/new"): self.new_page,
+            ("POST", "/secrets/new"): self.store,
+            ("POST", "/keys/new"): self.add_key,
+            ("POST", "/policy/validate"): self.validate_policy,
+            ("GET", "/secrets/detail"): self.detail_page,
+            ("POST", "/secrets/detail/retrieve"): self.retrieve,
+            ("POST", "/secrets/detail/value"): self.put_value,
+            ("POST", "/secrets/detail/delete"): self.delete,
+            ("POST", "/secrets/detail/restore"): self.restore,
+            ("POST", "/secrets/detail/tags"): self.edit_tags,
+            ("POST", "/secrets/detail/policy"): self.edit_policy,
+            ("POST", "/secrets/detail/rotation"): self.edit_rotation,
             ("POST", "/signout"): self.sign_out,
         }
 
@@ -246,7 +275,9 @@ class ConsoleApp:
         return response
 
     # -- secrets list ------------------------------------------------------------------------
-    async def list_page(self, request: Request, session: ConsoleSession) -> Response:
+    async def list_page(
+        self, request: Request, session: ConsoleSession, *, problems: tuple[str, ...] = ()
+    ) -> Response:
         query = request.arg("q").strip()
         where = request.arg("filter", "all")
         if where not in LIST_FILTERS:
@@ -295,4 +326,422 @@ class ConsoleApp:
             filters=LIST_FILTERS,
             deleted=deleted,
             flash=request.arg("stored"),
+            paged=bool(request.arg("next")),
+            problems=problems,
         )
+
+    # -- calls -------------------------------------------------------------------------------
+    async def _call(
+        self,
+        api: ApiOperations,
+        request: Request,
+        session: ConsoleSession,
+        operation: str,
+        params: dict[str, Any],
+    ) -> dict[str, Any]:
+        return await api.call(
+            session, operation, params, source_ip=request.client_ip, secure=request.secure
+        )
+
+    @staticmethod
+    def _wants_json(request: Request) -> bool:
+        return "application/json" in request.headers.get("accept", "")
+
+    @staticmethod
+    def _json(status: int, body: dict[str, Any]) -> Response:
+        return Response(status, json.dumps(body).encode(), "application/json")
+
+    @staticmethod
+    def _endpoint(request: Request) -> str:
+        host = request.headers.get("host", "localhost")
+        return f"{'https' if request.secure else 'http'}://{host}"
+
+    # -- store a new secret ------------------------------------------------------------------
+    async def _customer_keys(self, request: Request, session: ConsoleSession) -> list[str]:
+        """Customer managed keys' aliases this principal may list (AWS's console lists aliases)."""
+        try:
+            out = await self._call(self._kms, request, session, "ListAliases", {"Limit": 100})
+        except ServiceError:
+            return []
+        return sorted(
+            a["AliasName"]
+            for a in out.get("Aliases", [])
+            if a.get("TargetKeyId") and not a["AliasName"].startswith("alias/aws/")
+        )
+
+    async def new_page(
+        self,
+        request: Request,
+        session: ConsoleSession,
+        *,
+        error: str = "",
+        step: int = 1,
+        status: int = 200,
+    ) -> Response:
+        return self._render(
+            "new.html",
+            session,
+            status=status,
+            error=error,
+            step=step,
+            keys=await self._customer_keys(request, session),
+            chosen_key=request.arg("key") or request.field("kms_key_id"),
+            token=str(uuid.uuid4()),
+            engines=DATABASE_ENGINES,
+            regions=REGIONS,
+            name_rules=NAME_RULES,
+            languages=SAMPLE_LANGUAGES,
+            samples=sample_code(NAME_MARKER, session.region, self._endpoint(request)),
+            marker=NAME_MARKER,
+            name=request.field("name"),
+            description=request.field("description"),
+        )
+
+    async def _refuse_store(
+        self, request: Request, session: ConsoleSession, message: str, step: int
+    ) -> Response:
+        if self._wants_json(request):
+            return self._json(400, {"error": message, "step": step})
+        # Without the page's script the form comes back without the value (never echoed).
+        return await self.new_page(request, session, error=message, step=step, status=400)
+
+    async def store(self, request: Request, session: ConsoleSession) -> Response:
+        try:
+            plan = store_request(
+                request.field, request.fields, request.field("token") or str(uuid.uuid4())
+            )
+        except FormError as exc:
+            return await self._refuse_store(request, session, exc.message, exc.step)
+        sm = self._sm
+        if plan.policy is not None:
+            try:
+                check = await self._call(
+                    sm, request, session, "ValidateResourcePolicy", {"ResourcePolicy": plan.policy}
+                )
+            except ServiceError as exc:
+                return await self._refuse_store(request, session, f"{exc.code}: {exc.message}", 2)
+            if not check.get("PolicyValidationPassed"):
+                findings = "; ".join(
+                    str(e.get("ErrorMessage", "")) for e in check.get("ValidationErrors", [])
+                )
+                return await self._refuse_store(
+                    request, session, f"The resource policy is not valid: {findings}", 2
+                )
+        try:
+            created = await self._call(sm, request, session, "CreateSecret", plan.create)
+        except ServiceError as exc:
+            return await self._refuse_store(request, session, f"{exc.code}: {exc.message}", 4)
+        arn = created["ARN"]
+        problems: list[str] = []
+        if plan.policy is not None:
+            try:
+                await self._call(
+                    sm,
+                    request,
+                    session,
+                    "PutResourcePolicy",
+                    {"SecretId": arn, "ResourcePolicy": plan.policy},
+                )
+            except ServiceError as exc:
+                problems.append(f"The resource policy was not attached: {exc.code}: {exc.message}")
+        if plan.rotation is not None:
+            try:
+                await self._call(
+                    sm, request, session, "RotateSecret", {"SecretId": arn, **plan.rotation}
+                )
+            except ServiceError as exc:
+                problems.append(f"Rotation was not turned on: {exc.code}: {exc.message}")
+        location = f"{PREFIX}secrets?stored={created['Name']}"
+        if self._wants_json(request):
+            return self._json(
+                200, {"location": location, "stored": created["Name"], "problems": problems}
+            )
+        if problems:
+            request.query["stored"] = created["Name"]
+            return await self.list_page(request, session, problems=tuple(problems))
+        return redirect(location)
+
+    async def add_key(self, request: Request, session: ConsoleSession) -> Response:
+        """Add new key: a symmetric KMS key and its alias, made as this principal."""
+        alias = request.field("new_key_alias").strip()
+        if alias and not alias.startswith("alias/"):
+            alias = f"alias/{alias}"
+        try:
+            if not alias or alias.startswith("alias/aws/"):
+                raise ServiceError(
+                    "ValidationException",
+                    "Enter an alias name that does not begin with aws/.",
+                )
+            params: dict[str, Any] = {}
+            if request.field("new_key_description").strip():
+                params["Description"] = request.field("new_key_description").strip()
+            key = await self._call(self._kms, request, session, "CreateKey", params)
+            key_id = key["KeyMetadata"]["KeyId"]
+            try:
+                await self._call(
+                    self._kms,
+                    request,
+                    session,
+                    "CreateAlias",
+                    {"AliasName": alias, "TargetKeyId": key_id},
+                )
+            except ServiceError:
+                # No key left behind without the alias that names it in the list; the alias's
+                # refusal is the one the user must see, whatever the clean-up answers.
+                with contextlib.suppress(ServiceError):
+                    await self._call(
+                        self._kms,
+                        request,
+                        session,
+                        "ScheduleKeyDeletion",
+                        {"KeyId": key_id, "PendingWindowInDays": 7},
+                    )
+                raise
+        except ServiceError as exc:
+            if self._wants_json(request):
+                return self._json(400, {"error": f"{exc.code}: {exc.message}"})
+            return await self.new_page(
+                request, session, error=f"{exc.code}: {exc.message}", status=400
+            )
+        if self._wants_json(request):
+            return self._json(200, {"alias": alias, "keyId": key_id})
+        return redirect(f"{PREFIX}secrets/new?key={alias}")
+
+    async def validate_policy(self, request: Request, session: ConsoleSession) -> Response:
+        params: dict[str, Any] = {"ResourcePolicy": request.field("resource_policy")}
+        if request.field("secret_id"):
+            params["SecretId"] = request.field("secret_id")
+        try:
+            out = await self._call(self._sm, request, session, "ValidateResourcePolicy", params)
+        except ServiceError as exc:
+            return self._json(400, {"passed": False, "error": f"{exc.code}: {exc.message}"})
+        return self._json(
+            200,
+            {
+                "passed": bool(out.get("PolicyValidationPassed")),
+                "findings": [
+                    f"{e.get('CheckName', '')}: {e.get('ErrorMessage', '')}"
+                    for e in out.get("ValidationErrors", [])
+                ],
+            },
+        )
+
+    # -- secret details ----------------------------------------------------------------------
+    async def detail_page(
+        self,
+        request: Request,
+        session: ConsoleSession,
+        *,
+        value: dict[str, Any] | None = None,
+        error: str = "",
+        status: int = 200,
+    ) -> Response:
+        secret_id = request.arg("id") or request.field("id")
+        try:
+            secret = await self._call(
+                self._sm, request, session, "DescribeSecret", {"SecretId": secret_id}
+            )
+        except ServiceError as exc:
+            return self._render(
+                "error.html", session, status=exc.status, message=f"{exc.code}: {exc.message}"
+            )
+        versions: list[dict[str, Any]] = []
+        policy: str | None = None
+        problems: list[str] = []
+        try:
+            listed = await self._call(
+                self._sm,
+                request,
+                session,
+                "ListSecretVersionIds",
+                {"SecretId": secret["ARN"], "IncludeDeprecated": True},
+            )
+            versions = listed.get("Versions", [])
+        except ServiceError as exc:
+            problems.append(f"Versions: {exc.code}: {exc.message}")
+        try:
+            got = await self._call(
+                self._sm, request, session, "GetResourcePolicy", {"SecretId": secret["ARN"]}
+            )
+            policy = got.get("ResourcePolicy")
+        except ServiceError as exc:
+            problems.append(f"Resource permissions: {exc.code}: {exc.message}")
+        return self._render(
+            "detail.html",
+            session,
+            status=status,
+            secret=secret,
+            versions=sorted(versions, key=lambda v: -float(v.get("CreatedDate", 0))),
+            policy=_pretty(policy),
+            problems=problems,
+            value=value,
+            error=error,
+            done=request.arg("done"),
+            languages=SAMPLE_LANGUAGES,
+            samples=sample_code(secret["Name"], session.region, self._endpoint(request)),
+        )
+
+    async def retrieve(self, request: Request, session: ConsoleSession) -> Response:
+        """Retrieve secret value: the only page that puts a value in HTML (no-store, POST)."""
+        try:
+            got = await self._call(
+                self._sm, request, session, "GetSecretValue", {"SecretId": request.field("id")}
+            )
+        except ServiceError as exc:
+            return await self.detail_page(
+                request, session, error=f"{exc.code}: {exc.message}", status=exc.status
+            )
+        string = got.get("SecretString")
+        value = {
+            "string": string,
+            "binary": string is None,
+            "pairs": key_value_view(string) if string is not None else None,
+            "version_id": got.get("VersionId"),
+            "stages": got.get("VersionStages", []),
+        }
+        return await self.detail_page(request, session, value=value)
+
+    def _back(self, request: Request, done: str) -> Response:
+        return redirect(f"{PREFIX}secrets/detail?id={quote(request.field('id'))}&done={done}")
+
+    async def put_value(self, request: Request, session: ConsoleSession) -> Response:
+        try:
+            value = secret_value(request.field, request.fields)
+            await self._call(
+                self._sm,
+                request,
+                session,
+                "PutSecretValue",
+                {
+                    "SecretId": request.field("id"),
+                    "SecretString": value,
+                    "ClientRequestToken": request.field("token") or str(uuid.uuid4()),
+                },
+            )
+        except FormError as exc:
+            return await self.detail_page(request, session, error=exc.message, status=400)
+        except ServiceError as exc:
+            return await self.detail_page(
+                request, session, error=f"{exc.code}: {exc.message}", status=exc.status
+            )
+        return self._back(request, "value")
+
+    async def delete(self, request: Request, session: ConsoleSession) -> Response:
+        try:
+            days = int(request.field("days", "30"))
+        except ValueError:
+            days = 0
+        try:
+            await self._call(
+                self._sm,
+                request,
+                session,
+                "DeleteSecret",
+                {"SecretId": request.field("id"), "RecoveryWindowInDays": days},
+            )
+        except ServiceError as exc:
+            return await self.detail_page(
+                request, session, error=f"{exc.code}: {exc.message}", status=exc.status
+            )
+        return self._back(request, "deleted")
+
+    async def restore(self, request: Request, session: ConsoleSession) -> Response:
+        try:
+            await self._call(
+                self._sm, request, session, "RestoreSecret", {"SecretId": request.field("id")}
+            )
+        except ServiceError as exc:
+            return await self.detail_page(
+                request, session, error=f"{exc.code}: {exc.message}", status=exc.status
+            )
+        return self._back(request, "restored")
+
+    async def _detail_calls(
+        self, request: Request, session: ConsoleSession, calls: list[tuple[str, dict[str, Any]]]
+    ) -> str | None:
+        """Runs the calls in order; the first refusal, in AWS's words, stops them."""
+        for operation, params in calls:
+            try:
+                await self._call(self._sm, request, session, operation, params)
+            except ServiceError as exc:
+                return f"{exc.code}: {exc.message}"
+        return None
+
+    async def _after(
+        self, request: Request, session: ConsoleSession, error: str | None, done: str
+    ) -> Response:
+        if error is not None:
+            return await self.detail_page(request, session, error=error, status=400)
+        return self._back(request, done)
+
+    async def edit_tags(self, request: Request, session: ConsoleSession) -> Response:
+        secret_id = request.field("id")
+        call: tuple[str, dict[str, Any]]
+        if request.field("action") == "remove":
+            call = ("UntagResource", {"SecretId": secret_id, "TagKeys": [request.field("key")]})
+        else:
+            tag = {"Key": request.field("tag_key").strip(), "Value": request.field("tag_value")}
+            call = ("TagResource", {"SecretId": secret_id, "Tags": [tag]})
+        return await self._after(
+            request, session, await self._detail_calls(request, session, [call]), "tags"
+        )
+
+    async def edit_policy(self, request: Request, session: ConsoleSession) -> Response:
+        secret_id = request.field("id")
+        if request.field("action") == "delete":
+            error = await self._detail_calls(
+                request, session, [("DeleteResourcePolicy", {"SecretId": secret_id})]
+            )
+            return await self._after(request, session, error, "policy")
+        policy = request.field("resource_policy").strip()
+        try:
+            check = await self._call(
+                self._sm,
+                request,
+                session,
+                "ValidateResourcePolicy",
+                {"SecretId": secret_id, "ResourcePolicy": policy},
+            )
+        except ServiceError as exc:
+            return await self._after(request, session, f"{exc.code}: {exc.message}", "policy")
+        if not check.get("PolicyValidationPassed"):
+            findings = "; ".join(
+                str(e.get("ErrorMessage", "")) for e in check.get("ValidationErrors", [])
+            )
+            return await self._after(
+                request, session, f"The resource policy is not valid: {findings}", "policy"
+            )
+        error = await self._detail_calls(
+            request,
+            session,
+            [("PutResourcePolicy", {"SecretId": secret_id, "ResourcePolicy": policy})],
+        )
+        return await self._after(request, session, error, "policy")
+
+    async def edit_rotation(self, request: Request, session: ConsoleSession) -> Response:
+        """Edit rotation and Rotate secret immediately: RotateSecret / CancelRotateSecret."""
+        secret_id = request.field("id")
+        call: tuple[str, dict[str, Any]]
+        if request.field("action") == "now":
+            call = ("RotateSecret", {"SecretId": secret_id})
+        else:
+            try:
+                rotation = rotation_request(request.field)
+            except FormError as exc:
+                return await self._after(request, session, exc.message, "rotation")
+            if rotation is None:
+                call = ("CancelRotateSecret", {"SecretId": secret_id})
+            else:
+                call = ("RotateSecret", {"SecretId": secret_id, **rotation})
+        return await self._after(
+            request, session, await self._detail_calls(request, session, [call]), "rotation"
+        )
+
+
+def _pretty(policy: str | None) -> str | None:
+    if policy is None:
+        return None
+    try:
+        return json.dumps(json.loads(policy), indent=2)
+    except ValueError:
+        return policy

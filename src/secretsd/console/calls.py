@@ -4,6 +4,8 @@ made as the signed-in principal. A refusal is the ServiceError a CLI user would 
 from __future__ import annotations
 
 import inspect
+import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +13,11 @@ from typing import Any
 from secretsd.protocol.validate import Validator
 from secretsd.service.console_sessions import ConsoleSession
 from secretsd.service.context import CallContext
+
+log = logging.getLogger("secretsd.console.calls")
+
+# Never logged: values and key material (the rest of a request is what CloudTrail would show).
+_UNLOGGED = frozenset({"SecretString", "SecretBinary", "Plaintext", "CiphertextBlob"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +37,14 @@ class ApiOperations:
         source_ip: str = "",
         secure: bool = False,
     ) -> dict[str, Any]:
+        if log.isEnabledFor(logging.INFO):
+            shown = {k: ("(redacted)" if k in _UNLOGGED else v) for k, v in params.items()}
+            log.info(
+                "console call %s by %s: %s",
+                operation,
+                session.identity.arn,
+                json.dumps(shown, default=str, sort_keys=True),
+            )
         parsed = self.validator.parse_input(operation, params)
         ctx = CallContext(
             identity=session.identity,

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from secretsd.background import log_failed_pass
 from secretsd.kms.service import KmsService
 from secretsd.service.secrets import SecretsService
 from secretsd.service.sts import StsService
@@ -37,8 +38,8 @@ def purge_loop(
                     log.info("rotated %d KMS key(s) whose rotation date came", rotated)
                 if sts is not None and (sessions := sts.purge_expired()):
                     log.info("forgot %d STS session(s) expired over a day ago", sessions)
-            except Exception:
-                log.exception("purge failed; will retry")
+            except Exception as exc:
+                log_failed_pass(log, "purge", exc)
             await asyncio.sleep(interval_seconds)
 
     return run

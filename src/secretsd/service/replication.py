@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from secretsd import arn as arns
+from secretsd.background import log_failed_pass
 from secretsd.clock import Clock
 from secretsd.errors import ServiceError, invalid_parameter, invalid_request
 from secretsd.kms.keyring import DEFAULT_ALIAS, Keyring
@@ -926,8 +927,8 @@ def replication_loop(
                     if service.peers:
                         await service.push_to_peers()
                         await service.notify_peers()
-            except Exception:
-                log.exception("replication dispatch failed; will retry")
+            except Exception as exc:
+                log_failed_pass(log, "replication dispatch", exc)
             await asyncio.sleep(tick_seconds)
 
     return run
