@@ -17,25 +17,21 @@ from secretsd.api.logs import HANDLERS as LOGS_HANDLERS
 from secretsd.api.replication import REPLICATION_OPERATIONS
 from secretsd.api.rotation import ROTATION_OPERATIONS
 from secretsd.api.secretsmanager import HANDLERS as SM_HANDLERS
-from secretsd.api.secretsmanager import NOT_YET_SUPPORTED
 from secretsd.api.sts import HANDLERS as STS_HANDLERS
 
 # Served: the Secrets Manager handlers and those layered over them in app.py.
 HANDLERS = {*SM_HANDLERS, *REPLICATION_OPERATIONS, *ROTATION_OPERATIONS}
 
-PLANNED = {
-    "AssociateCrossAccountReplica": "cross-account replicas",
-    "DisassociateCrossAccountReplica": "cross-account replicas",
-}
-
 NOTES = {
-    "CreateSecret": "`AddReplicaRegions` and `ForceOverwriteReplicaSecret` (regions of this deployment, docs/replication.md); `CrossAccountPrimaryARN` not yet.",
-    "DescribeSecret": "`ReplicationStatus` on primaries, `PrimaryRegion` on primaries and replicas; rotation members (docs/rotation.md).",
-    "RotateSecret": "Lambda functions once Lambda lands; built-in PostgreSQL and MySQL rotators; schedules (AutomaticallyAfterDays, rate, cron, Duration) run by the server (docs/rotation.md).",
+    "CreateSecret": "`AddReplicaRegions` and `ForceOverwriteReplicaSecret` (regions of this deployment or of peer deployments, docs/replication.md); `CrossAccountPrimaryARN` (cross-account replicas).",
+    "DescribeSecret": "`ReplicationStatus` on primaries, `PrimaryRegion` on primaries and replicas, `CrossAccountPrimary` and `CrossAccountReplicas`.",
+    "ReplicateSecretToRegions": "Asynchronous through a durable outbox; each replica under its own region's key; regions served by another secretsd deployment over signed HTTP.",
+    "AssociateCrossAccountReplica": "Both accounts' policies and KMS key policies checked; `ReplicationRoleARN` recorded (iam:PassRole checked), not assumed; `ReplicaRestriction` accepted (one deployment counts as one organization).",
+    "DisassociateCrossAccountReplica": "The replica stays, `Detached`.",
+    "RotateSecret": "Lambda functions (docs/lambda.md); built-in PostgreSQL and MySQL rotators; schedules (AutomaticallyAfterDays, rate, cron, Duration) run by the server (docs/rotation.md).",
     "CancelRotateSecret": "Turns rotation off; cancels a rotation in progress and answers its version.",
-    "ReplicateSecretToRegions": "Asynchronous through a durable outbox; each replica under its own region's key.",
     "RemoveRegionsFromReplication": "Deletes the replicas in those regions.",
-    "StopReplicationToReplica": "Promotes the replica to a standalone secret.",
+    "StopReplicationToReplica": "Promotes the replica to a standalone secret (Region, peer-deployment and cross-account replicas).",
     "GetSecretValue": "Sets LastAccessedDate (day granularity) on the secret and the version.",
     "BatchGetSecretValue": "By id list or by filters; per-secret failures in `Errors`.",
     "ListSecrets": "Filters name, description, tag-key, tag-value, primary-region, owning-service, all; sealed NextToken; lists only the secrets the caller may DescribeSecret.",
@@ -58,16 +54,12 @@ def render() -> str:
         "| --- | --- | --- |",
     ]
     for name in model.operation_names:
-        if name in NOT_YET_SUPPORTED:
-            status = f"not yet: answers InvalidRequestException ({PLANNED.get(name, 'planned')})"
-        elif name in HANDLERS:
+        if name in HANDLERS:
             status = "supported"
         else:
             status = "missing"
         lines.append(f"| {name} | {status} | {NOTES.get(name, '')} |")
-    supported = sum(
-        1 for n in model.operation_names if n in HANDLERS and n not in NOT_YET_SUPPORTED
-    )
+    supported = sum(1 for n in model.operation_names if n in HANDLERS)
     lines += ["", f"{supported} of {len(model.operation_names)} operations supported.", ""]
     session = botocore.session.get_session()
     kms = session.get_service_model("kms")

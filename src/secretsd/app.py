@@ -7,6 +7,7 @@ from secretsd.api import iam as iam_api
 from secretsd.api import kms as kms_api
 from secretsd.api import logs as logs_api
 from secretsd.api import sts as sts_api
+from secretsd.api.peering import peering_route
 from secretsd.api.replication import with_replication
 from secretsd.api.rotation import with_rotation
 from secretsd.api.secretsmanager import HANDLERS
@@ -33,10 +34,12 @@ from secretsd.scheduler.purge import purge_loop
 from secretsd.service.authorization import Authorizer, GenerationWatch
 from secretsd.service.builtin_rotators import builtin_rotators
 from secretsd.service.console_sessions import ConsoleSessions
+from secretsd.service.cross_account import CrossAccountService
 from secretsd.service.functions import LambdaService
 from secretsd.service.iam import IamService
 from secretsd.service.logs import LogsService
 from secretsd.service.pagination import TokenCodec
+from secretsd.service.peers import parse_peers
 from secretsd.service.replication import ReplicationService, replication_loop
 from secretsd.service.rotation import RotationService, RotatorRouter, rotation_loop
 from secretsd.service.secrets import SecretsService
@@ -79,7 +82,9 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
     sm_validator = Validator(load_service_model("secretsmanager"))
     kms_validator = Validator(load_service_model("kms"))
     principals = PrincipalDirectory(db, root_key, settings.credential_cache_seconds, watch.current)
-    replication = ReplicationService(db, keyring, clock, service)
+    peers = parse_peers(settings.replication_peers, settings.replication_credentials)
+    replication = ReplicationService(db, keyring, clock, service, peers)
+    cross_account = CrossAccountService(db, keyring, clock, service)
 
     def write_log(spec: FunctionSpec, stream: str, events: list[tuple[int, str]]) -> None:
         functions.write_log(spec, stream, events)
@@ -94,7 +99,7 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
     )
     # The console calls the same handlers as the wire API, replication's and rotation's layers
     # included.
-    sm_handlers = with_rotation(with_replication(HANDLERS, replication), rotation)
+    sm_handlers = with_rotation(with_replication(HANDLERS, replication, cross_account), rotation)
     console = ConsoleApp(
         ConsoleSessions(
             db,
@@ -129,6 +134,7 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
                 kms_api.HANDLERS,
                 kms_validator,
             ),
+            peering_route(replication),
             Route(
                 logs_api.TARGET_PREFIX,
                 "logs",

@@ -128,12 +128,28 @@ def _new_key(
     return NewCredentials(account_id, arn, access_key_id, secret)
 
 
+class AccountExists(ValueError):
+    pass
+
+
 def create_account(
-    tx: Tx, root_key: RootKeyring, now_ms: int, admin_name: str = "admin"
+    tx: Tx,
+    root_key: RootKeyring,
+    now_ms: int,
+    admin_name: str = "admin",
+    account_id: str | None = None,
 ) -> NewCredentials:
-    account_id = new_account_id()
-    while account_id in Repository(tx).account_ids():
+    """`account_id`: a chosen id (the same account in two deployments that replicate between
+    them, docs/replication.md); random when None."""
+    if account_id is not None:
+        if not (len(account_id) == 12 and account_id.isdigit()):
+            raise ValueError(f"an account id is 12 digits, not {account_id!r}")
+        if account_id in Repository(tx).account_ids():
+            raise AccountExists(f"account {account_id} already exists")
+    else:
         account_id = new_account_id()
+        while account_id in Repository(tx).account_ids():
+            account_id = new_account_id()
     Repository(tx).insert_account(account_id, now_ms)
     return create_administrator(tx, root_key, account_id, now_ms, admin_name)
 

@@ -48,6 +48,11 @@ class Settings:
     # Web console sessions end after this long without a page view, and this long after sign-in.
     console_idle_seconds: int = 3600
     console_session_seconds: int = 43200
+    # Regions served by other secretsd deployments: `REGION=URL[,REGION=URL...]`
+    # (docs/replication.md), signed with the credentials in this AWS-style file (one section per
+    # region, or `default`).
+    replication_peers: str = ""
+    replication_credentials: str = ""
 
     @property
     def effective_database_url(self) -> str:

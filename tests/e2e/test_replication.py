@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from support.factories import AwsCli, SecretsManagerFactory
 from support.names import NameFactory
-from support.server import ServerProcess
+from support.server import Credentials, ServerProcess
 
 PRIMARY, EAST2, WEST2 = "us-east-1", "us-east-2", "us-west-2"
 REFUSED = (
@@ -269,6 +269,24 @@ def test_replica_keys_per_region_and_recovery(
         "DefaultEncryptionKey"
     ]
 
+    # A replica key disabled later: that replica shows Failed, the others keep replicating
+    # (the dispatcher is never stuck on one secret), and it recovers once the key is enabled.
+    kms2.disable_key(KeyId=key["KeyId"])
+    use1.put_secret_value(SecretId=arn, SecretString="v2")
+    wait_for(lambda: statuses(use1, arn)[EAST2]["Status"] == "Failed")
+    assert statuses(use1, arn)[EAST2]["StatusMessage"] == (
+        f"Replication failed: The KMS key {key['Arn']} is disabled."
+    )
+    other = use1.create_secret(
+        Name=unique_name("other"), SecretString="o", AddReplicaRegions=[{"Region": EAST2}]
+    )["ARN"]
+    wait_in_sync(use1, other, {EAST2})
+    kms2.enable_key(KeyId=key["KeyId"])
+    # (Failed replicas are retried every 5 s on their own; the next change need not wait.)
+    use1.put_secret_value(SecretId=arn, SecretString="v3")
+    wait_in_sync(use1, arn, {EAST2})
+    assert use2.get_secret_value(SecretId=name)["SecretString"] == "v3"
+
 
 def test_replication_with_the_aws_cli(aws_cli: AwsCli, unique_name: NameFactory) -> None:
     name = unique_name()
@@ -370,3 +388,74 @@ def test_replicas_converge_across_kill9(
                 replica.describe_secret(SecretId=name)["VersionIdsToStages"]
                 == use1.describe_secret(SecretId=name)["VersionIdsToStages"]
             )
+
+
+def test_replica_key_permissions_of_the_caller(
+    sm_factory: SecretsManagerFactory,
+    client_factory: Any,
+    unique_name: NameFactory,
+    server: ServerProcess,
+) -> None:
+    """kms:GenerateDataKey and kms:Encrypt on the replica's customer managed key are the
+    caller's to have (AWS's "Required permissions"), checked before anything is written."""
+    iam = client_factory("iam")
+    account = client_factory("sts").get_caller_identity()["Account"]
+    kms2 = client_factory("kms", region=EAST2)
+    admin_only = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account}:user/admin"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        }
+    )
+    key = kms2.create_key(Policy=admin_only, BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]
+    user = unique_name("u")[-60:]
+    iam.create_user(UserName=user)
+    iam.attach_user_policy(
+        UserName=user, PolicyArn="arn:aws:iam::aws:policy/SecretsManagerReadWrite"
+    )
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="kms",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}],
+            }
+        ),
+    )
+    made = iam.create_access_key(UserName=user)["AccessKey"]
+    as_user = sm_factory(
+        PRIMARY, credentials=Credentials(made["AccessKeyId"], made["SecretAccessKey"])
+    )
+    name = unique_name()
+    arn = as_user.create_secret(Name=name, SecretString="v")["ARN"]
+    regions = [{"Region": EAST2, "KmsKeyId": key["Arn"]}]
+    # IAM changes reach the shared server's policy cache within moments.
+    deadline = time.monotonic() + 10
+    while True:
+        with pytest.raises(ClientError) as exc:
+            as_user.replicate_secret_to_regions(SecretId=arn, AddReplicaRegions=regions)
+        if error_of(exc)[:2] == ("AccessDeniedException", "Access to KMS is not allowed"):
+            break
+        assert time.monotonic() < deadline, error_of(exc)
+        time.sleep(0.1)
+    with pytest.raises(ClientError) as exc:
+        as_user.create_secret(Name=name + "-2", SecretString="v", AddReplicaRegions=regions)
+    assert error_of(exc) == ("AccessDeniedException", "Access to KMS is not allowed", 400)
+    assert "ReplicationStatus" not in as_user.describe_secret(SecretId=arn)
+    assert not as_user.list_secrets(Filters=[{"Key": "name", "Values": [name + "-2"]}])[
+        "SecretList"
+    ]
+    # The key's own administrator may.
+    use1 = sm_factory(PRIMARY)
+    use1.replicate_secret_to_regions(SecretId=arn, AddReplicaRegions=regions)
+    wait_in_sync(use1, arn, {EAST2})
+    assert sm_factory(EAST2).get_secret_value(SecretId=name)["SecretString"] == "v"
+    use1.remove_regions_from_replication(SecretId=arn, RemoveReplicaRegions=[EAST2])

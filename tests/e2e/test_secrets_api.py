@@ -698,18 +698,6 @@ def test_regions_are_separate(sm: Any, sm_factory: Any, unique_name: Any) -> Non
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "east"
 
 
-def test_not_yet_supported_operations(sm: Any, unique_name: Any) -> None:
-    name = unique_name()
-    arn = sm.create_secret(Name=name, SecretString="v")["ARN"]
-    with pytest.raises(ClientError) as exc:
-        sm.associate_cross_account_replica(
-            SecretId=name, CrossAccountReplicaARN=arn.replace("us-east-1", "us-west-2")
-        )
-    code, message, status = error_of(exc)
-    assert (code, status) == ("InvalidRequestException", 400)
-    assert "not supported" in message
-
-
 def test_secret_values_never_logged(server: Any, sm: Any, unique_name: Any) -> None:
     canary = "CANARY-" + uuid.uuid4().hex
     name = unique_name()

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from secretsd.policy.catalog import (
+    OWN_SERVICES,
     SERVICES,
     catalogued_service,
     known_action,
@@ -77,6 +78,10 @@ def test_catalogued_services() -> None:
     assert catalogued_service("SecretsManager")
     assert not catalogued_service("s3")
     assert service_actions("s3") == frozenset()
+    # secretsd's own action for peer deployments; secretsmanager:* does not cover it.
+    assert OWN_SERVICES == ("secretsd",)
+    assert known_action("secretsd:ReplicateFromPeer")
+    assert not known_action("secretsmanager:ReplicateFromPeer")
 
 
 @pytest.mark.parametrize(("service", "prefix"), [(s, s) for s in SERVICES])

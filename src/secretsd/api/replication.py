@@ -8,8 +8,9 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from secretsd.api.secretsmanager import Handler, Params, Result, not_supported, ts
+from secretsd.api.secretsmanager import Handler, Params, Result, ts
 from secretsd.service.context import CallContext
+from secretsd.service.cross_account import CrossAccountService, CrossAccountView
 from secretsd.service.replication import ReplicaStatus, ReplicationService, check_regions
 from secretsd.service.secrets import SecretsService
 
@@ -17,7 +18,11 @@ REPLICATION_OPERATIONS = (
     "ReplicateSecretToRegions",
     "RemoveRegionsFromReplication",
     "StopReplicationToReplica",
+    "AssociateCrossAccountReplica",
+    "DisassociateCrossAccountReplica",
 )
+# What CreateSecret refuses alongside CrossAccountPrimaryARN (its documentation).
+_NOT_WITH_PRIMARY = ("SecretString", "SecretBinary", "Description", "AddReplicaRegions", "Type")
 
 
 def _status_out(statuses: Sequence[ReplicaStatus]) -> list[dict[str, Any]]:
@@ -43,13 +48,25 @@ def sync_result(result: Result | Any) -> dict[str, Any]:
 
 
 def with_replication(
-    handlers: Mapping[str, Handler], replication: ReplicationService
+    handlers: Mapping[str, Handler],
+    replication: ReplicationService,
+    cross_account: CrossAccountService,
 ) -> dict[str, Handler]:
     base = dict(handlers)
 
     def create_secret(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str, Any]:
-        if p.get("CrossAccountPrimaryARN"):
-            raise not_supported("Cross-account replicas (CrossAccountPrimaryARN)")
+        if p.get("CrossAccountPrimaryARN") is not None:
+            tags = p.get("Tags")
+            r = cross_account.create_replica(
+                ctx,
+                name=p["Name"],
+                primary_arn=p["CrossAccountPrimaryARN"],
+                kms_key_id=p.get("KmsKeyId"),
+                token=p.get("ClientRequestToken"),
+                tags=[(t["Key"], t["Value"]) for t in tags] if tags else None,
+                forbidden_given=any(p.get(k) is not None for k in _NOT_WITH_PRIMARY),
+            )
+            return {"ARN": r.arn, "Name": r.name}
         regions = _regions(p)
         if not regions:
             return sync_result(base["CreateSecret"](svc, ctx, p))
@@ -64,6 +81,7 @@ def with_replication(
                 "secretsmanager:ForceOverwriteReplicaSecret": force,
             },
         )
+        replication.authorize_new_replicas(ctx, p["Name"], regions)
         out = sync_result(base["CreateSecret"](svc, ctx, {**p, "AddReplicaRegions": None}))
         _, statuses = replication.replicate(
             ctx, secret_id=out["ARN"], regions=regions, force_overwrite=force
@@ -92,7 +110,42 @@ def with_replication(
     def describe_secret(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str, Any]:
         out = sync_result(base["DescribeSecret"](svc, ctx, p))
         _add_statuses([out], replication)
+        primary, replicas = cross_account.views(out["ARN"])
+        if primary is not None:
+            out["CrossAccountPrimary"] = {
+                "PrimarySecretARN": primary.arn,
+                **_cross_status(primary),
+            }
+        if replicas:
+            out["CrossAccountReplicas"] = [
+                {
+                    "ReplicaSecretARN": r.arn,
+                    **(
+                        {"ReplicationRoleARN": r.replication_role_arn}
+                        if r.replication_role_arn
+                        else {}
+                    ),
+                    **_cross_status(r),
+                }
+                for r in replicas
+            ]
         return out
+
+    def associate(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str, Any]:
+        primary, replica, status = cross_account.associate(
+            ctx,
+            secret_id=p["SecretId"],
+            replica_arn=p["CrossAccountReplicaARN"],
+            restriction=p.get("ReplicaRestriction"),
+            role_arn=p.get("ReplicationRoleARN"),
+        )
+        return {"ARN": primary, "CrossAccountReplicaARN": replica, "ReplicationStatus": status}
+
+    def disassociate(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str, Any]:
+        primary, replica = cross_account.disassociate(
+            ctx, secret_id=p["SecretId"], replica_arn=p["CrossAccountReplicaARN"]
+        )
+        return {"ARN": primary, "CrossAccountReplicaARN": replica}
 
     return {
         **base,
@@ -101,7 +154,16 @@ def with_replication(
         "RemoveRegionsFromReplication": remove_regions,
         "StopReplicationToReplica": stop_replication,
         "DescribeSecret": describe_secret,
+        "AssociateCrossAccountReplica": associate,
+        "DisassociateCrossAccountReplica": disassociate,
     }
+
+
+def _cross_status(view: CrossAccountView) -> dict[str, Any]:
+    out: dict[str, Any] = {"ReplicationStatus": view.status}
+    if view.status_message is not None:
+        out["StatusMessage"] = view.status_message
+    return out
 
 
 def _add_statuses(entries: list[dict[str, Any]], replication: ReplicationService) -> None:

@@ -11,7 +11,6 @@ import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from secretsd.errors import ServiceError
 from secretsd.service import staging
 from secretsd.service.context import CallContext
 from secretsd.service.passwords import generate_password
@@ -300,29 +299,6 @@ def get_random_password(svc: SecretsService, ctx: CallContext, p: Params) -> dic
     return {"RandomPassword": password}
 
 
-def not_supported(feature: str) -> ServiceError:
-    return ServiceError(
-        "InvalidRequestException",
-        f"{feature} is not supported by this secretsd server yet.",
-    )
-
-
-def _unsupported(operation: str) -> Handler:
-    def handler(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str, Any]:
-        if "SecretId" in p:
-            svc.authorize(ctx, f"secretsmanager:{operation}", p["SecretId"], {})
-        raise not_supported(operation)
-
-    return handler
-
-
-# Operations that have separate issues (cross-account replicas). RotateSecret and
-# CancelRotateSecret: api/rotation.py.
-NOT_YET_SUPPORTED = (
-    "AssociateCrossAccountReplica",
-    "DisassociateCrossAccountReplica",
-)
-
 HANDLERS: dict[str, Handler] = {
     "CreateSecret": create_secret,
     "GetSecretValue": get_secret_value,
@@ -343,5 +319,4 @@ HANDLERS: dict[str, Handler] = {
     "ValidateResourcePolicy": validate_resource_policy,
     "ListResourcePolicies": list_resource_policies,
     "GetRandomPassword": get_random_password,
-    **{name: _unsupported(name) for name in NOT_YET_SUPPORTED},
 }

@@ -84,12 +84,18 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Callable[..
         show_default=True,
         help="Name of the account's first IAM user, who gets AdministratorAccess.",
     )
+    @click.option(
+        "--account-id",
+        help="The 12-digit id (the same account in two deployments that replicate between"
+        " them); random when not given.",
+    )
     @passphrase_file
     @as_json
     def create_cmd(
         data_dir: str | None,
         database_url: str | None,
         admin_name: str,
+        account_id: str | None,
         passphrase_file: str | None,
         as_json: bool,
     ) -> None:
@@ -97,8 +103,11 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Callable[..
         settings = settings_for(data_dir=data_dir, database_url=database_url)
         with _opened(settings, passphrase_file) as (db, keyring):
             now = SystemClock(settings.clock_offset_seconds).now_ms()
-            with db.transaction(write=True) as tx:
-                created = create_account(tx, keyring, now, admin_name)
+            try:
+                with db.transaction(write=True) as tx:
+                    created = create_account(tx, keyring, now, admin_name, account_id)
+            except ValueError as exc:
+                raise click.UsageError(str(exc)) from exc
         _show(created, as_json, "Created account")
 
     @account.command("list")

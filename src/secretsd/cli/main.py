@@ -22,6 +22,7 @@ from secretsd.clock import SystemClock
 from secretsd.crypto.protectors import ProtectorMismatch, ProtectorUnavailable
 from secretsd.kms.root_keys import RootKeyError
 from secretsd.protocol.sealed import AsgiApp, SealedGate, starting
+from secretsd.service.peers import PeerConfigError, parse_peers
 from secretsd.settings import Settings
 from secretsd.store.database import Database
 
@@ -123,9 +124,28 @@ def init(data_dir: str | None, database_url: str | None) -> None:
     hidden=True,
     help="Shift the server clock (drills and tests only).",
 )
+@click.option(
+    "--replication-peer",
+    "replication_peers",
+    multiple=True,
+    metavar="REGION=URL",
+    help="A region another secretsd deployment serves (repeatable; docs/replication.md).",
+)
+@click.option(
+    "--replication-credentials",
+    type=click.Path(dir_okay=False),
+    help="AWS-style credentials file for the peers: a [REGION] (or [default]) section each.",
+)
 def serve(**options: object) -> None:
     """Run the server (initialising the data directory on first start)."""
+    peers = options.pop("replication_peers")
+    if isinstance(peers, tuple) and peers:
+        options["replication_peers"] = ",".join(str(p) for p in peers)
     settings = _settings(**options)
+    try:
+        parse_peers(settings.replication_peers, settings.replication_credentials)
+    except PeerConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     _configure_logging(settings.log_level)
     sealed = _init(settings).sealed
     sock = _bind(settings.host, settings.port)

@@ -27,6 +27,8 @@ from types import MappingProxyType
 from typing import Any
 
 SERVICES = ("secretsmanager", "kms", "iam", "sts", "lambda", "logs")
+# secretsd's own actions (not AWS's): `secretsd:ReplicateFromPeer` (docs/replication.md).
+OWN_SERVICES = ("secretsd",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ def _load_actions() -> Mapping[str, frozenset[str]]:
     return MappingProxyType(
         {
             prefix: frozenset(name.lower() for name in _read(prefix)["actions"])
-            for prefix in SERVICES
+            for prefix in (*SERVICES, *OWN_SERVICES)
         }
     )
 
@@ -107,7 +109,7 @@ def known_action(action: str) -> bool:
     name_re = _glob(name)
     if "*" in prefix or "?" in prefix:
         prefix_re = _glob(prefix)
-        services = [s for s in SERVICES if prefix_re.fullmatch(s)]
+        services = [s for s in _ACTIONS if prefix_re.fullmatch(s)]
     else:
         services = [prefix.lower()] if prefix.lower() in _ACTIONS else []
     if not ("*" in name or "?" in name):

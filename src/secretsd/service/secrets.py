@@ -34,6 +34,7 @@ from secretsd.service.views import (
     VersionView,
     WriteResult,
 )
+from secretsd.store.cross_account import CrossAccountRepository
 from secretsd.store.database import Database, StoreConflict
 from secretsd.store.kms_repository import KmsRepository
 from secretsd.store.records import KeyRecord, SecretRecord, VersionRecord
@@ -97,6 +98,22 @@ REPLICA_REFUSED = frozenset(
         SM_PUT_POLICY,
         SM_GET_POLICY,
         SM_DELETE_POLICY,
+        SM_DELETE,
+        SM_RESTORE,
+        "secretsmanager:RotateSecret",
+        "secretsmanager:CancelRotateSecret",
+        "secretsmanager:ReplicateSecretToRegions",
+        "secretsmanager:RemoveRegionsFromReplication",
+    }
+)
+# A cross-account replica has its own tags, resource policy and lifecycle (AWS: "an independent
+# secret that has its own access policies, KMS key, and lifecycle"); only its value comes from
+# the primary, so what would change the value (or end the replica) is refused.
+CROSS_ACCOUNT_REFUSED = frozenset(
+    {
+        SM_UPDATE,
+        SM_PUT,
+        SM_UPDATE_STAGE,
         SM_DELETE,
         SM_RESTORE,
         "secretsmanager:RotateSecret",
@@ -206,6 +223,8 @@ class SecretsService:
         self._allow(ctx, action, secret, keys)
         if action in REPLICA_REFUSED:
             refuse_on_replica(secret)
+        if action in CROSS_ACCOUNT_REFUSED:
+            refuse_on_cross_account_replica(repo, secret)
         if secret.deletion_ms is not None and not allow_deleted:
             raise invalid_request(MSG_MARKED_FOR_DELETION)
         return secret
@@ -235,6 +254,10 @@ class SecretsService:
             self._allow_missing(ctx, action, secret_id, keys)
         else:
             self._allow(ctx, action, secret, keys)
+
+    def require_on(self, ctx: CallContext, action: str, resource: str) -> None:
+        """Another service's permission Secrets Manager needs of the caller (iam:PassRole)."""
+        self._auth.require(ctx, action, resource, resource_account=resource.split(":")[4])
 
     def require_unscoped(self, ctx: CallContext, action: str) -> None:
         """For actions without a resource (their Resource element must be "*")."""
@@ -287,6 +310,17 @@ class SecretsService:
         if keys:
             context.update(keys)
         self._auth.require(ctx, action, arn, resource_account=account, condition_keys=context)
+
+    def allow_kms(
+        self,
+        ctx: CallContext,
+        secret: SecretRecord,
+        key: KeyRecord | None,
+        actions: Sequence[str],
+        version_id: str,
+    ) -> None:
+        """The KMS permissions Secrets Manager asks on the caller's behalf (replication)."""
+        self._allow_kms(ctx, secret, key, actions, version_id)
 
     def _allow_kms(
         self,
@@ -470,7 +504,10 @@ class SecretsService:
         secret_binary: bytes | None,
         tags: Sequence[tuple[str, str]] | None,
         secret_type: str | None = None,
+        cross_account_primary: str | None = None,
     ) -> WriteResult:
+        """`cross_account_primary`: the replica of another account's primary secret
+        (CrossAccountPrimaryARN; checked by the caller, service/cross_account.py)."""
         arns.validate_secret_name(name)
         value = self._value(secret_string, secret_binary)
         if value is not None and token is None:
@@ -478,7 +515,15 @@ class SecretsService:
         merged_tags = self._merge_tags((), tags) if tags else None
         try:
             return self._create_secret(
-                ctx, name, token, description, kms_key_id, value, merged_tags, secret_type
+                ctx,
+                name,
+                token,
+                description,
+                kms_key_id,
+                value,
+                merged_tags,
+                secret_type,
+                cross_account_primary,
             )
         except StoreConflict:
             # Another node created the same name between our check and our insert.
@@ -494,6 +539,7 @@ class SecretsService:
         value: tuple[str, bytes] | None,
         merged_tags: tuple[tuple[str, str], ...] | None,
         secret_type: str | None,
+        cross_account_primary: str | None = None,
     ) -> WriteResult:
         now = self._clock.now_ms()
         arn = arns.format_secret_arn(ctx.region, ctx.account_id, name, arns.new_suffix())
@@ -508,6 +554,12 @@ class SecretsService:
         if merged_tags:
             # AWS: "To add tags to a secret when you create it, you also need TagResource".
             self._auth.require(ctx, SM_TAG, arn, condition_keys=context)
+        managed_policy = None
+        if cross_account_primary is not None:
+            # AWS attaches the managed `cross-account-replication` policy to the replica, "which
+            # is why secretsmanager:PutResourcePolicy is required".
+            self._auth.require(ctx, SM_PUT_POLICY, arn, condition_keys=context)
+            managed_policy = cross_account_policy(cross_account_primary)
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)
             existing = repo.secret_by_name(ctx.account_id, ctx.region, name, for_update=True)
@@ -539,12 +591,14 @@ class SecretsService:
                 deleted_ms=None,
                 deletion_ms=None,
                 tags=merged_tags,
-                resource_policy=None,
+                resource_policy=managed_policy,
                 owning_service=None,
                 primary_region=None,
                 version_seq=0,
             )
             repo.insert_secret(secret)
+            if cross_account_primary is not None:
+                CrossAccountRepository(tx).add(arn, cross_account_primary, now)
             if value is None or token is None:
                 return WriteResult(secret.arn, name, None)
             self._store_version(repo, ctx, secret, token, value[0], value[1], now)
@@ -978,11 +1032,24 @@ class SecretsService:
                 raise not_found()
             self._allow(ctx, SM_DELETE, secret, keys)
             refuse_on_replica(secret)
+            refuse_on_cross_account_replica(repo, secret)
             regions = [r.region for r in ReplicaRepository(tx).for_primary(secret.arn)]
             if regions:
                 raise invalid_parameter(
                     f"You can't delete secret {secret.arn} that still has replica regions"
                     f" [{', '.join(regions)}]"
+                )
+            linked = [
+                link.replica_arn
+                for link in CrossAccountRepository(tx).linked_to(secret.arn)
+                if not link.promoted
+            ]
+            if linked:
+                # AWS: "The DeleteSecret call fails if any replicas are still associated with
+                # the primary secret" (its wording for this case is not recorded).
+                raise invalid_parameter(
+                    f"You can't delete secret {secret.arn} that still has cross-account replicas"
+                    f" [{', '.join(linked)}]"
                 )
             if force:
                 repo.delete_secret(secret.arn)
@@ -1121,12 +1188,42 @@ def _secret_condition_keys(secret: SecretRecord) -> dict[str, ContextValue]:
     return keys
 
 
+def cross_account_policy(primary_arn: str) -> str:
+    """The resource policy a cross-account replica gets when created (AWS's managed
+    `cross-account-replication` policy; its text is not published, this grants what
+    AssociateCrossAccountReplica asks: AcceptCrossAccountReplication to the primary's account)."""
+    account = primary_arn.split(":")[4]
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "cross-account-replication",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                    "Action": "secretsmanager:AcceptCrossAccountReplication",
+                    "Resource": "*",
+                }
+            ],
+        },
+        separators=(",", ":"),
+    )
+
+
 def is_replica(secret: SecretRecord) -> bool:
     return secret.primary_region is not None and secret.primary_region != secret.region
 
 
 def refuse_on_replica(secret: SecretRecord) -> None:
     if is_replica(secret):
+        raise invalid_parameter(MSG_REPLICA_REFUSED)
+
+
+def refuse_on_cross_account_replica(repo: Repository, secret: SecretRecord) -> None:
+    """A cross-account replica (until StopReplicationToReplica) refuses changes of its value,
+    with the answer AWS gives on a Region replica (its words for this case are not recorded)."""
+    link = CrossAccountRepository(repo.tx).of_replica(secret.arn)
+    if link is not None and not link.promoted:
         raise invalid_parameter(MSG_REPLICA_REFUSED)
 
 

@@ -1,4 +1,5 @@
-"""Replicas of primary secrets and the replication outbox (migration 0009)."""
+"""Replicas of primary secrets and the replication outbox (migration 0009), and the outbox
+of regions other deployments serve (migration 0011)."""
 
 from __future__ import annotations
 
@@ -101,9 +102,11 @@ class ReplicaRepository:
 
     def failed_primaries(self, limit: int) -> list[str]:
         rows = self.tx.all(
-            "SELECT DISTINCT primary_arn FROM replicas WHERE status = ? ORDER BY primary_arn"
-            " LIMIT ?",
-            (FAILED, limit),
+            "SELECT primary_arn FROM replicas WHERE status = ?"
+            " UNION SELECT primary_arn FROM cross_account_replicas WHERE status = ?"
+            " AND linked = 1 AND promoted = 0"
+            " ORDER BY primary_arn LIMIT ?",
+            (FAILED, FAILED, limit),
         )
         return [r["primary_arn"] for r in rows]
 
@@ -118,8 +121,10 @@ class ReplicaRepository:
         """One statement on every write of a secret: an outbox entry only when it has replicas."""
         self.tx.execute(
             "INSERT INTO replication_outbox (entry_id, primary_arn, created_ms)"
-            " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM replicas WHERE primary_arn = ?)",
-            (new_event_id(now_ms), primary_arn, now_ms, primary_arn),
+            " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM replicas WHERE primary_arn = ?)"
+            " OR EXISTS (SELECT 1 FROM cross_account_replicas WHERE primary_arn = ?"
+            " AND linked = 1 AND promoted = 0)",
+            (new_event_id(now_ms), primary_arn, now_ms, primary_arn, primary_arn),
         )
 
     def pending(self, limit: int) -> list[tuple[str, str, int]]:
@@ -134,3 +139,88 @@ class ReplicaRepository:
     def done(self, entry_ids: Sequence[str]) -> None:
         for entry_id in entry_ids:
             self.tx.execute("DELETE FROM replication_outbox WHERE entry_id = ?", (entry_id,))
+
+    # -- regions other deployments serve ------------------------------------------------------
+    def mark_for_peer(self, primary_arn: str, region: str, now_ms: int) -> None:
+        """The primary changed: its state is owed to the deployment serving `region` (again)."""
+        row = self.tx.one(
+            "SELECT generation FROM peer_outbox WHERE primary_arn = ? AND region = ?",
+            (primary_arn, region),
+        )
+        if row is None:
+            self.tx.execute(
+                "INSERT INTO peer_outbox (primary_arn, region, generation, attempts,"
+                " next_attempt_ms) VALUES (?, ?, 1, 0, ?)",
+                (primary_arn, region, now_ms),
+            )
+        else:
+            self.tx.execute(
+                "UPDATE peer_outbox SET generation = generation + 1, attempts = 0,"
+                " next_attempt_ms = ? WHERE primary_arn = ? AND region = ?",
+                (now_ms, primary_arn, region),
+            )
+
+    def peer_due(self, now_ms: int, limit: int) -> list[tuple[str, str, int, int]]:
+        """(primary ARN, region, generation, attempts) whose next attempt is due."""
+        rows = self.tx.all(
+            "SELECT primary_arn, region, generation, attempts FROM peer_outbox"
+            " WHERE next_attempt_ms <= ? ORDER BY next_attempt_ms LIMIT ?",
+            (now_ms, limit),
+        )
+        return [(r["primary_arn"], r["region"], r["generation"], r["attempts"]) for r in rows]
+
+    def peer_delivered(self, primary_arn: str, region: str, generation: int) -> bool:
+        """Acknowledged by the peer: done (True), unless the primary changed again meanwhile."""
+        return (
+            self.tx.rowcount(
+                "DELETE FROM peer_outbox WHERE primary_arn = ? AND region = ? AND generation = ?",
+                (primary_arn, region, generation),
+            )
+            > 0
+        )
+
+    def peer_back(self, region: str, now_ms: int) -> None:
+        """The peer answered again: whatever waits for it is due now, not at its backoff."""
+        self.tx.execute(
+            "UPDATE peer_outbox SET attempts = 0, next_attempt_ms = ?"
+            " WHERE region = ? AND next_attempt_ms > ?",
+            (now_ms, region, now_ms),
+        )
+
+    def peer_retry(self, primary_arn: str, region: str, attempts: int, next_ms: int) -> None:
+        self.tx.execute(
+            "UPDATE peer_outbox SET attempts = ?, next_attempt_ms = ?"
+            " WHERE primary_arn = ? AND region = ?",
+            (attempts, next_ms, primary_arn, region),
+        )
+
+    def peer_forget(self, primary_arn: str, region: str) -> None:
+        self.tx.execute(
+            "DELETE FROM peer_outbox WHERE primary_arn = ? AND region = ?", (primary_arn, region)
+        )
+
+    # -- notices to the deployment serving a primary -----------------------------------------
+    def add_notice(self, replica_arn: str, primary_region: str, now_ms: int) -> None:
+        self.tx.execute("DELETE FROM peer_notices WHERE replica_arn = ?", (replica_arn,))
+        self.tx.execute(
+            "INSERT INTO peer_notices (replica_arn, primary_region, attempts, next_attempt_ms)"
+            " VALUES (?, ?, 0, ?)",
+            (replica_arn, primary_region, now_ms),
+        )
+
+    def notices_due(self, now_ms: int, limit: int) -> list[tuple[str, str, int]]:
+        rows = self.tx.all(
+            "SELECT replica_arn, primary_region, attempts FROM peer_notices"
+            " WHERE next_attempt_ms <= ? ORDER BY next_attempt_ms LIMIT ?",
+            (now_ms, limit),
+        )
+        return [(r["replica_arn"], r["primary_region"], r["attempts"]) for r in rows]
+
+    def notice_done(self, replica_arn: str) -> None:
+        self.tx.execute("DELETE FROM peer_notices WHERE replica_arn = ?", (replica_arn,))
+
+    def notice_retry(self, replica_arn: str, attempts: int, next_ms: int) -> None:
+        self.tx.execute(
+            "UPDATE peer_notices SET attempts = ?, next_attempt_ms = ? WHERE replica_arn = ?",
+            (attempts, next_ms, replica_arn),
+        )

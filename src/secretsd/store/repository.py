@@ -333,6 +333,13 @@ class Repository:
         # keeps both backends identical.
         self.tx.execute("DELETE FROM version_stages WHERE secret_arn = ?", (arn,))
         self.tx.execute("DELETE FROM secret_versions WHERE secret_arn = ?", (arn,))
+        # A deleted replica leaves its primary's CrossAccountReplicas; a deleted primary drops
+        # the replicas promoted away from it (detached ones keep showing their primary's ARN).
+        self.tx.execute(
+            "DELETE FROM cross_account_replicas WHERE replica_arn = ?"
+            " OR (primary_arn = ? AND promoted = 1)",
+            (arn, arn),
+        )
         self.tx.execute("DELETE FROM secrets WHERE arn = ?", (arn,))
 
     def expired_secret_arns(self, now_ms: int, limit: int) -> list[str]:
