@@ -305,14 +305,13 @@ def test_plaintext_new_key_size_limit_and_rotation(
         boto3.session.Session(), "kms", console_server.endpoint, console_server.credentials
     )
     aliases = kms.list_aliases()["Aliases"]
-    made_here = []
-    for listed in kms.list_keys()["Keys"]:
-        try:  # AWS managed keys' policies do not let even the administrator describe them
-            meta = kms.describe_key(KeyId=listed["KeyId"])["KeyMetadata"]
-        except ClientError:
-            continue
-        if meta.get("Description") == "made in the wizard":
-            made_here.append(meta)
+    made_here = [
+        meta
+        for meta in (
+            kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"]
+        )
+        if meta.get("Description") == "made in the wizard"
+    ]
     assert sorted(m["KeyState"] for m in made_here) == ["Enabled", "PendingDeletion"]
     made = next(a for a in aliases if a["AliasName"] == "alias/console-made")
     assert described["KmsKeyId"] in ("alias/console-made", made["TargetKeyId"]) or described[
