@@ -429,15 +429,62 @@ def test_details_retrieve_edit_delete_and_cancel(
     accessible(page)
     # Edit: a new version becomes AWSCURRENT, the old one AWSPREVIOUS.
     page.get_by_text("Edit", exact=True).click()
-    page.get_by_label("New secret value (plaintext)").fill('{"user":"app","token":"tok-2"}')
+    new_value = '{"user":"app","token":"tok-2","host":"db-SENTINEL-2"}'
+    page.get_by_label("New secret value (plaintext)").fill(new_value)
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status").first).to_contain_text("saved as a new version")
     expect(page.locator("#versions tbody tr")).to_have_count(2)
     expect(page.locator("#versions")).to_contain_text("AWSPREVIOUS")
     assert "tok-2" not in page.content()
-    assert sm.get_secret_value(SecretId="details/app")["SecretString"] == (
-        '{"user":"app","token":"tok-2"}'
+    assert sm.get_secret_value(SecretId="details/app")["SecretString"] == new_value
+    # Compare versions (beyond AWS's console): key names and their change, no value until the
+    # user retrieves them for this comparison.
+    stages = sm.describe_secret(SecretId="details/app")["VersionIdsToStages"]
+    previous = next(v for v, s in stages.items() if "AWSPREVIOUS" in s)
+    current = next(v for v, s in stages.items() if "AWSCURRENT" in s)
+    expect(page.get_by_label("Compare version")).to_have_value(previous)
+    expect(page.get_by_label("with version")).to_have_value(current)
+    reads = len(console_calls(console_server, "GetSecretValue"))
+    page.get_by_role("button", name="Compare versions").click()
+    rows = page.locator("#comparison-keys tbody tr")
+    expect(rows).to_have_count(3)
+    assert [r.split("\t") for r in rows.all_inner_texts()] == [
+        ["host", "added"],
+        ["token", "changed"],
+        ["user", "unchanged"],
+    ]
+    expect(page.locator("#comparison-summary")).to_have_text(
+        "2 of 3 keys added, removed or changed."
     )
+    # The comparison ran as the user, one GetSecretValue per version, and no value is in the
+    # page, its address or the server's log.
+    arn = sm.describe_secret(SecretId="details/app")["ARN"]
+    assert console_calls(console_server, "GetSecretValue")[reads:] == [
+        {"SecretId": arn, "VersionId": previous},
+        {"SecretId": arn, "VersionId": current},
+    ]
+    for value in ("tok-SENTINEL-1", "tok-2", "db-SENTINEL-2"):
+        assert value not in page.content() and value not in page.url
+        assert value not in console_server.logs()
+    shot(page, "15-details-compare")
+    accessible(page)
+    page.get_by_role("button", name="Retrieve the changed values").click()
+    expect(rows).to_have_count(3)
+    assert [r.split("\t") for r in rows.all_inner_texts()] == [
+        ["host", "added", "-", "db-SENTINEL-2"],
+        ["token", "changed", "tok-SENTINEL-1", "tok-2"],
+        ["user", "unchanged", "-", "-"],
+    ]
+    assert "tok-SENTINEL-1" not in page.url and "tok-SENTINEL-1" not in console_server.logs()
+    shot(page, "16-details-compare-retrieved")
+    accessible(page)
+    # A version against itself: nothing changed, so nothing to retrieve.
+    page.get_by_label("Compare version").select_option(current)
+    page.get_by_role("button", name="Compare versions").click()
+    expect(page.locator("#comparison-summary")).to_have_text(
+        "0 of 3 keys added, removed or changed."
+    )
+    expect(page.get_by_role("button", name="Retrieve the changed values")).to_have_count(0)
     # Tags, resource permissions and rotation, each the API call AWS's console makes.
     page.get_by_label("New tag key").fill("owner")
     page.get_by_label("New tag value").fill("saanvi")

@@ -6,6 +6,7 @@ console can do no more than that principal's policies allow, and refusals read a
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hmac
 import json
@@ -21,6 +22,7 @@ from urllib.parse import quote
 import jinja2
 
 from secretsd.console.calls import ApiOperations
+from secretsd.console.compare import VersionDiff, compare, reveal
 from secretsd.console.forms import (
     DATABASE_ENGINES,
     NAME_MARKER,
@@ -109,6 +111,7 @@ class ConsoleApp:
             ("POST", "/policy/validate"): self.validate_policy,
             ("GET", "/secrets/detail"): self.detail_page,
             ("POST", "/secrets/detail/retrieve"): self.retrieve,
+            ("POST", "/secrets/detail/compare"): self.compare_versions,
             ("POST", "/secrets/detail/value"): self.put_value,
             ("POST", "/secrets/detail/delete"): self.delete,
             ("POST", "/secrets/detail/restore"): self.restore,
@@ -533,6 +536,7 @@ class ConsoleApp:
         session: ConsoleSession,
         *,
         value: dict[str, Any] | None = None,
+        comparison: dict[str, Any] | None = None,
         error: str = "",
         status: int = 200,
     ) -> Response:
@@ -575,6 +579,7 @@ class ConsoleApp:
             policy=_pretty(policy),
             problems=problems,
             value=value,
+            comparison=comparison,
             error=error,
             done=request.arg("done"),
             languages=SAMPLE_LANGUAGES,
@@ -600,6 +605,34 @@ class ConsoleApp:
             "stages": got.get("VersionStages", []),
         }
         return await self.detail_page(request, session, value=value)
+
+    async def compare_versions(self, request: Request, session: ConsoleSession) -> Response:
+        """Compare two versions as this principal (GetSecretValue on each): the page names the
+        keys added, removed or changed; values come only with `reveal`, an explicit Retrieve."""
+        old_id, new_id = request.field("from"), request.field("to")
+        values: list[str | bytes | None] = []
+        for version_id in (old_id, new_id):
+            try:
+                got = await self._call(
+                    self._sm,
+                    request,
+                    session,
+                    "GetSecretValue",
+                    {"SecretId": request.field("id"), "VersionId": version_id},
+                )
+            except ServiceError as exc:
+                return await self.detail_page(
+                    request, session, error=f"{exc.code}: {exc.message}", status=exc.status
+                )
+            string = got.get("SecretString")
+            # The handler answers as the wire does: SecretBinary base64-encoded.
+            binary = base64.b64decode(got.get("SecretBinary") or "")
+            values.append(string if string is not None else binary)
+        diff: VersionDiff = compare(values[0], values[1])
+        comparison: dict[str, Any] = {"old": old_id, "new": new_id, "diff": diff}
+        if request.field("reveal") == "1":
+            comparison["revealed"] = reveal(diff, values[0], values[1])
+        return await self.detail_page(request, session, comparison=comparison)
 
     def _back(self, request: Request, done: str) -> Response:
         return redirect(f"{PREFIX}secrets/detail?id={quote(request.field('id'))}&done={done}")
