@@ -82,6 +82,7 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         ),
         ApiOperations(service, sm_handlers, sm_validator),
         ApiOperations(kms, kms_api.HANDLERS, kms_validator),
+        clock=clock,
     )
     return ApiApp(
         service=service,

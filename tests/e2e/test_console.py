@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from support.browser import (
@@ -99,6 +100,47 @@ def test_sign_in_with_password_shows_the_list(
     session = next(c for c in cookies if c["name"] == "secretsd_console")
     assert session["httpOnly"] is True
     assert session["sameSite"] == "Strict"
+    # The rotations dashboard, linked from the list: nothing to show yet.
+    page.get_by_role("link", name="Rotations dashboard").click()
+    page.wait_for_url("**/console/rotations")
+    expect(page.locator("#rotations")).to_contain_text(
+        "No secret has rotation turned on or a rotation left unfinished."
+    )
+    expect(page.locator("#rotation-counts")).to_have_text(
+        "0 Failed 0 Overdue 0 Due within 7 days 0 Scheduled", use_inner_text=True
+    )
+    # A rotation that did not finish (a version labelled AWSPENDING only, as a rotation
+    # function's createSecret step leaves it) shows as failed, with the pending version.
+    sm = sm_client(console_server)
+    sm.create_secret(Name="half-rotated", SecretString="v1")
+    pending = sm.put_secret_value(
+        SecretId="half-rotated", SecretString="v2", VersionStages=["AWSPENDING"]
+    )["VersionId"]
+    page.get_by_role("link", name="Refresh").click()
+    rows = page.locator("#rotations tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("half-rotated")
+    expect(rows.first).to_contain_text(f"Failed Pending version {pending}", use_inner_text=True)
+    expect(page.locator("#rotation-counts")).to_contain_text("1 Failed", use_inner_text=True)
+    shot(page, "17-rotations")
+    serious = [
+        v["id"]
+        for v in Axe().run(page).response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not serious, serious
+    # Finishing the rotation (AWSCURRENT moved to the pending version) clears it.
+    current = sm.describe_secret(SecretId="half-rotated")["VersionIdsToStages"]
+    old_version = next(v for v, s in current.items() if "AWSCURRENT" in s)
+    sm.update_secret_version_stage(
+        SecretId="half-rotated",
+        VersionStage="AWSCURRENT",
+        MoveToVersionId=pending,
+        RemoveFromVersionId=old_version,
+    )
+    page.get_by_role("link", name="Refresh").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("No secret has rotation turned on")
 
 
 def test_sign_in_with_an_access_key(

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import jinja2
 
+from secretsd.clock import Clock, SystemClock
 from secretsd.console.calls import ApiOperations
 from secretsd.console.compare import VersionDiff, compare, reveal
 from secretsd.console.forms import (
@@ -36,6 +37,7 @@ from secretsd.console.forms import (
     secret_value,
     store_request,
 )
+from secretsd.console.rotations import DUE_WITHIN_SECONDS, STATUSES, dashboard
 from secretsd.console.web import (
     FormTooLarge,
     Receive,
@@ -63,6 +65,8 @@ SESSION_COOKIE = "secretsd_console"
 PRESESSION_COOKIE = "secretsd_console_pre"
 _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 PAGE_SIZES = (10, 25, 50, 100)
+# The dashboard reads at most this many secrets (ListSecrets pages of 100) per view.
+ROTATION_SCAN = 1000
 LIST_FILTERS = ("all", "name", "description", "tag-key", "tag-value")
 
 Page = Callable[[Request, ConsoleSession], Awaitable[Response]]
@@ -86,8 +90,11 @@ class ConsoleApp:
         sessions: ConsoleSessions,
         secrets_api: ApiOperations,
         kms_api: ApiOperations,
+        clock: Clock | None = None,
     ) -> None:
         self._sessions = sessions
+        # The server's clock (with its offset), so "due" and "overdue" agree with the API's dates.
+        self._clock = clock or SystemClock()
         self._sm = secrets_api
         self._kms = kms_api
         self._templates = jinja2.Environment(
@@ -106,6 +113,7 @@ class ConsoleApp:
         self._pages: dict[tuple[str, str], Page] = {
             ("GET", "/secrets"): self.list_page,
             ("GET", "/secrets/new"): self.new_page,
+            ("GET", "/rotations"): self.rotations_page,
             ("POST", "/secrets/new"): self.store,
             ("POST", "/keys/new"): self.add_key,
             ("POST", "/policy/validate"): self.validate_policy,
@@ -331,6 +339,40 @@ class ConsoleApp:
             flash=request.arg("stored"),
             paged=bool(request.arg("next")),
             problems=problems,
+        )
+
+    # -- rotations dashboard -----------------------------------------------------------------
+    async def rotations_page(self, request: Request, session: ConsoleSession) -> Response:
+        """Every secret the user may list whose rotation is on or unfinished (ListSecrets pages,
+        up to ROTATION_SCAN secrets)."""
+        entries: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"MaxResults": 100}
+        error = None
+        truncated = False
+        while True:
+            try:
+                listing = await self._call(self._sm, request, session, "ListSecrets", params)
+            except ServiceError as exc:
+                error = exc
+                break
+            entries.extend(listing.get("SecretList", []))
+            token = listing.get("NextToken")
+            if not token:
+                break
+            if len(entries) >= ROTATION_SCAN:
+                truncated = True
+                break
+            params = {"MaxResults": 100, "NextToken": token}
+        rows = dashboard(entries, self._clock.now_ms() / 1000)
+        return self._render(
+            "rotations.html",
+            session,
+            rows=rows,
+            counts={s: sum(1 for r in rows if r.status == s) for s in STATUSES},
+            due_days=DUE_WITHIN_SECONDS // 86400,
+            scanned=len(entries),
+            truncated=truncated,
+            error=error,
         )
 
     # -- calls -------------------------------------------------------------------------------
