@@ -29,6 +29,7 @@ from secretsd.service.console_sessions import ConsoleSessions
 from secretsd.service.iam import IamService
 from secretsd.service.pagination import TokenCodec
 from secretsd.service.replication import ReplicationService, replication_loop
+from secretsd.service.rotation_outcomes import RotationOutcomes
 from secretsd.service.secrets import SecretsService
 from secretsd.service.sts import StsService
 from secretsd.settings import Settings
@@ -83,6 +84,7 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         ApiOperations(service, sm_handlers, sm_validator),
         ApiOperations(kms, kms_api.HANDLERS, kms_validator),
         clock=clock,
+        rotation_outcomes=RotationOutcomes(db, service),
     )
     return ApiApp(
         service=service,

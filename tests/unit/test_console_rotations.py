@@ -68,6 +68,16 @@ def test_statuses() -> None:
     assert by_name["later"].last_rotated == NOW - DAY
     assert by_name["late"].schedule == "rate(4 hours)"
     assert by_name["no-date"].next_rotation is None
+    # A RotationFailed event as the last rotation event: failed, even with rotation now off.
+    failed = dashboard(
+        [entry("later", RotationEnabled=True, NextRotationDate=NOW + 30 * DAY), entry("off")],
+        NOW,
+        {entry("off")["ARN"]: NOW - DAY},
+    )
+    assert [(r.name, r.status, r.failed_at) for r in failed] == [
+        ("off", "failed", NOW - DAY),
+        ("later", "scheduled", None),
+    ]
     # Malformed or missing fields never raise.
     assert classify(entry("odd", RotationEnabled="yes", NextRotationDate="soon"), NOW) is None
     odd = classify(entry("odd", RotationEnabled=True, NextRotationDate=True), NOW)

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import jinja2
 
 from secretsd.clock import Clock, SystemClock
-from secretsd.console.calls import ApiOperations
+from secretsd.console.calls import ApiOperations, call_context
 from secretsd.console.compare import VersionDiff, compare, reveal
 from secretsd.console.forms import (
     DATABASE_ENGINES,
@@ -37,7 +37,7 @@ from secretsd.console.forms import (
     secret_value,
     store_request,
 )
-from secretsd.console.rotations import DUE_WITHIN_SECONDS, STATUSES, dashboard
+from secretsd.console.rotations import DUE_WITHIN_SECONDS, STATUSES, dashboard, needs_outcome
 from secretsd.console.web import (
     FormTooLarge,
     Receive,
@@ -56,6 +56,7 @@ from secretsd.service.console_sessions import (
     SignInRefused,
     SignInThrottled,
 )
+from secretsd.service.rotation_outcomes import RotationOutcomes
 
 log = logging.getLogger("secretsd.console")
 
@@ -91,8 +92,10 @@ class ConsoleApp:
         secrets_api: ApiOperations,
         kms_api: ApiOperations,
         clock: Clock | None = None,
+        rotation_outcomes: RotationOutcomes | None = None,
     ) -> None:
         self._sessions = sessions
+        self._outcomes = rotation_outcomes
         # The server's clock (with its offset), so "due" and "overdue" agree with the API's dates.
         self._clock = clock or SystemClock()
         self._sm = secrets_api
@@ -363,7 +366,19 @@ class ConsoleApp:
                 truncated = True
                 break
             params = {"MaxResults": 100, "NextToken": token}
-        rows = dashboard(entries, self._clock.now_ms() / 1000)
+        failed_at: dict[str, float] = {}
+        if self._outcomes is not None:
+            arns = [str(e["ARN"]) for e in entries if needs_outcome(e)]
+            if arns:
+                log.info(
+                    "console rotation outcomes by %s: %d secrets", session.identity.arn, len(arns)
+                )
+                ctx = call_context(
+                    session, "DescribeSecret", source_ip=request.client_ip, secure=request.secure
+                )
+                found = self._outcomes.last(ctx, arns)
+                failed_at = {a: o.time_ms / 1000 for a, o in found.items() if o.failed}
+        rows = dashboard(entries, self._clock.now_ms() / 1000, failed_at)
         return self._render(
             "rotations.html",
             session,

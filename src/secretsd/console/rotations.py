@@ -1,9 +1,10 @@
 """The rotations dashboard's view of ListSecrets entries: which secrets' rotations failed, are
 overdue, are due soon, or are scheduled.
 
-Only what ListSecrets answers counts (RotationEnabled, NextRotationDate, LastRotatedDate,
-RotationRules, SecretVersionsToStages), so the dashboard shows exactly what the signed-in user
-may list."""
+What ListSecrets answers (RotationEnabled, NextRotationDate, LastRotatedDate, RotationRules,
+SecretVersionsToStages) and, for the secrets it shows, the last rotation event recorded
+(service/rotation_outcomes.py), so the dashboard shows exactly what the signed-in user may list
+and describe."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ class RotationRow:
     schedule: str | None
     # Versions holding AWSPENDING without AWSCURRENT: a rotation that did not finish.
     pending_versions: tuple[str, ...]
+    # When the last rotation event recorded was a failure (RotationFailed/RotationAbandoned).
+    failed_at: float | None = None
 
 
 def pending_only(versions_to_stages: Mapping[str, Iterable[str]] | None) -> tuple[str, ...]:
@@ -55,16 +58,26 @@ def _schedule(rules: object) -> str | None:
     return f"every {days} days" if isinstance(days, int) else None
 
 
-def classify(entry: Mapping[str, Any], now: float) -> RotationRow | None:
-    """One ListSecrets entry at `now` (epoch seconds); None when it has nothing to show: rotation
-    off and no unfinished rotation."""
+def needs_outcome(entry: Mapping[str, Any]) -> bool:
+    """Entries whose last rotation event the dashboard asks for."""
+    return entry.get("RotationEnabled") is True or bool(
+        pending_only(entry.get("SecretVersionsToStages"))
+    )
+
+
+def classify(
+    entry: Mapping[str, Any], now: float, failed_at: float | None = None
+) -> RotationRow | None:
+    """One ListSecrets entry at `now` (epoch seconds), with the time its last rotation event
+    reported a failure if it did; None when it has nothing to show: rotation off and no
+    unfinished or failed rotation."""
     enabled = entry.get("RotationEnabled") is True
     pending = pending_only(entry.get("SecretVersionsToStages"))
     next_rotation = _epoch(entry.get("NextRotationDate"))
-    if not enabled and not pending:
+    if not enabled and not pending and failed_at is None:
         return None
     status: Status
-    if pending:
+    if pending or failed_at is not None:
         status = "failed"
     elif next_rotation is not None and next_rotation < now:
         status = "overdue"
@@ -81,12 +94,23 @@ def classify(entry: Mapping[str, Any], now: float) -> RotationRow | None:
         last_rotated=_epoch(entry.get("LastRotatedDate")),
         schedule=_schedule(entry.get("RotationRules")),
         pending_versions=pending,
+        failed_at=failed_at,
     )
 
 
-def dashboard(entries: Iterable[Mapping[str, Any]], now: float) -> list[RotationRow]:
-    """Rows worst first (failed, overdue, due, scheduled), soonest rotation first in each."""
-    rows = [row for row in (classify(e, now) for e in entries) if row is not None]
+def dashboard(
+    entries: Iterable[Mapping[str, Any]],
+    now: float,
+    failed_at: Mapping[str, float] | None = None,
+) -> list[RotationRow]:
+    """Rows worst first (failed, overdue, due, scheduled), soonest rotation first in each.
+    `failed_at`: by ARN, when a secret's last rotation event was a failure."""
+    failures = failed_at or {}
+    rows = [
+        row
+        for row in (classify(e, now, failures.get(str(e.get("ARN", "")))) for e in entries)
+        if row is not None
+    ]
     return sorted(
         rows,
         key=lambda r: (
