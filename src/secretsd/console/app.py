@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import jinja2
 
@@ -68,6 +68,9 @@ _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; cha
 PAGE_SIZES = (10, 25, 50, 100)
 # The dashboard reads at most this many secrets (ListSecrets pages of 100) per view.
 ROTATION_SCAN = 1000
+# Previous page remembers this many pages back (First page always works).
+BACK_PAGES = 20
+FIRST_PAGE = "~"
 LIST_FILTERS = ("all", "name", "description", "tag-key", "tag-value")
 
 Page = Callable[[Request, ConsoleSession], Awaitable[Response]]
@@ -325,6 +328,28 @@ class ConsoleApp:
             )
         except ServiceError as exc:
             error = exc
+        # ListSecrets only pages forward: the tokens of the pages before this one ride in the
+        # address ("~" for the first page), so Previous page can ask for the one before.
+        back = [t for t in request.arg("back").split(".") if t][-BACK_PAGES:]
+        shown = {
+            "q": query,
+            "filter": where,
+            "sort": sort_by,
+            "order": order,
+            "size": str(size),
+            **({"deleted": "1"} if deleted else {}),
+        }
+        previous_href = next_href = None
+        if back:
+            before = {"next": back[-1]} if back[-1] != FIRST_PAGE else {}
+            previous_href = "secrets?" + urlencode(
+                {**shown, **before, **({"back": ".".join(back[:-1])} if back[:-1] else {})}
+            )
+        if listing.get("NextToken"):
+            stack = [*back, request.arg("next") or FIRST_PAGE]
+            next_href = "secrets?" + urlencode(
+                {**shown, "next": listing["NextToken"], "back": ".".join(stack)}
+            )
         return self._render(
             "list.html",
             session,
@@ -341,6 +366,8 @@ class ConsoleApp:
             deleted=deleted,
             flash=request.arg("stored"),
             paged=bool(request.arg("next")),
+            previous_href=previous_href,
+            next_href=next_href,
             problems=problems,
         )
 
