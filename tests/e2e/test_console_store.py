@@ -236,8 +236,21 @@ def test_store_a_new_secret_as_aws_guide_walks_it(
 def test_plaintext_new_key_size_limit_and_rotation(
     console_server: ServerProcess, writer: ConsoleUser, page: Page
 ) -> None:
+    # Keys without an alias are offered by key id (enabled customer managed keys only).
+    admin_kms = make_client(
+        boto3.session.Session(), "kms", console_server.endpoint, console_server.credentials
+    )
+    plain_key = admin_kms.create_key(Description="no alias")["KeyMetadata"]["KeyId"]
+    off_key = admin_kms.create_key(Description="disabled")["KeyMetadata"]["KeyId"]
+    admin_kms.disable_key(KeyId=off_key)
+    managed_key = admin_kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
     sign_in(page, console_server, writer)
     start_wizard(page, console_server)
+    options = page.locator("#kms_key_id option")
+    expect(options.last).to_have_text(f"{plain_key} (no alias)")
+    offered = options.evaluate_all("os => os.map(o => o.value)")
+    assert offered[0] == "alias/aws/secretsmanager" and plain_key in offered
+    assert off_key not in offered and managed_key["KeyId"] not in offered
     # A value over 65,536 bytes: AWS's message, live in the page and again from the server.
     page.get_by_role("tab", name="Plaintext").click()
     plaintext = page.get_by_role("textbox", name="Plaintext")

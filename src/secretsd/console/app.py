@@ -71,6 +71,8 @@ ROTATION_SCAN = 1000
 # Previous page remembers this many pages back (First page always works).
 BACK_PAGES = 20
 FIRST_PAGE = "~"
+# The key picker describes at most this many keys without an alias.
+UNNAMED_KEYS = 25
 LIST_FILTERS = ("all", "name", "description", "tag-key", "tag-value")
 
 Page = Callable[[Request, ConsoleSession], Awaitable[Response]]
@@ -444,17 +446,42 @@ class ConsoleApp:
         return f"{'https' if request.secure else 'http'}://{host}"
 
     # -- store a new secret ------------------------------------------------------------------
-    async def _customer_keys(self, request: Request, session: ConsoleSession) -> list[str]:
-        """Customer managed keys' aliases this principal may list (AWS's console lists aliases)."""
+    async def _customer_keys(
+        self, request: Request, session: ConsoleSession
+    ) -> list[tuple[str, str]]:
+        """Customer managed keys this principal may use, as (KmsKeyId, label): aliases first
+        (what ListAliases shows), then enabled keys without an alias by key id (ListKeys, and
+        DescribeKey to leave out AWS managed keys and keys that are disabled or being deleted)."""
         try:
             out = await self._call(self._kms, request, session, "ListAliases", {"Limit": 100})
         except ServiceError:
             return []
-        return sorted(
-            a["AliasName"]
-            for a in out.get("Aliases", [])
-            if a.get("TargetKeyId") and not a["AliasName"].startswith("alias/aws/")
+        aliases = [a for a in out.get("Aliases", []) if a.get("TargetKeyId")]
+        named = {a["TargetKeyId"] for a in aliases}
+        keys = sorted(
+            (a["AliasName"], a["AliasName"][len("alias/") :])
+            for a in aliases
+            if not a["AliasName"].startswith("alias/aws/")
         )
+        try:
+            listed = await self._call(self._kms, request, session, "ListKeys", {"Limit": 100})
+        except ServiceError:
+            return keys
+        unnamed: list[tuple[str, str]] = []
+        for entry in listed.get("Keys", []):
+            key_id = entry["KeyId"]
+            if key_id in named or len(unnamed) >= UNNAMED_KEYS:
+                continue
+            try:
+                meta = (
+                    await self._call(self._kms, request, session, "DescribeKey", {"KeyId": key_id})
+                )["KeyMetadata"]
+            except ServiceError:
+                continue
+            if meta.get("KeyManager") == "CUSTOMER" and meta.get("KeyState") == "Enabled":
+                label = key_id + (f" ({meta['Description']})" if meta.get("Description") else "")
+                unnamed.append((key_id, label))
+        return keys + sorted(unnamed)
 
     async def new_page(
         self,
