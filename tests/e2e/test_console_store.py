@@ -390,14 +390,21 @@ def test_read_only_user_cannot_store(console_server: ServerProcess, page: Page) 
         sm_client(console_server).describe_secret(SecretId="not-allowed")
     # The read-only user sees a secret's details, but Retrieve secret value is refused.
     visible = sm_client(console_server).create_secret(Name="ro-visible", SecretString="ro-SENTINEL")
+    sm_client(console_server).put_secret_value(SecretId="ro-visible", SecretString="ro-SENTINEL-2")
     page.goto(f"{console_server.endpoint}/console/secrets?q=ro-visible&filter=name")
     page.get_by_role("link", name="ro-visible").click()
-    page.get_by_role("button", name="Retrieve secret value").click()
-    expect(page.locator("#detail-error")).to_have_text(
+    denied = (
         f"AccessDeniedException: User: {arn} is not authorized to perform:"
         f" secretsmanager:GetSecretValue on resource: {visible['ARN']} because no"
         " identity-based policy allows the secretsmanager:GetSecretValue action"
     )
+    page.get_by_role("button", name="Retrieve secret value").click()
+    expect(page.locator("#detail-error")).to_have_text(denied)
+    assert "ro-SENTINEL" not in page.content()
+    # Comparing versions needs GetSecretValue on both: refused the same way, nothing compared.
+    page.get_by_role("button", name="Compare versions").click()
+    expect(page.locator("#detail-error")).to_have_text(denied)
+    expect(page.locator("#comparison")).to_have_count(0)
     assert "ro-SENTINEL" not in page.content()
 
 
