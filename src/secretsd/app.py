@@ -42,6 +42,7 @@ from secretsd.service.pagination import TokenCodec
 from secretsd.service.peers import parse_peers
 from secretsd.service.replication import ReplicationService, replication_loop
 from secretsd.service.rotation import RotationService, RotatorRouter, rotation_loop
+from secretsd.service.rotation_outcomes import RotationOutcomes
 from secretsd.service.secrets import SecretsService
 from secretsd.service.sts import StsService
 from secretsd.settings import Settings
@@ -110,6 +111,8 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         ),
         ApiOperations(service, sm_handlers, sm_validator),
         ApiOperations(kms, kms_api.HANDLERS, kms_validator),
+        clock=clock,
+        rotation_outcomes=RotationOutcomes(db, service),
     )
     return ApiApp(
         service=service,

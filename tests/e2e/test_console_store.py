@@ -240,8 +240,21 @@ def test_store_a_new_secret_as_aws_guide_walks_it(
 def test_plaintext_new_key_size_limit_and_rotation(
     console_server: ServerProcess, writer: ConsoleUser, page: Page
 ) -> None:
+    # Keys without an alias are offered by key id (enabled customer managed keys only).
+    admin_kms = make_client(
+        boto3.session.Session(), "kms", console_server.endpoint, console_server.credentials
+    )
+    plain_key = admin_kms.create_key(Description="no alias")["KeyMetadata"]["KeyId"]
+    off_key = admin_kms.create_key(Description="disabled")["KeyMetadata"]["KeyId"]
+    admin_kms.disable_key(KeyId=off_key)
+    managed_key = admin_kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
     sign_in(page, console_server, writer)
     start_wizard(page, console_server)
+    options = page.locator("#kms_key_id option")
+    expect(options.last).to_have_text(f"{plain_key} (no alias)")
+    offered = options.evaluate_all("os => os.map(o => o.value)")
+    assert offered[0] == "alias/aws/secretsmanager" and plain_key in offered
+    assert off_key not in offered and managed_key["KeyId"] not in offered
     # A value over 65,536 bytes: AWS's message, live in the page and again from the server.
     page.get_by_role("tab", name="Plaintext").click()
     plaintext = page.get_by_role("textbox", name="Plaintext")
@@ -309,14 +322,13 @@ def test_plaintext_new_key_size_limit_and_rotation(
         boto3.session.Session(), "kms", console_server.endpoint, console_server.credentials
     )
     aliases = kms.list_aliases()["Aliases"]
-    made_here = []
-    for listed in kms.list_keys()["Keys"]:
-        try:  # AWS managed keys' policies do not let even the administrator describe them
-            meta = kms.describe_key(KeyId=listed["KeyId"])["KeyMetadata"]
-        except ClientError:
-            continue
-        if meta.get("Description") == "made in the wizard":
-            made_here.append(meta)
+    made_here = [
+        meta
+        for meta in (
+            kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"]
+        )
+        if meta.get("Description") == "made in the wizard"
+    ]
     assert sorted(m["KeyState"] for m in made_here) == ["Enabled", "PendingDeletion"]
     made = next(a for a in aliases if a["AliasName"] == "alias/console-made")
     assert described["KmsKeyId"] in ("alias/console-made", made["TargetKeyId"]) or described[
@@ -382,14 +394,21 @@ def test_read_only_user_cannot_store(console_server: ServerProcess, page: Page) 
         sm_client(console_server).describe_secret(SecretId="not-allowed")
     # The read-only user sees a secret's details, but Retrieve secret value is refused.
     visible = sm_client(console_server).create_secret(Name="ro-visible", SecretString="ro-SENTINEL")
+    sm_client(console_server).put_secret_value(SecretId="ro-visible", SecretString="ro-SENTINEL-2")
     page.goto(f"{console_server.endpoint}/console/secrets?q=ro-visible&filter=name")
     page.get_by_role("link", name="ro-visible").click()
-    page.get_by_role("button", name="Retrieve secret value").click()
-    expect(page.locator("#detail-error")).to_have_text(
+    denied = (
         f"AccessDeniedException: User: {arn} is not authorized to perform:"
         f" secretsmanager:GetSecretValue on resource: {visible['ARN']} because no"
         " identity-based policy allows the secretsmanager:GetSecretValue action"
     )
+    page.get_by_role("button", name="Retrieve secret value").click()
+    expect(page.locator("#detail-error")).to_have_text(denied)
+    assert "ro-SENTINEL" not in page.content()
+    # Comparing versions needs GetSecretValue on both: refused the same way, nothing compared.
+    page.get_by_role("button", name="Compare versions").click()
+    expect(page.locator("#detail-error")).to_have_text(denied)
+    expect(page.locator("#comparison")).to_have_count(0)
     assert "ro-SENTINEL" not in page.content()
 
 
@@ -434,15 +453,62 @@ def test_details_retrieve_edit_delete_and_cancel(
     accessible(page)
     # Edit: a new version becomes AWSCURRENT, the old one AWSPREVIOUS.
     page.get_by_text("Edit", exact=True).click()
-    page.get_by_label("New secret value (plaintext)").fill('{"user":"app","token":"tok-2"}')
+    new_value = '{"user":"app","token":"tok-2","host":"db-SENTINEL-2"}'
+    page.get_by_label("New secret value (plaintext)").fill(new_value)
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status").first).to_contain_text("saved as a new version")
     expect(page.locator("#versions tbody tr")).to_have_count(2)
     expect(page.locator("#versions")).to_contain_text("AWSPREVIOUS")
     assert "tok-2" not in page.content()
-    assert sm.get_secret_value(SecretId="details/app")["SecretString"] == (
-        '{"user":"app","token":"tok-2"}'
+    assert sm.get_secret_value(SecretId="details/app")["SecretString"] == new_value
+    # Compare versions (beyond AWS's console): key names and their change, no value until the
+    # user retrieves them for this comparison.
+    stages = sm.describe_secret(SecretId="details/app")["VersionIdsToStages"]
+    previous = next(v for v, s in stages.items() if "AWSPREVIOUS" in s)
+    current = next(v for v, s in stages.items() if "AWSCURRENT" in s)
+    expect(page.get_by_label("Compare version")).to_have_value(previous)
+    expect(page.get_by_label("with version")).to_have_value(current)
+    reads = len(console_calls(console_server, "GetSecretValue"))
+    page.get_by_role("button", name="Compare versions").click()
+    rows = page.locator("#comparison-keys tbody tr")
+    expect(rows).to_have_count(3)
+    assert [r.split("\t") for r in rows.all_inner_texts()] == [
+        ["host", "added"],
+        ["token", "changed"],
+        ["user", "unchanged"],
+    ]
+    expect(page.locator("#comparison-summary")).to_have_text(
+        "2 of 3 keys added, removed or changed."
     )
+    # The comparison ran as the user, one GetSecretValue per version, and no value is in the
+    # page, its address or the server's log.
+    arn = sm.describe_secret(SecretId="details/app")["ARN"]
+    assert console_calls(console_server, "GetSecretValue")[reads:] == [
+        {"SecretId": arn, "VersionId": previous},
+        {"SecretId": arn, "VersionId": current},
+    ]
+    for value in ("tok-SENTINEL-1", "tok-2", "db-SENTINEL-2"):
+        assert value not in page.content() and value not in page.url
+        assert value not in console_server.logs()
+    shot(page, "15-details-compare")
+    accessible(page)
+    page.get_by_role("button", name="Retrieve the changed values").click()
+    expect(rows).to_have_count(3)
+    assert [r.split("\t") for r in rows.all_inner_texts()] == [
+        ["host", "added", "-", "db-SENTINEL-2"],
+        ["token", "changed", "tok-SENTINEL-1", "tok-2"],
+        ["user", "unchanged", "-", "-"],
+    ]
+    assert "tok-SENTINEL-1" not in page.url and "tok-SENTINEL-1" not in console_server.logs()
+    shot(page, "16-details-compare-retrieved")
+    accessible(page)
+    # A version against itself: nothing changed, so nothing to retrieve.
+    page.get_by_label("Compare version").select_option(current)
+    page.get_by_role("button", name="Compare versions").click()
+    expect(page.locator("#comparison-summary")).to_have_text(
+        "0 of 3 keys added, removed or changed."
+    )
+    expect(page.get_by_role("button", name="Retrieve the changed values")).to_have_count(0)
     # Tags, resource permissions and rotation, each the API call AWS's console makes.
     page.get_by_label("New tag key").fill("owner")
     page.get_by_label("New tag value").fill("saanvi")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -127,3 +128,44 @@ def test_key_states_aliases_and_errors(client_factory: Any, unique_name: Any) ->
     kms.delete_alias(AliasName=alias)
     assert kms.list_aliases(KeyId=key["KeyId"])["Aliases"] == []
     assert any(k["KeyArn"] == arn for k in kms.list_keys()["Keys"])
+
+
+def test_aws_managed_key_metadata_readable_directly(client_factory: Any, sm: Any) -> None:
+    """AWS's policy for `aws/secretsmanager` lets the account's administrators describe the key
+    and read its policy directly ("Allow direct access to key metadata to the account"), while
+    using it for cryptography stays reserved to calls made through Secrets Manager."""
+    kms = client_factory("kms")
+    meta = kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
+    assert meta["KeyManager"] == "AWS" and meta["KeyState"] == "Enabled"
+    assert (
+        meta["Description"]
+        == "Default key that protects my Secrets Manager data when no other key is defined"
+    )
+    listed = {k["KeyId"] for k in kms.list_keys()["Keys"]}
+    assert meta["KeyId"] in listed
+    # By key id too, as the console's key list does for every key it lists.
+    assert kms.describe_key(KeyId=meta["KeyId"])["KeyMetadata"]["Arn"] == meta["Arn"]
+    policy = json.loads(kms.get_key_policy(KeyId=meta["KeyId"], PolicyName="default")["Policy"])
+    account = meta["AWSAccountId"]
+    direct = [s for s in policy["Statement"] if s["Sid"].startswith("Allow direct access")]
+    assert direct == [
+        {
+            "Sid": "Allow direct access to key metadata to the account",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
+            "Resource": "*",
+        }
+    ]
+    assert kms.list_key_policies(KeyId=meta["KeyId"])["PolicyNames"] == ["default"]
+    for call in (
+        lambda: kms.encrypt(KeyId="alias/aws/secretsmanager", Plaintext=b"x"),
+        lambda: kms.generate_data_key(KeyId=meta["KeyId"], KeySpec="AES_256"),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert _code(exc) == "AccessDeniedException"
+    # Secrets Manager still uses it on the caller's behalf.
+    name = f"managed-key-{meta['KeyId'][:8]}"
+    sm.create_secret(Name=name, SecretString="via the service")
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "via the service"

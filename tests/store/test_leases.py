@@ -116,3 +116,8 @@ def test_service_events_are_kept_in_order(connect: Callable[[], Database]) -> No
         assert repo.since("111122223333", "us-east-1", listed[0].event_id, 10) == listed[1:]
         newest = repo.for_resource(listed[0].resource_arn or "", 2)
         assert [e.details["n"] for e in newest] == [2, 1]
+        arn = listed[0].resource_arn or ""
+        latest = repo.latest_for_resource(arn, ("RotationStarted", "RotationFailed"))
+        assert latest is not None and latest.details["n"] == 2
+        assert repo.latest_for_resource(arn, ("RotationFailed",)) is None
+        assert repo.latest_for_resource(arn + "x", ("RotationStarted",)) is None

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from secretsd.kms.policies import key_policy
 from secretsd.policy import PolicySyntaxError, parse_policy
 
 ALLOW: dict[str, Any] = {
@@ -201,3 +202,16 @@ def test_condition_values_of_json_types_become_strings() -> None:
     )
     values = {c.key: c.values for c in policy.statements[0].conditions}
     assert values == {"aws:securetransport": ("true",), "x:n": ("1", "2.5")}
+
+
+def test_repeated_sids_refused_when_written_accepted_when_evaluated() -> None:
+    """AWS's own `aws/secretsmanager` key policy repeats a Sid: evaluating it must keep every
+    statement, while documents callers write still need unique Sids."""
+    text = key_policy("AWS", "123456789012", "us-east-1", None)
+    with pytest.raises(PolicySyntaxError):
+        parse_policy(text, kind="trust")
+    parsed = parse_policy(text, kind="trust", unique_sids=False)
+    assert [s.sid for s in parsed.statements][2] == (
+        "Allow direct access to key metadata to the account"
+    )
+    assert len(parsed.statements) == 3

@@ -6,6 +6,7 @@ console can do no more than that principal's policies allow, and refusals read a
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hmac
 import json
@@ -16,11 +17,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import jinja2
 
-from secretsd.console.calls import ApiOperations
+from secretsd.clock import Clock, SystemClock
+from secretsd.console.calls import ApiOperations, call_context
+from secretsd.console.compare import VersionDiff, compare, reveal
 from secretsd.console.forms import (
     DATABASE_ENGINES,
     NAME_MARKER,
@@ -34,6 +37,7 @@ from secretsd.console.forms import (
     secret_value,
     store_request,
 )
+from secretsd.console.rotations import DUE_WITHIN_SECONDS, STATUSES, dashboard, needs_outcome
 from secretsd.console.web import (
     FormTooLarge,
     Receive,
@@ -52,6 +56,7 @@ from secretsd.service.console_sessions import (
     SignInRefused,
     SignInThrottled,
 )
+from secretsd.service.rotation_outcomes import RotationOutcomes
 
 log = logging.getLogger("secretsd.console")
 
@@ -61,6 +66,13 @@ SESSION_COOKIE = "secretsd_console"
 PRESESSION_COOKIE = "secretsd_console_pre"
 _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 PAGE_SIZES = (10, 25, 50, 100)
+# The dashboard reads at most this many secrets (ListSecrets pages of 100) per view.
+ROTATION_SCAN = 1000
+# Previous page remembers this many pages back (First page always works).
+BACK_PAGES = 20
+FIRST_PAGE = "~"
+# The key picker describes at most this many keys without an alias.
+UNNAMED_KEYS = 25
 LIST_FILTERS = ("all", "name", "description", "tag-key", "tag-value")
 
 Page = Callable[[Request, ConsoleSession], Awaitable[Response]]
@@ -84,8 +96,13 @@ class ConsoleApp:
         sessions: ConsoleSessions,
         secrets_api: ApiOperations,
         kms_api: ApiOperations,
+        clock: Clock | None = None,
+        rotation_outcomes: RotationOutcomes | None = None,
     ) -> None:
         self._sessions = sessions
+        self._outcomes = rotation_outcomes
+        # The server's clock (with its offset), so "due" and "overdue" agree with the API's dates.
+        self._clock = clock or SystemClock()
         self._sm = secrets_api
         self._kms = kms_api
         self._templates = jinja2.Environment(
@@ -104,11 +121,13 @@ class ConsoleApp:
         self._pages: dict[tuple[str, str], Page] = {
             ("GET", "/secrets"): self.list_page,
             ("GET", "/secrets/new"): self.new_page,
+            ("GET", "/rotations"): self.rotations_page,
             ("POST", "/secrets/new"): self.store,
             ("POST", "/keys/new"): self.add_key,
             ("POST", "/policy/validate"): self.validate_policy,
             ("GET", "/secrets/detail"): self.detail_page,
             ("POST", "/secrets/detail/retrieve"): self.retrieve,
+            ("POST", "/secrets/detail/compare"): self.compare_versions,
             ("POST", "/secrets/detail/value"): self.put_value,
             ("POST", "/secrets/detail/delete"): self.delete,
             ("POST", "/secrets/detail/restore"): self.restore,
@@ -311,6 +330,28 @@ class ConsoleApp:
             )
         except ServiceError as exc:
             error = exc
+        # ListSecrets only pages forward: the tokens of the pages before this one ride in the
+        # address ("~" for the first page), so Previous page can ask for the one before.
+        back = [t for t in request.arg("back").split(".") if t][-BACK_PAGES:]
+        shown = {
+            "q": query,
+            "filter": where,
+            "sort": sort_by,
+            "order": order,
+            "size": str(size),
+            **({"deleted": "1"} if deleted else {}),
+        }
+        previous_href = next_href = None
+        if back:
+            before = {"next": back[-1]} if back[-1] != FIRST_PAGE else {}
+            previous_href = "secrets?" + urlencode(
+                {**shown, **before, **({"back": ".".join(back[:-1])} if back[:-1] else {})}
+            )
+        if listing.get("NextToken"):
+            stack = [*back, request.arg("next") or FIRST_PAGE]
+            next_href = "secrets?" + urlencode(
+                {**shown, "next": listing["NextToken"], "back": ".".join(stack)}
+            )
         return self._render(
             "list.html",
             session,
@@ -327,7 +368,55 @@ class ConsoleApp:
             deleted=deleted,
             flash=request.arg("stored"),
             paged=bool(request.arg("next")),
+            previous_href=previous_href,
+            next_href=next_href,
             problems=problems,
+        )
+
+    # -- rotations dashboard -----------------------------------------------------------------
+    async def rotations_page(self, request: Request, session: ConsoleSession) -> Response:
+        """Every secret the user may list whose rotation is on or unfinished (ListSecrets pages,
+        up to ROTATION_SCAN secrets)."""
+        entries: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"MaxResults": 100}
+        error = None
+        truncated = False
+        while True:
+            try:
+                listing = await self._call(self._sm, request, session, "ListSecrets", params)
+            except ServiceError as exc:
+                error = exc
+                break
+            entries.extend(listing.get("SecretList", []))
+            token = listing.get("NextToken")
+            if not token:
+                break
+            if len(entries) >= ROTATION_SCAN:
+                truncated = True
+                break
+            params = {"MaxResults": 100, "NextToken": token}
+        failed_at: dict[str, float] = {}
+        if self._outcomes is not None:
+            arns = [str(e["ARN"]) for e in entries if needs_outcome(e)]
+            if arns:
+                log.info(
+                    "console rotation outcomes by %s: %d secrets", session.identity.arn, len(arns)
+                )
+                ctx = call_context(
+                    session, "DescribeSecret", source_ip=request.client_ip, secure=request.secure
+                )
+                found = self._outcomes.last(ctx, arns)
+                failed_at = {a: o.time_ms / 1000 for a, o in found.items() if o.failed}
+        rows = dashboard(entries, self._clock.now_ms() / 1000, failed_at)
+        return self._render(
+            "rotations.html",
+            session,
+            rows=rows,
+            counts={s: sum(1 for r in rows if r.status == s) for s in STATUSES},
+            due_days=DUE_WITHIN_SECONDS // 86400,
+            scanned=len(entries),
+            truncated=truncated,
+            error=error,
         )
 
     # -- calls -------------------------------------------------------------------------------
@@ -357,17 +446,42 @@ class ConsoleApp:
         return f"{'https' if request.secure else 'http'}://{host}"
 
     # -- store a new secret ------------------------------------------------------------------
-    async def _customer_keys(self, request: Request, session: ConsoleSession) -> list[str]:
-        """Customer managed keys' aliases this principal may list (AWS's console lists aliases)."""
+    async def _customer_keys(
+        self, request: Request, session: ConsoleSession
+    ) -> list[tuple[str, str]]:
+        """Customer managed keys this principal may use, as (KmsKeyId, label): aliases first
+        (what ListAliases shows), then enabled keys without an alias by key id (ListKeys, and
+        DescribeKey to leave out AWS managed keys and keys that are disabled or being deleted)."""
         try:
             out = await self._call(self._kms, request, session, "ListAliases", {"Limit": 100})
         except ServiceError:
             return []
-        return sorted(
-            a["AliasName"]
-            for a in out.get("Aliases", [])
-            if a.get("TargetKeyId") and not a["AliasName"].startswith("alias/aws/")
+        aliases = [a for a in out.get("Aliases", []) if a.get("TargetKeyId")]
+        named = {a["TargetKeyId"] for a in aliases}
+        keys = sorted(
+            (a["AliasName"], a["AliasName"][len("alias/") :])
+            for a in aliases
+            if not a["AliasName"].startswith("alias/aws/")
         )
+        try:
+            listed = await self._call(self._kms, request, session, "ListKeys", {"Limit": 100})
+        except ServiceError:
+            return keys
+        unnamed: list[tuple[str, str]] = []
+        for entry in listed.get("Keys", []):
+            key_id = entry["KeyId"]
+            if key_id in named or len(unnamed) >= UNNAMED_KEYS:
+                continue
+            try:
+                meta = (
+                    await self._call(self._kms, request, session, "DescribeKey", {"KeyId": key_id})
+                )["KeyMetadata"]
+            except ServiceError:
+                continue
+            if meta.get("KeyManager") == "CUSTOMER" and meta.get("KeyState") == "Enabled":
+                label = key_id + (f" ({meta['Description']})" if meta.get("Description") else "")
+                unnamed.append((key_id, label))
+        return keys + sorted(unnamed)
 
     async def new_page(
         self,
@@ -533,6 +647,7 @@ class ConsoleApp:
         session: ConsoleSession,
         *,
         value: dict[str, Any] | None = None,
+        comparison: dict[str, Any] | None = None,
         error: str = "",
         status: int = 200,
     ) -> Response:
@@ -575,6 +690,7 @@ class ConsoleApp:
             policy=_pretty(policy),
             problems=problems,
             value=value,
+            comparison=comparison,
             error=error,
             done=request.arg("done"),
             languages=SAMPLE_LANGUAGES,
@@ -600,6 +716,34 @@ class ConsoleApp:
             "stages": got.get("VersionStages", []),
         }
         return await self.detail_page(request, session, value=value)
+
+    async def compare_versions(self, request: Request, session: ConsoleSession) -> Response:
+        """Compare two versions as this principal (GetSecretValue on each): the page names the
+        keys added, removed or changed; values come only with `reveal`, an explicit Retrieve."""
+        old_id, new_id = request.field("from"), request.field("to")
+        values: list[str | bytes | None] = []
+        for version_id in (old_id, new_id):
+            try:
+                got = await self._call(
+                    self._sm,
+                    request,
+                    session,
+                    "GetSecretValue",
+                    {"SecretId": request.field("id"), "VersionId": version_id},
+                )
+            except ServiceError as exc:
+                return await self.detail_page(
+                    request, session, error=f"{exc.code}: {exc.message}", status=exc.status
+                )
+            string = got.get("SecretString")
+            # The handler answers as the wire does: SecretBinary base64-encoded.
+            binary = base64.b64decode(got.get("SecretBinary") or "")
+            values.append(string if string is not None else binary)
+        diff: VersionDiff = compare(values[0], values[1])
+        comparison: dict[str, Any] = {"old": old_id, "new": new_id, "diff": diff}
+        if request.field("reveal") == "1":
+            comparison["revealed"] = reveal(diff, values[0], values[1])
+        return await self.detail_page(request, session, comparison=comparison)
 
     def _back(self, request: Request, done: str) -> Response:
         return redirect(f"{PREFIX}secrets/detail?id={quote(request.field('id'))}&done={done}")

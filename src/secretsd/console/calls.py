@@ -21,6 +21,19 @@ log = logging.getLogger("secretsd.console.calls")
 _UNLOGGED = frozenset({"SecretString", "SecretBinary", "Plaintext", "CiphertextBlob"})
 
 
+def call_context(
+    session: ConsoleSession, operation: str, *, source_ip: str = "", secure: bool = False
+) -> CallContext:
+    """The context an API call made as the session's principal runs in."""
+    return CallContext(
+        identity=session.identity,
+        region=session.region,
+        operation=operation,
+        source_ip=source_ip,
+        secure_transport=secure,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ApiOperations:
     """One service's handlers with their validator (Secrets Manager's, KMS's)."""
@@ -51,13 +64,7 @@ class ApiOperations:
         if missing:
             params = {**params, **{m: str(uuid.uuid4()) for m in missing}}
         parsed = self.validator.parse_input(operation, params)
-        ctx = CallContext(
-            identity=session.identity,
-            region=session.region,
-            operation=operation,
-            source_ip=source_ip,
-            secure_transport=secure,
-        )
+        ctx = call_context(session, operation, source_ip=source_ip, secure=secure)
         result = self.handlers[operation](self.service, ctx, parsed)
         if inspect.isawaitable(result):
             result = await result

@@ -95,9 +95,17 @@ class Policy:
 
 
 def parse_policy(
-    text: str | Mapping[str, Any], *, kind: PolicyKind = "identity", name: str | None = None
+    text: str | Mapping[str, Any],
+    *,
+    kind: PolicyKind = "identity",
+    name: str | None = None,
+    unique_sids: bool = True,
 ) -> Policy:
-    """Parse a policy document (JSON text or an already-decoded object)."""
+    """Parse a policy document (JSON text or an already-decoded object).
+
+    `unique_sids=False` is for evaluating documents rather than accepting them: unique Sids are a
+    rule for what callers may write, and AWS's own key policy for `aws/secretsmanager` repeats a
+    Sid (so rejecting it would make the whole policy grant nothing)."""
     if isinstance(text, str):
         try:
             doc: Any = json.loads(text)
@@ -125,7 +133,7 @@ def parse_policy(
     variables = version == VERSION_2012
     statements = tuple(_parse_statement(s, kind, variables) for s in raw_statements)
     sids = [s.sid for s in statements if s.sid]
-    if len(sids) != len(set(sids)):
+    if unique_sids and len(sids) != len(set(sids)):
         raise PolicySyntaxError("Statement IDs (SID) in a single policy must be unique")
     return Policy(statements, version, policy_id, name)
 

@@ -319,7 +319,7 @@ def access_denied(ctx: CallContext, action: str, resource: str, decision: Decisi
 
 def _parse_stored(text: str, source: str, *, kind: PolicyKind = "identity") -> Policy:
     try:
-        return parse_policy(text, kind=kind, name=source)
+        return parse_policy(text, kind=kind, name=source, unique_sids=False)
     except PolicySyntaxError:
         # Stored documents were checked when they were written; one that no longer parses
         # (say, after a parser change) must grant nothing rather than fail every call.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from secretsd.store.database import Tx
@@ -75,6 +75,20 @@ class EventRepository:
             (resource_arn, limit),
         )
         return [_event(r) for r in rows]
+
+    def latest_for_resource(
+        self, resource_arn: str, event_names: Sequence[str]
+    ) -> ServiceEvent | None:
+        """The newest of a resource's events named `event_names` (service_events_by_resource)."""
+        marks = ", ".join("?" for _ in event_names)
+        rows = self.tx.all(
+            "SELECT event_id, time_ms, account_id, region, event_source, event_name,"
+            " resource_arn, details_json FROM service_events"
+            f" WHERE resource_arn = ? AND event_name IN ({marks})"
+            " ORDER BY time_ms DESC, event_id DESC LIMIT 1",
+            (resource_arn, *event_names),
+        )
+        return _event(rows[0]) if rows else None
 
     def since(
         self, account_id: str, region: str, after_event_id: str, limit: int
