@@ -10,26 +10,29 @@ from __future__ import annotations
 import botocore
 import botocore.session
 
+from secretsd.api.functions import HANDLERS as LAMBDA_HANDLERS
 from secretsd.api.iam import HANDLERS as IAM_HANDLERS
 from secretsd.api.kms import HANDLERS as KMS_HANDLERS
+from secretsd.api.logs import HANDLERS as LOGS_HANDLERS
 from secretsd.api.replication import REPLICATION_OPERATIONS
+from secretsd.api.rotation import ROTATION_OPERATIONS
 from secretsd.api.secretsmanager import HANDLERS as SM_HANDLERS
 from secretsd.api.secretsmanager import NOT_YET_SUPPORTED
 from secretsd.api.sts import HANDLERS as STS_HANDLERS
 
 # Served: the Secrets Manager handlers and those layered over them in app.py.
-HANDLERS = {*SM_HANDLERS, *REPLICATION_OPERATIONS}
+HANDLERS = {*SM_HANDLERS, *REPLICATION_OPERATIONS, *ROTATION_OPERATIONS}
 
 PLANNED = {
-    "RotateSecret": "rotation",
-    "CancelRotateSecret": "rotation",
     "AssociateCrossAccountReplica": "cross-account replicas",
     "DisassociateCrossAccountReplica": "cross-account replicas",
 }
 
 NOTES = {
     "CreateSecret": "`AddReplicaRegions` and `ForceOverwriteReplicaSecret` (regions of this deployment, docs/replication.md); `CrossAccountPrimaryARN` not yet.",
-    "DescribeSecret": "`ReplicationStatus` on primaries, `PrimaryRegion` on primaries and replicas.",
+    "DescribeSecret": "`ReplicationStatus` on primaries, `PrimaryRegion` on primaries and replicas; rotation members (docs/rotation.md).",
+    "RotateSecret": "Lambda functions once Lambda lands; built-in PostgreSQL and MySQL rotators; schedules (AutomaticallyAfterDays, rate, cron, Duration) run by the server (docs/rotation.md).",
+    "CancelRotateSecret": "Turns rotation off; cancels a rotation in progress and answers its version.",
     "ReplicateSecretToRegions": "Asynchronous through a durable outbox; each replica under its own region's key.",
     "RemoveRegionsFromReplication": "Deletes the replicas in those regions.",
     "StopReplicationToReplica": "Promotes the replica to a standalone secret.",
@@ -93,6 +96,32 @@ def render() -> str:
             f"From the botocore `{service}` model: {len(supported_names)} of"
             f" {len(model.operation_names)} operations supported; the others answer"
             " `InvalidAction`.",
+            "",
+            ", ".join(supported_names) + ".",
+            "",
+        ]
+    for service, handlers, title, refusal in (
+        (
+            "lambda",
+            LAMBDA_HANDLERS,
+            "Lambda (REST-JSON), what deploying and running rotation functions needs"
+            " (docs/lambda.md)",
+            "`UnknownOperationException`",
+        ),
+        (
+            "logs",
+            LOGS_HANDLERS,
+            "CloudWatch Logs (JSON), reading the logs of functions",
+            "`UnknownOperationException`",
+        ),
+    ):
+        model = session.get_service_model(service)
+        supported_names = [n for n in model.operation_names if n in handlers]
+        lines += [
+            f"## {title}",
+            "",
+            f"From the botocore `{service}` model: {len(supported_names)} of"
+            f" {len(model.operation_names)} operations supported; the others answer {refusal}.",
             "",
             ", ".join(supported_names) + ".",
             "",

@@ -67,6 +67,14 @@ else
     apt_install patroni python3-etcd etcd-server
 fi
 
+# The built-in MySQL rotators are tested against a throw-away MariaDB server the tests start
+# (tests/support/mariadb.py); the package's own service is not used.
+if [[ -x /usr/sbin/mariadbd ]] && command -v mariadb-install-db >/dev/null 2>&1; then
+    echo "mariadb: present"
+else
+    apt_install mariadb-server
+fi
+
 # The console's browser tests drive Debian's chromium (Playwright never downloads a browser).
 if command -v chromium >/dev/null 2>&1; then
     echo "chromium: present"

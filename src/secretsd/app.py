@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from secretsd.api import functions as functions_api
 from secretsd.api import iam as iam_api
 from secretsd.api import kms as kms_api
+from secretsd.api import logs as logs_api
 from secretsd.api import sts as sts_api
 from secretsd.api.replication import with_replication
+from secretsd.api.rotation import with_rotation
 from secretsd.api.secretsmanager import HANDLERS
 from secretsd.auth.principals import PrincipalDirectory, seal_secret
 from secretsd.clock import SystemClock
@@ -21,14 +24,21 @@ from secretsd.kms.service import KmsService
 from secretsd.protocol.asgi import ApiApp, Route
 from secretsd.protocol.model import load_service_model
 from secretsd.protocol.query import QueryRoute, QueryService
+from secretsd.protocol.rest import RestProtocol, RestRoute
 from secretsd.protocol.sealed import AsgiApp, SealedGate, UnsealRefused
 from secretsd.protocol.validate import Validator
+from secretsd.runtime.environment import FunctionSpec
+from secretsd.runtime.pool import EnvironmentPool
 from secretsd.scheduler.purge import purge_loop
 from secretsd.service.authorization import Authorizer, GenerationWatch
+from secretsd.service.builtin_rotators import builtin_rotators
 from secretsd.service.console_sessions import ConsoleSessions
+from secretsd.service.functions import LambdaService
 from secretsd.service.iam import IamService
+from secretsd.service.logs import LogsService
 from secretsd.service.pagination import TokenCodec
 from secretsd.service.replication import ReplicationService, replication_loop
+from secretsd.service.rotation import RotationService, RotatorRouter, rotation_loop
 from secretsd.service.secrets import SecretsService
 from secretsd.service.sts import StsService
 from secretsd.settings import Settings
@@ -70,8 +80,21 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
     kms_validator = Validator(load_service_model("kms"))
     principals = PrincipalDirectory(db, root_key, settings.credential_cache_seconds, watch.current)
     replication = ReplicationService(db, keyring, clock, service)
-    # The console calls the same handlers as the wire API, replication's layer included.
-    sm_handlers = with_replication(HANDLERS, replication)
+
+    def write_log(spec: FunctionSpec, stream: str, events: list[tuple[int, str]]) -> None:
+        functions.write_log(spec, stream, events)
+
+    # Each worker runs the invocations it receives, in environments of its own.
+    pool = EnvironmentPool(now_ms=clock.now_ms, log_sink=write_log)
+    # The FunctionInvoker (service/invocation.py) that rotation invokes functions through.
+    functions = LambdaService(db, clock, authorizer, sts, pool, local_endpoint(settings))
+    # Built-in rotators by function name in front of Lambda.
+    rotation = RotationService(
+        db, clock, service, authorizer, RotatorRouter(builtin_rotators(service), functions)
+    )
+    # The console calls the same handlers as the wire API, replication's and rotation's layers
+    # included.
+    sm_handlers = with_rotation(with_replication(HANDLERS, replication), rotation)
     console = ConsoleApp(
         ConsoleSessions(
             db,
@@ -93,7 +116,11 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         background=[
             purge_loop(service, settings.purge_interval_seconds, kms, sts),
             replication_loop(replication, db, clock),
+            pool.reap_loop,
+            rotation_loop(rotation),
         ],
+        on_shutdown=[functions.close],
+        function_invoker=functions,
         routes=[
             Route(
                 "TrentService.",
@@ -101,6 +128,23 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
                 kms,
                 kms_api.HANDLERS,
                 kms_validator,
+            ),
+            Route(
+                logs_api.TARGET_PREFIX,
+                "logs",
+                LogsService(db, authorizer),
+                logs_api.HANDLERS,
+                Validator(load_service_model("logs")),
+            ),
+        ],
+        rest_routes=[
+            RestRoute(
+                "/2015-03-31/",
+                "lambda",
+                RestProtocol(load_service_model("lambda"), functions_api.OPERATIONS),
+                functions,
+                functions_api.HANDLERS,
+                LAMBDA_MAX_BODY_BYTES,
             )
         ],
         mounts=[(CONSOLE_PREFIX, console)],
@@ -119,6 +163,22 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
             ),
         ],
     )
+
+
+# AWS's limit for a CreateFunction request: a 50 MB zip, base64-encoded in JSON.
+LAMBDA_MAX_BODY_BYTES = 69_905_067
+
+
+def local_endpoint(settings: Settings) -> str:
+    """How functions running on this machine reach secretsd (AWS_ENDPOINT_URL)."""
+    host = settings.host
+    if host in ("0.0.0.0", ""):  # noqa: S104 (a wildcard bind is reached on loopback)
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
 
 
 def live_root_keys(

@@ -744,13 +744,14 @@ def test_request_condition_keys(
             "Resource": "*",
             "Condition": {"Bool": {"secretsmanager:BlockPublicPolicy": "true"}},
         },
-        # Rotation (not implemented yet, still authorized) only with one function.
+        # Rotation only with one function (which the caller must also be allowed to invoke).
         {
             "Effect": "Allow",
             "Action": "secretsmanager:RotateSecret",
             "Resource": "*",
             "Condition": {"ArnEquals": {"secretsmanager:RotationLambdaARN": lambda_arn}},
         },
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": lambda_arn},
         # Principal tags.
         {
             "Effect": "Allow",
@@ -792,13 +793,46 @@ def test_request_condition_keys(
     denied(sm.put_resource_policy, SecretId=arn, ResourcePolicy=public)
     sm.put_resource_policy(SecretId=arn, ResourcePolicy=public, BlockPublicPolicy=True)
 
-    with pytest.raises(ClientError) as exc:
-        sm.rotate_secret(SecretId=arn, RotationLambdaARN=lambda_arn)
-    assert error(exc)[0] == "InvalidRequestException"  # allowed, then "not supported yet"
-    denied(sm.rotate_secret, SecretId=arn, RotationLambdaARN=lambda_arn + "-other")
+    # Allowed, then the function is unknown to Secrets Manager (nothing is saved).
+    assert denied(sm.rotate_secret, SecretId=arn, RotationLambdaARN=lambda_arn).startswith(
+        "Secrets Manager cannot invoke the specified Lambda function."
+    )
+    assert "secretsmanager:RotateSecret" in denied(
+        sm.rotate_secret, SecretId=arn, RotationLambdaARN=lambda_arn + "-other"
+    )
 
     denied(sm.delete_secret, SecretId=arn, RecoveryWindowInDays=7)
     assert "explicit deny" in denied(
         sm.delete_secret, SecretId=arn, ForceDeleteWithoutRecovery=True
     )
     sm.delete_secret(SecretId=arn, RecoveryWindowInDays=30)
+
+
+def test_rotation_also_needs_lambda_invoke_function(
+    account: Account, unique_name: NameFactory, names: Callable[[str], str]
+) -> None:
+    """AWS: "You also need lambda:InvokeFunction permissions on the rotation function"."""
+    everything = {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}
+    user = account.user(names("rotator"), inline=policy(everything))
+    sm = account.client("secretsmanager", user)
+    arn = sm.create_secret(Name=unique_name(), SecretString="x")["ARN"]
+    function = (
+        f"arn:aws:lambda:us-east-1:{account.id}:function:secretsd-builtin-postgresql-single-user"
+    )
+    with pytest.raises(ClientError) as exc:
+        sm.rotate_secret(SecretId=arn, RotationLambdaARN=function)
+    assert error(exc) == (
+        "AccessDeniedException",
+        denied_message(
+            user.arn, "lambda:InvokeFunction", function, no_identity_policy("lambda:InvokeFunction")
+        ),
+    )
+    assert "RotationEnabled" not in sm.describe_secret(SecretId=arn)
+
+    invoke = {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function}
+    account.iam.put_user_policy(
+        UserName=user.name, PolicyName="inline", PolicyDocument=policy(everything, invoke)
+    )
+    # Allowed now: the built-in rotator then fails at createSecret (the value is no credential).
+    assert sm.rotate_secret(SecretId=arn, RotationLambdaARN=function)["ARN"] == arn
+    assert sm.describe_secret(SecretId=arn)["RotationEnabled"] is True

@@ -700,10 +700,10 @@ def test_regions_are_separate(sm: Any, sm_factory: Any, unique_name: Any) -> Non
 
 def test_not_yet_supported_operations(sm: Any, unique_name: Any) -> None:
     name = unique_name()
-    sm.create_secret(Name=name, SecretString="v")
+    arn = sm.create_secret(Name=name, SecretString="v")["ARN"]
     with pytest.raises(ClientError) as exc:
-        sm.rotate_secret(
-            SecretId=name, RotationLambdaARN="arn:aws:lambda:us-east-1:111122223333:function:f"
+        sm.associate_cross_account_replica(
+            SecretId=name, CrossAccountReplicaARN=arn.replace("us-east-1", "us-west-2")
         )
     code, message, status = error_of(exc)
     assert (code, status) == ("InvalidRequestException", 400)

@@ -8,6 +8,7 @@ from pathlib import Path
 import botocore.session
 
 from secretsd.api.replication import REPLICATION_OPERATIONS
+from secretsd.api.rotation import ROTATION_OPERATIONS
 from secretsd.api.secretsmanager import HANDLERS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,8 +50,8 @@ def test_model_operation_snapshot() -> None:
 
 
 def test_every_operation_is_routed() -> None:
-    # app.py layers the replication handlers over the Secrets Manager ones.
-    assert sorted({*HANDLERS, *REPLICATION_OPERATIONS}) == sorted(OPERATIONS)
+    # app.py layers the replication and rotation handlers over the Secrets Manager ones.
+    assert sorted({*HANDLERS, *REPLICATION_OPERATIONS, *ROTATION_OPERATIONS}) == sorted(OPERATIONS)
 
 
 def test_compatibility_doc_is_current() -> None:

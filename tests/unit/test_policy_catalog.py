@@ -17,7 +17,12 @@ from secretsd.policy.catalog import (
 )
 
 # Where AWS's permission differs from the API operation's name.
-_PERMISSION_FOR = {("kms", "ReEncrypt"): ("ReEncryptFrom", "ReEncryptTo")}
+_PERMISSION_FOR = {
+    ("kms", "ReEncrypt"): ("ReEncryptFrom", "ReEncryptTo"),
+    # Lambda authorizes Invoke (and its streaming form) as lambda:InvokeFunction.
+    ("lambda", "Invoke"): ("InvokeFunction",),
+    ("lambda", "InvokeWithResponseStream"): ("InvokeFunction",),
+}
 
 
 @pytest.mark.parametrize(
@@ -67,7 +72,7 @@ def test_unknown(action: str) -> None:
 
 
 def test_catalogued_services() -> None:
-    assert SERVICES == ("secretsmanager", "kms", "iam", "sts")
+    assert SERVICES == ("secretsmanager", "kms", "iam", "sts", "lambda", "logs")
     assert all(catalogued_service(s) for s in SERVICES)
     assert catalogued_service("SecretsManager")
     assert not catalogued_service("s3")

@@ -36,7 +36,7 @@ def _regions(p: Params) -> list[tuple[str, str | None]]:
     return [(r.get("Region", ""), r.get("KmsKeyId")) for r in p.get("AddReplicaRegions") or []]
 
 
-def _sync(result: Result | Any) -> dict[str, Any]:
+def sync_result(result: Result | Any) -> dict[str, Any]:
     # The Secrets Manager handlers these wrap are synchronous.
     assert not inspect.isawaitable(result) and isinstance(result, dict)
     return result
@@ -52,7 +52,7 @@ def with_replication(
             raise not_supported("Cross-account replicas (CrossAccountPrimaryARN)")
         regions = _regions(p)
         if not regions:
-            return _sync(base["CreateSecret"](svc, ctx, p))
+            return sync_result(base["CreateSecret"](svc, ctx, p))
         check_regions(ctx.region, regions)
         force = bool(p.get("ForceOverwriteReplicaSecret"))
         svc.authorize(
@@ -64,7 +64,7 @@ def with_replication(
                 "secretsmanager:ForceOverwriteReplicaSecret": force,
             },
         )
-        out = _sync(base["CreateSecret"](svc, ctx, {**p, "AddReplicaRegions": None}))
+        out = sync_result(base["CreateSecret"](svc, ctx, {**p, "AddReplicaRegions": None}))
         _, statuses = replication.replicate(
             ctx, secret_id=out["ARN"], regions=regions, force_overwrite=force
         )
@@ -90,7 +90,7 @@ def with_replication(
         return {"ARN": replication.stop_replication(ctx, secret_id=p["SecretId"]).arn}
 
     def describe_secret(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str, Any]:
-        out = _sync(base["DescribeSecret"](svc, ctx, p))
+        out = sync_result(base["DescribeSecret"](svc, ctx, p))
         _add_statuses([out], replication)
         return out
 

@@ -23,9 +23,10 @@ import orjson
 from secretsd.auth import sigv4
 from secretsd.auth.principals import Principal, PrincipalDirectory, token_digest
 from secretsd.errors import ServiceError
-from secretsd.protocol import query
+from secretsd.protocol import query, rest
 from secretsd.protocol.validate import Validator
 from secretsd.service.context import CallContext
+from secretsd.service.invocation import FunctionInvoker
 from secretsd.service.secrets import SecretsService
 from secretsd.store.database import StoreUnavailable
 
@@ -96,7 +97,14 @@ class ApiApp:
         routes: Sequence[Route] = (),
         query_routes: Sequence[query.QueryRoute] = (),
         mounts: Sequence[Mount] = (),
+        rest_routes: Sequence[rest.RestRoute] = (),
+        on_shutdown: Sequence[BackgroundTask] = (),
+        function_invoker: FunctionInvoker | None = None,
     ) -> None:
+        # How Secrets Manager invokes Lambda functions (rotation), for whoever needs it.
+        self.function_invoker = function_invoker
+        self._rest_routes = tuple(rest_routes)
+        self._on_shutdown = tuple(on_shutdown)
         self._routes = {
             r.target_prefix: r
             for r in (Route(TARGET_PREFIX, SIGNING_NAME, service, handlers, validator), *routes)
@@ -130,6 +138,10 @@ class ApiApp:
         try:
             if scope["method"] == "GET" and scope["path"] in ("/health", "/healthz"):
                 await self._respond(send, 200, b'{"status":"ok"}', request_id, b"application/json")
+                return
+            rest_route = self._rest_route(scope)
+            if rest_route is not None:
+                await self._serve_rest(scope, receive, send, rest_route, request_id, started)
                 return
             # Chosen from the headers alone, so that a body too large is refused in XML too.
             query_route = self._query_route(scope)
@@ -209,6 +221,98 @@ class ApiApp:
             return 500, INTERNAL_ERROR, operation
         return 200, b"" if result is None else orjson.dumps(result), operation
 
+    def _rest_route(self, scope: Scope) -> rest.RestRoute | None:
+        if not self._rest_routes:
+            return None
+        path: str = scope["path"]
+        for route in self._rest_routes:
+            if path.startswith(route.path_prefix):
+                return route
+        return None
+
+    async def _serve_rest(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: rest.RestRoute,
+        request_id: str,
+        started: float,
+    ) -> None:
+        """A REST-JSON request (Lambda): routed by method and path, signed like the others."""
+        operation = "-"
+        headers: list[tuple[bytes, bytes]] = []
+        content_type = rest.JSON_TYPE
+        try:
+            body = await self._read_body(scope, receive, route.max_body_bytes)
+            matched = route.protocol.match(scope["method"], scope["path"])
+            if matched is None:
+                raise ServiceError(
+                    "UnknownOperationException",
+                    f"The operation {scope['method']} {scope['path']} is not supported.",
+                    404,
+                )
+            op, uri = matched
+            operation = op.name
+            handler = route.handlers.get(op.name)
+            if handler is None:
+                raise ServiceError(
+                    "UnknownOperationException", f"The operation {op.name} is not supported.", 404
+                )
+            req_headers: list[tuple[bytes, bytes]] = scope["headers"]
+            principal, region = self._authenticate(scope, req_headers, body, route.signing_name)
+            params = route.protocol.parse(
+                op, uri, scope.get("query_string", b""), req_headers, body
+            )
+            ctx = _call_context(scope, principal, region, op.name)
+            result = handler(route.service, ctx, params)
+            if inspect.isawaitable(result):
+                result = await result
+            status, headers, payload, content_type = route.protocol.response(op, result)
+        except BodyTooLarge:
+            status, headers, payload = rest.error_response(
+                ServiceError(
+                    "RequestEntityTooLargeException",
+                    f"Request must be smaller than {route.max_body_bytes} bytes for the"
+                    f" {operation if operation != '-' else 'requested'} operation",
+                    413,
+                )
+            )
+        except ServiceError as exc:
+            status, headers, payload = rest.error_response(exc)
+        except StoreUnavailable as exc:
+            _log_unavailable(request_id, operation, exc)
+            status, headers, payload = rest.error_response(
+                ServiceError("ServiceException", "An error occurred on the server side.", 500)
+            )
+        except Exception:
+            log.exception("internal error request_id=%s operation=%s", request_id, operation)
+            status, headers, payload = rest.error_response(
+                ServiceError("ServiceException", "An error occurred on the server side.", 500)
+            )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"x-amzn-requestid", request_id.encode()),
+                    *headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+        if status >= 400 or log.isEnabledFor(logging.DEBUG):
+            log.log(
+                logging.INFO if status >= 400 else logging.DEBUG,
+                "request_id=%s operation=%s status=%d ms=%.2f",
+                request_id,
+                operation,
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
     def _query_route(self, scope: Scope) -> query.QueryRoute | None:
         """The IAM or STS route of a query-protocol request signed for that service, else None
         (the JSON path then answers, as it always has, in its own words)."""
@@ -287,11 +391,14 @@ class ApiApp:
         sigv4.verify(request, cred, key, now, service=signing_name, checked=True)
         return principal, cred.region
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+    async def _read_body(
+        self, scope: Scope, receive: Receive, max_body: int | None = None
+    ) -> bytes:
+        limit = self._max_body if max_body is None else max_body
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
-                    if int(value) > self._max_body:
+                    if int(value) > limit:
                         raise BodyTooLarge
                 except ValueError:
                     pass
@@ -303,7 +410,7 @@ class ApiApp:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self._max_body:
+            if size > limit:
                 raise BodyTooLarge
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -337,6 +444,11 @@ class ApiApp:
             elif message["type"] == "lifespan.shutdown":
                 for task in self._tasks:
                     task.cancel()
+                for stop in self._on_shutdown:
+                    try:
+                        await stop()
+                    except Exception:
+                        log.exception("shutdown hook failed")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -713,6 +713,11 @@ def java_regex_to_python(
                 raise ValueError(f"unsupported Java escape \\{escape} in {pattern!r}")
             out.append(_JAVA_ESCAPES.get(escape, pattern[i : i + 2]))
             i += 2
+            if in_class and escape in "wWdDsS" and pattern.startswith("-", i):
+                # Java reads `[\w-_]` as \w, `-` and `_`: a range cannot start at a class
+                # escape, so the hyphen is literal (Lambda's and Logs' models use this).
+                out.append("\\-")
+                i += 1
             continue
         if in_class:
             if char == "[" or pattern.startswith("&&", i):

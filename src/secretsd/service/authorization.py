@@ -273,6 +273,42 @@ class Authorizer:
             raise access_denied(ctx, action, resource, decision)
         return decision
 
+    def check_service(
+        self,
+        principal: str,
+        action: str,
+        resource: str,
+        *,
+        account_id: str,
+        resource_policy: str | None,
+        condition_keys: Mapping[str, ContextValue] | None = None,
+    ) -> Decision:
+        """An AWS service principal (`secretsmanager.amazonaws.com`, `lambda.amazonaws.com`)
+        acting on a resource of `account_id`: only the resource's policy can allow it (a
+        service has no identity policies), so a resource without a policy refuses."""
+        now_ms = self._clock.now_ms()
+        keys: dict[str, ContextValue] = {
+            "aws:CurrentTime": datetime.fromtimestamp(now_ms / 1000, UTC),
+            "aws:EpochTime": now_ms // 1000,
+            "aws:SecureTransport": True,
+            "aws:PrincipalIsAWSService": True,
+            "aws:PrincipalServiceName": principal,
+            **(condition_keys or {}),
+        }
+        request = RequestContext(
+            action=action,
+            principal_arn=principal,
+            principal_account=account_id,
+            resource=resource,
+            resource_account=account_id,
+            principal_type="Service",
+            service_principal=principal,
+            condition_keys=keys,
+        )
+        return evaluate(
+            request, (), self.resource_policy(resource_policy), require_resource_policy=True
+        )
+
 
 def access_denied(ctx: CallContext, action: str, resource: str, decision: Decision) -> ServiceError:
     return ServiceError(

@@ -369,24 +369,30 @@ class SecretsService:
         kind: str,
         value: bytes,
         now_ms: int,
+        *,
+        fill: bool = False,
     ) -> None:
+        """`fill`: give the value-less version `version_id` (RotateSecret's AWSPENDING
+        placeholder) its value."""
         key = self._keyring.resolve(repo, secret.account_id, secret.region, secret.kms_key_id)
         self._allow_kms(ctx, secret, key, KMS_WRITE_ACTIONS, version_id)
         sealed = self._keyring.seal(
             key, value, encryption_context(secret.arn, version_id), KmsRepository(repo.tx).material
         )
-        repo.insert_version(
-            VersionRecord(
-                secret_arn=secret.arn,
-                version_id=version_id,
-                seq=secret.version_seq + 1,
-                created_ms=now_ms,
-                last_accessed_ms=None,
-                value_kind=kind,
-                envelope=sealed.envelope,
-                kms_key_arn=sealed.key_arn,
-            )
+        record = VersionRecord(
+            secret_arn=secret.arn,
+            version_id=version_id,
+            seq=secret.version_seq + 1,
+            created_ms=now_ms,
+            last_accessed_ms=None,
+            value_kind=kind,
+            envelope=sealed.envelope,
+            kms_key_arn=sealed.key_arn,
         )
+        if fill:
+            repo.fill_version(record)
+        else:
+            repo.insert_version(record)
 
     def _apply_retention(
         self, repo: Repository, secret_arn: str, stages: dict[str, str], seq: int
@@ -411,11 +417,14 @@ class SecretsService:
     ) -> list[str]:
         """Store a version (idempotently by token) and move labels; returns the version's labels."""
         existing = repo.version(secret.arn, token)
-        if existing is not None:
+        # The AWSPENDING placeholder that RotateSecret adds before createSecret: the rotation
+        # function's PutSecretValue with the rotation's token gives it its value.
+        placeholder = existing is not None and existing.value_kind == "none"
+        if existing is not None and not placeholder:
             if not self._same_value(repo, existing, kind, value):
                 raise _token_in_use(token, secret.arn)
             return repo.stages_of_version(secret.arn, token)
-        self._store_version(repo, ctx, secret, token, kind, value, now_ms)
+        self._store_version(repo, ctx, secret, token, kind, value, now_ms, fill=placeholder)
         old = repo.stages(secret.arn)
         new = staging.add_version(
             old, token, requested_stages, first_version=secret.version_seq == 0

@@ -247,6 +247,53 @@ class StsService:
             packed = max(1, math.ceil(100 * size / _PACKED_LIMIT))
         return AssumedRole(creds, assumed_id, caller_arn, packed)
 
+    def assume_role_as_service(
+        self, arn: str, *, principal: str, session_name: str, seconds: int
+    ) -> AssumedRole:
+        """Credentials of `arn` for an AWS service principal (Lambda running a function with
+        its execution role): the role's trust policy must name the service."""
+        match = _ROLE_ARN.match(arn)
+        refusal = ServiceError(
+            "AccessDeniedException",
+            f"{principal} is not authorized to perform: sts:AssumeRole on resource: {arn}",
+        )
+        if match is None:
+            raise refusal
+        account, _, name = match.groups()
+        with self._db.statement() as tx:
+            role = IamRepository(tx).role(account, name)
+        if role is None or role_arn(role.account_id, role.path, role.name) != arn:
+            raise refusal
+        decision = self._authz.check_service(
+            principal,
+            "sts:AssumeRole",
+            arn,
+            account_id=role.account_id,
+            resource_policy=role.trust_policy,
+        )
+        if not decision.allowed:
+            raise refusal
+        seconds = min(seconds, role.max_session_seconds)
+        creds, sealed, digest, now = self._credentials(seconds)
+        assumed_id = f"{role.role_id}:{session_name}"
+        caller_arn = f"arn:aws:sts::{role.account_id}:assumed-role/{role.name}/{session_name}"
+        record = SessionRecord(
+            creds.access_key_id,
+            role.account_id,
+            sealed,
+            digest,
+            "AssumedRole",
+            arn,
+            caller_arn,
+            role.name,
+            assumed_id,
+            tuple(role.tags),
+            now,
+            creds.expires_ms,
+        )
+        self._store(record)
+        return AssumedRole(creds, assumed_id, caller_arn, None)
+
     def purge_expired(self) -> int:
         """Forget sessions that expired over a day ago (until then a token is still told apart
         as expired rather than unknown)."""

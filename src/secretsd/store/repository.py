@@ -469,6 +469,22 @@ class Repository:
             ),
         )
 
+    def fill_version(self, v: VersionRecord) -> None:
+        """A value for a version stored without one (a rotation's AWSPENDING placeholder)."""
+        self.tx.execute(
+            "UPDATE secret_versions SET seq = ?, created_ms = ?, value_kind = ?, envelope = ?,"
+            " kms_key_arn = ? WHERE secret_arn = ? AND version_id = ?",
+            (
+                v.seq,
+                v.created_ms,
+                v.value_kind,
+                v.envelope,
+                v.kms_key_arn,
+                v.secret_arn,
+                v.version_id,
+            ),
+        )
+
     def replace_stages(
         self, secret_arn: str, old: Mapping[str, str], new: Mapping[str, str]
     ) -> None:
