@@ -4,6 +4,7 @@ sealed bytes (a flipped bit, a cut, an extension, chunks swapped) is refused."""
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 from hypothesis import given, settings
@@ -123,11 +124,17 @@ def snapshots(draw: st.DrawFn) -> _Snapshot:
 
 
 @settings(max_examples=60, deadline=None)
-@given(snapshots())
-def test_snapshot_lines_round_trip(snapshot: _Snapshot) -> None:
+@given(snapshots(), st.lists(st.integers(1, 200), max_size=20))
+def test_snapshot_lines_round_trip(snapshot: _Snapshot, cuts: list[int]) -> None:
     counted: list[int] = []
-    lines = list(encode(snapshot, 1234, counted.append))  # type: ignore[arg-type]
-    reader = SnapshotReader(lines)
+    text = b"".join(encode(snapshot, 1234, counted.append))  # type: ignore[arg-type]
+    # Chunk boundaries fall anywhere, as the sealed stream's do.
+    pieces, at = [], 0
+    for cut in cuts:
+        pieces.append(text[at : at + cut])
+        at += cut
+    pieces.append(text[at:])
+    reader = SnapshotReader(pieces)
     assert reader.manifest == snapshot.manifest and reader.created_ms == 1234
     got: dict[str, list[tuple[object, ...]]] = {t.name: [] for t in snapshot.manifest.tables}
     for table, batch in reader.batches():
@@ -143,3 +150,21 @@ def test_snapshot_lines_refuse_a_missing_row() -> None:
     del text[2]
     with pytest.raises(SnapshotError):
         list(SnapshotReader([b"\n".join(text)]).batches())
+
+
+def test_a_large_row_goes_through_sealed_and_in_bounded_batches() -> None:
+    big = os.urandom(9 << 20)  # a Lambda function's code may be 50 MB
+    table = TableShape("code", (("name", "text"), ("zip", "bytes")), 3)
+    rows = [("a", big), ("b", b"small"), ("c", big[:100])]
+    snapshot = _Snapshot(Manifest("sqlite", ("0001.initial",), (table,)), {"code": rows})
+    out = io.BytesIO()
+    writer = SealedWriter(out, PASSPHRASE, FAST)
+    pieces = list(encode(snapshot, 0, lambda n: None))  # type: ignore[arg-type]
+    assert len(pieces) == 4  # header, the big row alone, the other two, the end marker
+    for piece in pieces:
+        writer.write(piece)
+    writer.close()
+    reader = SnapshotReader(open_sealed_stream(io.BytesIO(out.getvalue()), PASSPHRASE))
+    batches = [batch for _, batch in reader.batches()]
+    assert [len(b) for b in batches] == [1, 2]
+    assert [row for batch in batches for row in batch] == rows

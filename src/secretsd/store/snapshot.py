@@ -240,7 +240,7 @@ class _PostgresSource:
         )
         # A server-side cursor: rows stream in batches instead of the table in memory at once.
         with self._conn.cursor(name=f"snapshot_{self._cursors}") as cursor:
-            cursor.itersize = 500
+            cursor.itersize = 64  # rows can be large (Lambda code)
             cursor.execute(query)
             yield from cursor
 

@@ -30,6 +30,8 @@ from secretsd.store.snapshot import (
 FORMAT = "secretsd-snapshot"
 VERSION = 1
 _BATCH = 500
+# Rows can be large (a Lambda function's code is up to 50 MB): batches are bounded in bytes too.
+_BATCH_BYTES = 4 << 20
 
 
 def _encode_value(kind: str, value: Any) -> Any:
@@ -71,15 +73,16 @@ def encode(snapshot: Snapshot, created_ms: int, progress: Callable[[int], None])
     for table in manifest.tables:
         kinds = [kind for _, kind in table.columns]
         piece: list[bytes] = []
-        written = 0
+        size = written = 0
         for row in snapshot.rows(table):
             values = [_encode_value(k, v) for k, v in zip(kinds, row, strict=True)]
             piece.append(orjson.dumps(values))
-            if len(piece) == _BATCH:
+            size += len(piece[-1])
+            if len(piece) == _BATCH or size >= _BATCH_BYTES:
                 written += len(piece)
                 yield b"\n".join(piece) + b"\n"
                 progress(len(piece))
-                piece = []
+                piece, size = [], 0
         written += len(piece)
         if piece:
             yield b"\n".join(piece) + b"\n"
@@ -92,11 +95,15 @@ def encode(snapshot: Snapshot, created_ms: int, progress: Callable[[int], None])
 
 
 def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    pending = b""
+    # A line may span many chunks: collected in a bytearray, so a long one costs linear time.
+    pending = bytearray()
     for chunk in chunks:
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        yield from complete
+        parts = chunk.split(b"\n")
+        pending += parts[0]
+        if len(parts) > 1:
+            yield bytes(pending)
+            yield from parts[1:-1]
+            pending = bytearray(parts[-1])
     if pending:
         raise SnapshotError("the snapshot does not end with a complete line")
 
@@ -143,6 +150,7 @@ class SnapshotReader:
             kinds = [kind for _, kind in table.columns]
             where = f"table {table.name}"
             batch: list[tuple[Any, ...]] = []
+            size = 0
             for _ in range(table.rows):
                 line = next(self._lines, None)
                 if line is None:
@@ -156,9 +164,10 @@ class SnapshotReader:
                 batch.append(
                     tuple(_decode_value(k, v, where) for k, v in zip(kinds, values, strict=True))
                 )
-                if len(batch) == _BATCH:
+                size += len(line)
+                if len(batch) == _BATCH or size >= _BATCH_BYTES:
                     yield table, batch
-                    batch = []
+                    batch, size = [], 0
             if batch:
                 yield table, batch
         end = next(self._lines, None)
