@@ -206,7 +206,7 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Any) -> Non
             raise click.ClickException(f"backup failed: {exc}") from exc
         click.echo(
             f"secretsd: backed up {manifest.total_rows} rows of {len(manifest.tables)} tables"
-            f" ({manifest.dialect}, schema {manifest.migrations[-1]}) to {file}:"
+            f" ({manifest.dialect}, {len(manifest.migrations)} schema migrations) to {file}:"
             f" {writer.bytes_written} bytes in {time.monotonic() - started:.1f} s",
             err=True,
         )
