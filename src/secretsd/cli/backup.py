@@ -121,9 +121,9 @@ def _key_file_for(settings: Settings, given: str | None, rows: _RootKeyRows) -> 
             "the backup's root keys are protected by a key file: give the source's root.key"
             f" with --root-key-file (or place it at {present} yourself)"
         )
-    key = read_key_file(Path(given) if given is not None else present)
+    key = _read_key(Path(given) if given is not None else present)
     if given is not None and present.exists():
-        if not hmac.compare_digest(read_key_file(present), key):
+        if not hmac.compare_digest(_read_key(present), key):
             raise click.ClickException(
                 f"{present} exists and is not the key given with --root-key-file"
             )
@@ -137,6 +137,13 @@ def _key_file_for(settings: Settings, given: str | None, rows: _RootKeyRows) -> 
             " the data dir the backup was taken from"
         ) from exc
     return key
+
+
+def _read_key(path: Path) -> bytes:
+    try:
+        return read_key_file(path)
+    except (OSError, ValueError) as exc:  # PermissionError (mode) is an OSError
+        raise click.ClickException(str(exc)) from exc
 
 
 def _write_key_file(path: Path, key: bytes) -> None:
