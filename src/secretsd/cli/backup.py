@@ -243,8 +243,8 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Any) -> Non
         force: bool,
         no_progress: bool,
     ) -> None:
-        """Restore a backup into a new data dir and database (SQLite or PostgreSQL, whichever
-        the backup came from). Stop servers using the target first."""
+        """Restore a backup into a new data dir and database (SQLite or PostgreSQL, from a
+        backup of either). Stop servers using the target first."""
         settings = settings_for(data_dir=data_dir, database_url=database_url)
         url = settings.effective_database_url
         path = Path(file)
