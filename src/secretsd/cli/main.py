@@ -1,4 +1,5 @@
-"""`secretsd` command line: serve and init (root key commands: `cli/root_keys.py`)."""
+"""`secretsd` command line: serve and init (root key commands: `cli/root_keys.py`; backup and
+restore: `cli/backup.py`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from uvicorn.supervisors import Multiprocess
 
 from secretsd.app import build_app, build_server, passphrase_protector, worker_app
 from secretsd.bootstrap import InitResult, RootKeyMismatch, initialise
-from secretsd.cli import accounts, root_keys
+from secretsd.cli import accounts, backup, root_keys
 from secretsd.clock import SystemClock
 from secretsd.crypto.protectors import ProtectorMismatch, ProtectorUnavailable
 from secretsd.kms.root_keys import RootKeyError
@@ -234,6 +235,7 @@ def _announce(host: str, port: int) -> None:
 
 root_keys.register(main, _settings, _data_dir, _database)
 accounts.register(main, _settings, _data_dir, _database)
+backup.register(main, _settings, _data_dir, _database)
 
 if __name__ == "__main__":
     main()

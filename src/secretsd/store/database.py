@@ -12,7 +12,7 @@ import fcntl
 import os
 import select
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,8 +147,9 @@ class Database:
         self._token_version = 0
         self._commit_warnings = 0
 
-    def migrate(self) -> None:
-        """Bring the schema up to date (idempotent; safe to run from several nodes)."""
+    def migrate(self, only: Collection[str] | None = None) -> None:
+        """Bring the schema up to date (idempotent; safe to run from several nodes). With `only`,
+        apply just those migrations (a restore rebuilds the schema its snapshot was taken at)."""
         if self.dialect == "sqlite":
             Path(self.url.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
             backend_url = "sqlite:////" + self.url.sqlite_path.lstrip("/")
@@ -156,6 +157,8 @@ class Database:
             backend_url = self.url.yoyo_url()
         backend = get_backend(backend_url)
         migrations = read_migrations(str(MIGRATIONS_DIR))
+        if only is not None:
+            migrations = migrations.filter(lambda m: m.id in only)
         with backend.lock():
             backend.apply_migrations(backend.to_apply(migrations))
         backend.connection.close()
@@ -330,6 +333,11 @@ class Database:
             self._sqlite.close()
             self._sqlite = None
         self._discard_pg()
+
+
+def known_migrations() -> list[str]:
+    """The ids of every migration this version of secretsd knows, in file order."""
+    return [m.id for m in read_migrations(str(MIGRATIONS_DIR))]
 
 
 def _dropped(conn: psycopg.Connection[Any]) -> bool:
