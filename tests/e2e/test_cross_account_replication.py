@@ -475,3 +475,15 @@ def test_cross_account_replica_with_the_aws_cli(
         "secretsmanager", "delete-secret", "--secret-id", name, "--force-delete-without-recovery"
     )
     assert deleted.returncode == 0, deleted.stderr
+
+
+def test_malformed_cross_account_create_is_a_client_error(
+    sm: Any, unique_name: NameFactory
+) -> None:
+    """Found by the generated-requests test: tags without Key/Value (optional in the model) and
+    a primary ARN that is no ARN are the caller's mistakes, never a 500."""
+    with pytest.raises(ClientError) as exc:
+        sm.create_secret(
+            Name=unique_name(), CrossAccountPrimaryARN="00000000000000000000", Tags=[{}]
+        )
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400

@@ -8,7 +8,7 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from secretsd.api.secretsmanager import Handler, Params, Result, ts
+from secretsd.api.secretsmanager import Handler, Params, Result, tag_pairs, ts
 from secretsd.service.context import CallContext
 from secretsd.service.cross_account import CrossAccountService, CrossAccountView
 from secretsd.service.replication import ReplicaStatus, ReplicationService, check_regions
@@ -56,14 +56,13 @@ def with_replication(
 
     def create_secret(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str, Any]:
         if p.get("CrossAccountPrimaryARN") is not None:
-            tags = p.get("Tags")
             r = cross_account.create_replica(
                 ctx,
                 name=p["Name"],
                 primary_arn=p["CrossAccountPrimaryARN"],
                 kms_key_id=p.get("KmsKeyId"),
                 token=p.get("ClientRequestToken"),
-                tags=[(t["Key"], t["Value"]) for t in tags] if tags else None,
+                tags=tag_pairs(p.get("Tags")) or None,
                 forbidden_given=any(p.get(k) is not None for k in _NOT_WITH_PRIMARY),
             )
             return {"ARN": r.arn, "Name": r.name}

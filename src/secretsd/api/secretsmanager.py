@@ -29,7 +29,8 @@ def ts(ms: int) -> float:
     return ms / 1000
 
 
-def _tags(pairs: list[dict[str, str]] | None) -> list[tuple[str, str]] | None:
+def tag_pairs(pairs: list[dict[str, str]] | None) -> list[tuple[str, str]] | None:
+    """Tags as (key, value); the model leaves Key and Value optional, the service checks them."""
     if pairs is None:
         return None
     return [(t.get("Key", ""), t.get("Value", "")) for t in pairs]
@@ -87,7 +88,7 @@ def create_secret(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str,
         kms_key_id=p.get("KmsKeyId"),
         secret_string=p.get("SecretString"),
         secret_binary=p.get("SecretBinary"),
-        tags=_tags(p.get("Tags")),
+        tags=tag_pairs(p.get("Tags")),
         secret_type=p.get("Type"),
     )
     out: dict[str, Any] = {"ARN": r.arn, "Name": r.name}
@@ -241,7 +242,7 @@ def restore_secret(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str
 
 
 def tag_resource(svc: SecretsService, ctx: CallContext, p: Params) -> None:
-    svc.tag_resource(ctx, secret_id=p["SecretId"], tags=_tags(p["Tags"]) or [])
+    svc.tag_resource(ctx, secret_id=p["SecretId"], tags=tag_pairs(p["Tags"]) or [])
 
 
 def untag_resource(svc: SecretsService, ctx: CallContext, p: Params) -> None:
