@@ -14,16 +14,20 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from psycopg import sql
 
 from support.factories import SecretsManagerFactory, ServerFactory
 from support.names import NameFactory
-from support.postgres import LocalCluster
-from support.rotation import events, wait_for_events, wait_rotated, wait_until
+from support.rotation import (
+    Target,
+    events,
+    password_cluster,
+    wait_for_events,
+    wait_rotated,
+    wait_until,
+)
 from support.server import ServerProcess, wait_for_log
 from support.signing import RawClient, RawRequest, Signer
 
@@ -48,77 +52,10 @@ ROTATION_KEYS = {
 }
 
 
-class Target:
-    """A PostgreSQL server whose non-superuser logins need their password."""
-
-    def __init__(self, cluster: LocalCluster) -> None:
-        self.cluster = cluster
-        self.port = cluster.port
-
-    def admin(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.cluster.admin_url, autocommit=True)
-
-    def create_user(self, name: str, password: str, *, superuser: bool = False) -> None:
-        with self.admin() as conn:
-            conn.execute(
-                sql.SQL("CREATE ROLE {} WITH LOGIN {} PASSWORD {}").format(
-                    sql.Identifier(name),
-                    sql.SQL("SUPERUSER" if superuser else "NOSUPERUSER"),
-                    sql.Literal(password),
-                )
-            )
-
-    def set_password(self, name: str, password: str) -> None:
-        with self.admin() as conn:
-            conn.execute(
-                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                    sql.Identifier(name), sql.Literal(password)
-                )
-            )
-
-    def logs_in(self, user: str, password: str, port: int | None = None) -> bool:
-        try:
-            with psycopg.connect(
-                host="127.0.0.1",
-                port=port or self.port,
-                dbname="postgres",
-                user=user,
-                password=password,
-                connect_timeout=5,
-            ) as conn:
-                conn.execute("SELECT 1")
-        except psycopg.OperationalError:
-            return False
-        return True
-
-    def creds(self, user: str, password: str, port: int | None = None, **extra: Any) -> str:
-        return json.dumps(
-            {
-                "engine": "postgres",
-                "host": "127.0.0.1",
-                "port": port or self.port,
-                "username": user,
-                "password": password,
-                "dbname": "postgres",
-                **extra,
-            }
-        )
-
-
 @pytest.fixture(scope="module")
 def target() -> Iterator[Target]:
-    cluster = LocalCluster.start()
-    try:
-        (cluster.data_dir / "pg_hba.conf").write_text(
-            "local all all trust\n"
-            "host all postgres 127.0.0.1/32 trust\n"
-            "host all all 127.0.0.1/32 scram-sha-256\n"
-        )
-        with psycopg.connect(cluster.admin_url, autocommit=True) as conn:
-            conn.execute("SELECT pg_reload_conf()")
-        yield Target(cluster)
-    finally:
-        cluster.stop()
+    with password_cluster() as started:
+        yield started
 
 
 def user_name() -> str:

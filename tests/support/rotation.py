@@ -1,15 +1,19 @@
-"""Waiting for rotations: RotateSecret answers before its rotation has run (as AWS's does), so
+"""A PostgreSQL server to rotate passwords of, and waiting for rotations: RotateSecret answers before its rotation has run (as AWS's does), so
 tests poll what a client can see, with a deadline."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg import sql
 
+from support.postgres import LocalCluster
 from support.server import ServerProcess
 
 T = TypeVar("T")
@@ -74,3 +78,78 @@ def wait_for_events(
         return found if found.count(last) >= count else None
 
     return wait_until(done, f"{count} {last} event(s) of {arn}", timeout)
+
+
+class Target:
+    """A PostgreSQL server whose non-superuser logins need their password."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self.port = cluster.port
+
+    def admin(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.cluster.admin_url, autocommit=True)
+
+    def create_user(self, name: str, password: str, *, superuser: bool = False) -> None:
+        with self.admin() as conn:
+            conn.execute(
+                sql.SQL("CREATE ROLE {} WITH LOGIN {} PASSWORD {}").format(
+                    sql.Identifier(name),
+                    sql.SQL("SUPERUSER" if superuser else "NOSUPERUSER"),
+                    sql.Literal(password),
+                )
+            )
+
+    def set_password(self, name: str, password: str) -> None:
+        with self.admin() as conn:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(name), sql.Literal(password)
+                )
+            )
+
+    def logs_in(self, user: str, password: str, port: int | None = None) -> bool:
+        try:
+            with psycopg.connect(
+                host="127.0.0.1",
+                port=port or self.port,
+                dbname="postgres",
+                user=user,
+                password=password,
+                connect_timeout=5,
+            ) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.OperationalError:
+            return False
+        return True
+
+    def creds(self, user: str, password: str, port: int | None = None, **extra: Any) -> str:
+        return json.dumps(
+            {
+                "engine": "postgres",
+                "host": "127.0.0.1",
+                "port": port or self.port,
+                "username": user,
+                "password": password,
+                "dbname": "postgres",
+                **extra,
+            }
+        )
+
+
+@contextlib.contextmanager
+def password_cluster() -> Iterator[Target]:
+    """A throw-away PostgreSQL cluster where logins over TCP need their password (the
+    superuser `postgres` excepted)."""
+    cluster = LocalCluster.start()
+    try:
+        (cluster.data_dir / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            "host all postgres 127.0.0.1/32 trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+        )
+        with psycopg.connect(cluster.admin_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+        yield Target(cluster)
+    finally:
+        cluster.stop()
