@@ -330,6 +330,12 @@ def test_bad_packages_and_roles_are_refused(
             "Reserved keys used in this request: AWS_REGION",
         ),
         ({"Environment": {"Variables": {"BIG": "x" * 4100}}}, "exceeded the 4KB limit"),
+        # The rotation router sends these names to the built-in rotators, never to Lambda.
+        (
+            {"FunctionName": "secretsd-builtin-postgresql-single-user"},
+            "Function names starting with 'secretsd-builtin-' are reserved",
+        ),
+        ({"FunctionName": "secretsd-builtin-mine-" + os.urandom(4).hex()}, "are reserved"),
     ]
     for override, message in cases:
         params: dict[str, Any] = {
@@ -345,6 +351,8 @@ def test_bad_packages_and_roles_are_refused(
         code, text, status = _error(refused)
         assert (code, status) == ("InvalidParameterValueException", 400), (override, text)
         assert message in text
+    names = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    assert not [n for n in names if n.startswith("secretsd-builtin-")]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], scope="session")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import sqlite3
 import threading
 import time
 import uuid
@@ -15,15 +14,20 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from psycopg import sql
 
 from support.factories import SecretsManagerFactory, ServerFactory
 from support.names import NameFactory
-from support.postgres import LocalCluster
+from support.rotation import (
+    Target,
+    events,
+    password_cluster,
+    wait_for_events,
+    wait_rotated,
+    wait_until,
+)
 from support.server import ServerProcess, wait_for_log
 from support.signing import RawClient, RawRequest, Signer
 
@@ -48,77 +52,10 @@ ROTATION_KEYS = {
 }
 
 
-class Target:
-    """A PostgreSQL server whose non-superuser logins need their password."""
-
-    def __init__(self, cluster: LocalCluster) -> None:
-        self.cluster = cluster
-        self.port = cluster.port
-
-    def admin(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.cluster.admin_url, autocommit=True)
-
-    def create_user(self, name: str, password: str, *, superuser: bool = False) -> None:
-        with self.admin() as conn:
-            conn.execute(
-                sql.SQL("CREATE ROLE {} WITH LOGIN {} PASSWORD {}").format(
-                    sql.Identifier(name),
-                    sql.SQL("SUPERUSER" if superuser else "NOSUPERUSER"),
-                    sql.Literal(password),
-                )
-            )
-
-    def set_password(self, name: str, password: str) -> None:
-        with self.admin() as conn:
-            conn.execute(
-                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                    sql.Identifier(name), sql.Literal(password)
-                )
-            )
-
-    def logs_in(self, user: str, password: str, port: int | None = None) -> bool:
-        try:
-            with psycopg.connect(
-                host="127.0.0.1",
-                port=port or self.port,
-                dbname="postgres",
-                user=user,
-                password=password,
-                connect_timeout=5,
-            ) as conn:
-                conn.execute("SELECT 1")
-        except psycopg.OperationalError:
-            return False
-        return True
-
-    def creds(self, user: str, password: str, port: int | None = None, **extra: Any) -> str:
-        return json.dumps(
-            {
-                "engine": "postgres",
-                "host": "127.0.0.1",
-                "port": port or self.port,
-                "username": user,
-                "password": password,
-                "dbname": "postgres",
-                **extra,
-            }
-        )
-
-
 @pytest.fixture(scope="module")
 def target() -> Iterator[Target]:
-    cluster = LocalCluster.start()
-    try:
-        (cluster.data_dir / "pg_hba.conf").write_text(
-            "local all all trust\n"
-            "host all postgres 127.0.0.1/32 trust\n"
-            "host all all 127.0.0.1/32 scram-sha-256\n"
-        )
-        with psycopg.connect(cluster.admin_url, autocommit=True) as conn:
-            conn.execute("SELECT pg_reload_conf()")
-        yield Target(cluster)
-    finally:
-        cluster.stop()
+    with password_cluster() as started:
+        yield started
 
 
 def user_name() -> str:
@@ -158,6 +95,7 @@ def test_single_user_rotation_with_boto3_and_cli(
     assert set(rotated) - {"ResponseMetadata"} == {"ARN", "Name", "VersionId"}
     new_version = rotated["VersionId"]
     assert new_version != created["VersionId"]
+    wait_rotated(sm, name, new_version)
     new = value(sm, name)
     assert new["username"] == user and new["password"] != "first-password"
     assert target.logs_in(user, new["password"])
@@ -186,7 +124,7 @@ def test_single_user_rotation_with_boto3_and_cli(
     result = aws_cli("secretsmanager", "rotate-secret", "--secret-id", name)
     assert result.returncode == 0, result.stderr
     third = result.output["VersionId"]
-    stages = sm.describe_secret(SecretId=name)["VersionIdsToStages"]
+    stages = wait_rotated(sm, name, third)["VersionIdsToStages"]
     assert stages == {new_version: ["AWSPREVIOUS"], third: ["AWSCURRENT"]}
     assert target.logs_in(user, value(sm, name)["password"])
     assert not target.logs_in(user, new["password"])
@@ -213,18 +151,19 @@ def test_alternating_users(sm: Any, target: Target, unique_name: NameFactory) ->
         Name=name, SecretString=target.creds(user, "app-password", masterarn=master["ARN"])
     )
     multi = builtin(master["ARN"], "multi-user")
-    sm.rotate_secret(
+    started = sm.rotate_secret(
         SecretId=name,
         RotationLambdaARN=multi,
         RotationRules={"ScheduleExpression": "rate(10 days)"},
     )
+    wait_rotated(sm, name, started["VersionId"])
     first = value(sm, name)
     assert first["username"] == user + "_clone"
     assert target.logs_in(first["username"], first["password"])
     assert target.logs_in(user, "app-password")  # the previous user still works
     assert value(sm, name, "AWSPREVIOUS")["username"] == user
 
-    sm.rotate_secret(SecretId=name)
+    wait_rotated(sm, name, sm.rotate_secret(SecretId=name)["VersionId"])
     second = value(sm, name)
     assert second["username"] == user and second["password"] != "app-password"
     assert target.logs_in(user, second["password"])
@@ -309,6 +248,7 @@ def test_rotate_immediately_false_runs_only_the_test(
         RotationRules={"ScheduleExpression": "cron(0 3 ? * 2#1 *)", "Duration": "2h"},
         RotateImmediately=False,
     )
+    wait_for_events(server, created["ARN"], "TestRotationSucceeded")
     described = sm.describe_secret(SecretId=name)
     # testSecret ran against the AWSPENDING version, which was then removed again.
     assert described["VersionIdsToStages"] == {created["VersionId"]: ["AWSCURRENT"]}
@@ -337,6 +277,7 @@ def test_failed_rotation_leaves_awspending_and_is_reattempted(
         SecretId=name, RotationLambdaARN=single, RotationRules={"AutomaticallyAfterDays": 7}
     )["VersionId"]
     # setSecret cannot log in with the stale password: the rotation stops there.
+    wait_for_events(server, created["ARN"], "RotationFailed")
     stages = sm.describe_secret(SecretId=name)["VersionIdsToStages"]
     assert stages == {created["VersionId"]: ["AWSCURRENT"], pending: ["AWSPENDING"]}
     assert value(sm, name)["password"] == "stale-password"
@@ -354,10 +295,7 @@ def test_failed_rotation_leaves_awspending_and_is_reattempted(
     with pytest.raises(ClientError) as exc:
         sm.rotate_secret(SecretId=name)
     assert error(exc) == ("InvalidRequestException", PREVIOUS, 400)
-    deadline = time.monotonic() + 15
-    while sm.describe_secret(SecretId=name)["VersionIdsToStages"].get(pending) != ["AWSCURRENT"]:
-        assert time.monotonic() < deadline, sm.describe_secret(SecretId=name)
-        time.sleep(0.2)
+    wait_rotated(sm, name, pending)
     assert target.logs_in(user, value(sm, name)["password"])
     assert value(sm, name, "AWSPREVIOUS")["password"] == "stale-password"
     assert events(server, created["ARN"])[2:] == ["RotationStarted", "RotationSucceeded"]
@@ -462,23 +400,6 @@ def test_kill_mid_rotation_then_the_rotation_completes(
         proxy.close()
 
 
-def events(server: ServerProcess, arn: str = "%") -> list[str]:
-    """Rotation service events recorded in the server's database (of one secret), oldest
-    first."""
-    query = (
-        "SELECT event_name FROM service_events WHERE event_name LIKE {0}"
-        " AND resource_arn LIKE {0} ORDER BY event_id"
-    )
-    if server.database_url is not None:
-        with psycopg.connect(server.database_url) as conn:
-            return [row[0] for row in conn.execute(query.format("%s"), ("%Rotation%", arn))]
-    db = sqlite3.connect(f"file:{server.data_dir / 'secretsd.db'}?mode=ro", uri=True)
-    try:
-        return [row[0] for row in db.execute(query.format("?"), ("%Rotation%", arn))]
-    finally:
-        db.close()
-
-
 def _next_boundary(now: datetime, hours: int) -> datetime:
     """The first window of `rate(<hours> hours)` after `now` (they open at midnight UTC and every
     `hours` hours after it, that day)."""
@@ -523,6 +444,7 @@ def test_scheduled_rotations_happen_once_on_their_own(
         )
         next_date = sm.describe_secret(SecretId=names[kind])["NextRotationDate"]
         assert next_date.astimezone(UTC) > window
+        wait_for_events(server, created["ARN"], "TestRotationSucceeded")
     time.sleep(1.2)  # scheduler passes on the real clock: nothing is due yet
     for name in names.values():
         assert len(sm.list_secret_version_ids(SecretId=name)["Versions"]) == 1
@@ -543,10 +465,7 @@ def test_scheduled_rotations_happen_once_on_their_own(
         for _ in range(2 if shared else 1)
     ]
 
-    deadline = time.monotonic() + 30
-    while events(server).count("RotationSucceeded") < 2:
-        assert time.monotonic() < deadline, events(server)
-        time.sleep(0.2)
+    wait_until(lambda: events(server).count("RotationSucceeded") >= 2, "both rotations", 30)
     time.sleep(2.2)  # more scheduler passes everywhere: nothing more may happen
     for node in ahead:
         node.stop()
@@ -606,7 +525,8 @@ def test_replicas_refuse_rotation_and_receive_the_rotated_value(
         west.cancel_rotate_secret(SecretId=replica_arn)
     assert error(exc) == refused
 
-    east.rotate_secret(SecretId=name, RotationLambdaARN=builtin(created["ARN"]))
+    started = east.rotate_secret(SecretId=name, RotationLambdaARN=builtin(created["ARN"]))
+    wait_rotated(east, name, started["VersionId"])
     rotated = value(east, name)["password"]
     assert rotated != "replicated" and target.logs_in(user, rotated)
     while value(west, replica_arn)["password"] != rotated:

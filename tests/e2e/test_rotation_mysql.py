@@ -13,6 +13,7 @@ import pytest
 
 from support.mariadb import MariaDb
 from support.names import NameFactory
+from support.rotation import wait_rotated
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +82,12 @@ def test_single_user(sm: Any, mariadb: MariaDb, unique_name: NameFactory) -> Non
     create_user(mariadb, user, "first", "USAGE ON *.*")
     name = unique_name()
     arn = sm.create_secret(Name=name, SecretString=creds(mariadb, user, "first"))["ARN"]
-    sm.rotate_secret(
+    started = sm.rotate_secret(
         SecretId=name,
         RotationLambdaARN=builtin(arn, "single-user"),
         RotationRules={"AutomaticallyAfterDays": 30},
     )
+    wait_rotated(sm, name, started["VersionId"])
     new = value(sm, name)
     assert new["password"] != "first"
     assert logs_in(mariadb, user, new["password"])
@@ -108,18 +110,19 @@ def test_alternating_users(sm: Any, mariadb: MariaDb, unique_name: NameFactory) 
     sm.create_secret(
         Name=name, SecretString=creds(mariadb, user, "app-pw", masterarn=master["ARN"])
     )
-    sm.rotate_secret(
+    started = sm.rotate_secret(
         SecretId=name,
         RotationLambdaARN=builtin(master["ARN"], "multi-user"),
         RotationRules={"AutomaticallyAfterDays": 30},
     )
+    wait_rotated(sm, name, started["VersionId"])
     first = value(sm, name)
     assert first["username"] == user + "_clone"
     # The clone has the original's privileges; the original still logs in.
     assert logs_in(mariadb, first["username"], first["password"], "SELECT COUNT(*) FROM mysql.db")
     assert logs_in(mariadb, user, "app-pw")
 
-    sm.rotate_secret(SecretId=name)
+    wait_rotated(sm, name, sm.rotate_secret(SecretId=name)["VersionId"])
     second = value(sm, name)
     assert second["username"] == user and second["password"] != "app-pw"
     assert logs_in(mariadb, user, second["password"], "SELECT COUNT(*) FROM mysql.db")

@@ -146,7 +146,7 @@ def create(node: Node, name: str) -> str:
 
 
 async def configure(node: Node, arn: str, days: int) -> None:
-    _, task = node.rotation.rotate_secret(
+    node.rotation.rotate_secret(
         CTX,
         secret_id=arn,
         token=str(uuid.uuid4()),
@@ -154,8 +154,9 @@ async def configure(node: Node, arn: str, days: int) -> None:
         rules={"AutomaticallyAfterDays": days},
         rotate_immediately=False,
     )
-    assert task is not None
-    await task
+    # RotateSecret answered at once; its rotation is this loop's only task.
+    assert len(node.rotation._tasks) == 1
+    await asyncio.gather(*node.rotation._tasks)
 
 
 def events(node: Node, arn: str) -> list[str]:

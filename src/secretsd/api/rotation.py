@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from secretsd.api.replication import sync_result
-from secretsd.api.secretsmanager import Handler, Params, Result, ts
+from secretsd.api.secretsmanager import Handler, Params, ts
 from secretsd.service.context import CallContext
 from secretsd.service.rotation import RotationInfo, RotationService
 from secretsd.service.secrets import SecretsService
@@ -39,8 +39,10 @@ def rotation_members(info: RotationInfo) -> dict[str, Any]:
 def with_rotation(handlers: Mapping[str, Handler], rotation: RotationService) -> dict[str, Handler]:
     base = dict(handlers)
 
-    def rotate_secret(svc: SecretsService, ctx: CallContext, p: Params) -> Result | Any:
-        result, task = rotation.rotate_secret(
+    def rotate_secret(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str, Any]:
+        # AWS answers at once; the rotation (if one was started) runs on as a task of this
+        # worker's loop, its claim renewed, and resumes elsewhere if this worker dies.
+        result = rotation.rotate_secret(
             ctx,
             secret_id=p["SecretId"],
             token=p.get("ClientRequestToken"),
@@ -48,19 +50,7 @@ def with_rotation(handlers: Mapping[str, Handler], rotation: RotationService) ->
             rules=p.get("RotationRules"),
             rotate_immediately=p.get("RotateImmediately"),
         )
-        out: dict[str, Any] = {
-            "ARN": result.arn,
-            "Name": result.name,
-            "VersionId": result.version_id,
-        }
-        if task is None:
-            return out
-
-        async def answer() -> Result:
-            await rotation.wait(task)
-            return out
-
-        return answer()
+        return {"ARN": result.arn, "Name": result.name, "VersionId": result.version_id}
 
     def cancel_rotate_secret(svc: SecretsService, ctx: CallContext, p: Params) -> dict[str, Any]:
         result = rotation.cancel_rotate_secret(ctx, secret_id=p["SecretId"])

@@ -36,11 +36,15 @@ from secretsd.service.database_engines import (
     MysqlEngine,
     PostgresEngine,
 )
-from secretsd.service.invocation import FunctionNotInvokable, Invocation
+from secretsd.service.invocation import (
+    BUILTIN_FUNCTION_PREFIX,
+    FunctionNotInvokable,
+    Invocation,
+)
 from secretsd.service.passwords import generate_password
 from secretsd.service.secrets import SecretsService
 
-PREFIX = "secretsd-builtin-"
+PREFIX = BUILTIN_FUNCTION_PREFIX
 CLONE_SUFFIX = "_clone"
 # Characters AWS's templates exclude from generated passwords (they break connection strings).
 EXCLUDED_CHARACTERS = "/@\"'\\:"

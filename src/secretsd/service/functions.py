@@ -42,7 +42,11 @@ from secretsd.runtime.pool import EnvironmentPool
 from secretsd.runtime.sandbox import CodeRejected, check_zip
 from secretsd.service.authorization import Authorizer
 from secretsd.service.context import CallContext
-from secretsd.service.invocation import FunctionNotInvokable, Invocation
+from secretsd.service.invocation import (
+    BUILTIN_FUNCTION_PREFIX,
+    FunctionNotInvokable,
+    Invocation,
+)
 from secretsd.service.sts import StsService
 from secretsd.store.database import Database, StoreConflict
 from secretsd.store.iam_repository import IamRepository
@@ -62,6 +66,10 @@ _FUNCTION_ARN = re.compile(
     r"^(?:arn:aws:lambda:([a-z0-9-]+):)?(?:(\d{12}):function:)?([a-zA-Z0-9_-]{1,140})(?::(\$LATEST|[a-zA-Z0-9_-]+))?$"
 )
 log = logging.getLogger("secretsd.lambda")
+MSG_RESERVED_NAME = (
+    f"Function names starting with '{BUILTIN_FUNCTION_PREFIX}' are reserved for secretsd's"
+    " built-in rotators."
+)
 _SERVICE_PRINCIPAL = re.compile(r"^[a-z0-9.-]+\.amazonaws\.com(\.cn)?$")
 
 
@@ -279,6 +287,8 @@ class LambdaService:
         if ":" in params["FunctionName"]:
             raise _invalid("The function name must be a name, not an ARN, in CreateFunction.")
         self._authorize(ctx, "CreateFunction", ref)
+        if ref.name.startswith(BUILTIN_FUNCTION_PREFIX):
+            raise _invalid(MSG_RESERVED_NAME)
         if params.get("PackageType", "Zip") != "Zip":
             raise _invalid("Only .zip deployment packages are supported.")
         code_params = params["Code"]

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 SECRETS_MANAGER_PRINCIPAL = "secretsmanager.amazonaws.com"
+# Function names of the built-in rotators: rotation routes these to secretsd itself, so Lambda
+# refuses to create functions under them (one would never be invoked by a rotation).
+BUILTIN_FUNCTION_PREFIX = "secretsd-builtin-"
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,9 +64,6 @@ CLAIM_TTL_MS = 60_000
 # After a failed attempt the whole rotation is retried (AWS: "retries the entire rotation
 # process multiple times"); after these, it waits for the next window or RotateSecret.
 RETRY_DELAYS_MS = (5 * 60_000, 30 * 60_000)
-# How long RotateSecret waits for its rotation before answering (AWS answers at once; waiting
-# a little lets a client see the outcome right after the call). The rotation goes on anyway.
-ANSWER_WAIT_SECONDS = 20.0
 MAX_RUNNING = 8
 
 
@@ -164,7 +161,9 @@ class RotationService:
         lambda_arn: str | None,
         rules: dict[str, Any] | None,
         rotate_immediately: bool | None,
-    ) -> tuple[WriteResult, asyncio.Task[None] | None]:
+    ) -> WriteResult:
+        """Configures rotation and starts it in the background: RotateSecret answers before the
+        steps run, as AWS's does ("Secrets Manager rotates the secret asynchronously")."""
         if token is None:
             raise invalid_parameter(MSG_TOKEN_REQUIRED)
         immediately = True if rotate_immediately is None else rotate_immediately
@@ -191,7 +190,7 @@ class RotationService:
             raise invalid_request(MSG_PREVIOUS)
         if existing is not None:
             # The same request again (an SDK retry): the rotation it started is not repeated.
-            return WriteResult(secret.arn, secret.name, token), None
+            return WriteResult(secret.arn, secret.name, token)
         self._auth.require(
             ctx, LAMBDA_INVOKE, function, resource_account=_arn_account(function, ctx.account_id)
         )
@@ -205,7 +204,8 @@ class RotationService:
         except FunctionNotInvokable:
             raise ServiceError("AccessDeniedException", MSG_CANNOT_INVOKE) from None
         run = self._configure(ctx, secret_id, keys, token, function, rules, immediately)
-        return WriteResult(secret.arn, secret.name, token), self._spawn(run)
+        self._spawn(run)
+        return WriteResult(secret.arn, secret.name, token)
 
     def _configure(
         self,
@@ -426,12 +426,6 @@ class RotationService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    async def wait(self, task: asyncio.Task[None]) -> None:
-        try:
-            await asyncio.wait_for(asyncio.shield(task), ANSWER_WAIT_SECONDS)
-        except TimeoutError:
-            pass
 
     async def _run(self, run: _Run) -> None:
         steps = STEPS if run.mode == ROTATE else ("testSecret",)
