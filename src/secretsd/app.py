@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from secretsd.api import cloudtrail as cloudtrail_api
 from secretsd.api import iam as iam_api
 from secretsd.api import kms as kms_api
 from secretsd.api import sts as sts_api
 from secretsd.api.replication import with_replication
 from secretsd.api.secretsmanager import HANDLERS
+from secretsd.audit.chain import RootKeySigners
+from secretsd.audit.exporters import Exporter, JsonLinesExporter, SyslogExporter
+from secretsd.audit.redact import Redactor
+from secretsd.audit.writer import AuditOptions, AuditWriter
 from secretsd.auth.principals import PrincipalDirectory, seal_secret
 from secretsd.clock import SystemClock
 from secretsd.console.app import PREFIX as CONSOLE_PREFIX
@@ -19,12 +26,14 @@ from secretsd.kms.keyring import Keyring
 from secretsd.kms.root_keys import open_keyring, protector_params, read_state
 from secretsd.kms.service import KmsService
 from secretsd.protocol.asgi import ApiApp, Route
+from secretsd.protocol.metrics import Metrics
 from secretsd.protocol.model import load_service_model
 from secretsd.protocol.query import QueryRoute, QueryService
 from secretsd.protocol.sealed import AsgiApp, SealedGate, UnsealRefused
 from secretsd.protocol.validate import Validator
 from secretsd.scheduler.purge import purge_loop
 from secretsd.service.authorization import Authorizer, GenerationWatch
+from secretsd.service.cloudtrail import CloudTrailService
 from secretsd.service.console_sessions import ConsoleSessions
 from secretsd.service.iam import IamService
 from secretsd.service.pagination import TokenCodec
@@ -33,6 +42,7 @@ from secretsd.service.secrets import SecretsService
 from secretsd.service.sts import StsService
 from secretsd.settings import Settings
 from secretsd.store.database import Database
+from secretsd.store.metrics_repository import StoreCounts, store_counts
 from secretsd.store.notifications import IAM_CHANNEL, ChangeListener
 
 
@@ -66,8 +76,10 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         authorizer,
         settings.value_cache_seconds,
     )
-    sm_validator = Validator(load_service_model("secretsmanager"))
-    kms_validator = Validator(load_service_model("kms"))
+    sm_model = load_service_model("secretsmanager")
+    kms_model = load_service_model("kms")
+    sm_validator = Validator(sm_model)
+    kms_validator = Validator(kms_model)
     principals = PrincipalDirectory(db, root_key, settings.credential_cache_seconds, watch.current)
     console = ConsoleApp(
         ConsoleSessions(
@@ -81,6 +93,51 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         ApiOperations(kms, kms_api.HANDLERS, kms_validator),
     )
     replication = ReplicationService(db, keyring, clock, service)
+    tokens = TokenCodec(root_key)
+    cloudtrail = CloudTrailService(db, clock, authorizer, tokens)
+    iam_model = load_service_model("iam")
+    sts_model = load_service_model("sts")
+    cloudtrail_model = load_service_model("cloudtrail")
+
+    def counts() -> StoreCounts:
+        with db.transaction() as tx:
+            return store_counts(tx, clock.now_ms())
+
+    metrics = (
+        Metrics(
+            counts,
+            token=settings.metrics_token,
+            multiprocess_dir=settings.metrics_multiprocess_dir,
+        )
+        if settings.metrics_enabled
+        else None
+    )
+    audit: AuditWriter | None = None
+    exporters: list[Exporter] = []
+    if settings.audit_enabled:
+        if settings.audit_log_path:
+            exporters.append(JsonLinesExporter(Path(settings.audit_log_path)))
+        if settings.audit_syslog_address:
+            exporters.append(SyslogExporter(settings.audit_syslog_address))
+        audit = AuditWriter(
+            db,
+            clock,
+            RootKeySigners(root_key).current,
+            {
+                "secretsmanager": Redactor(sm_model),
+                "kms": Redactor(kms_model),
+                "iam": Redactor(iam_model),
+                "sts": Redactor(sts_model),
+                "cloudtrail": Redactor(cloudtrail_model),
+            },
+            AuditOptions(
+                fail_closed=settings.audit_fail_closed,
+                flush_seconds=settings.audit_flush_seconds,
+                digest_seconds=settings.audit_digest_seconds,
+            ),
+            exporters,
+            on_written=metrics.audit_written if metrics is not None else None,
+        )
     return ApiApp(
         service=service,
         handlers=with_replication(HANDLERS, replication),
@@ -91,7 +148,11 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         background=[
             purge_loop(service, settings.purge_interval_seconds, kms, sts),
             replication_loop(replication, db, clock),
+            *([audit.run] if audit is not None else []),
         ],
+        audit=audit,
+        metrics=metrics,
+        shutdown=[audit.flush] if audit is not None else [],
         routes=[
             Route(
                 "TrentService.",
@@ -99,19 +160,26 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
                 kms,
                 kms_api.HANDLERS,
                 kms_validator,
-            )
+            ),
+            Route(
+                cloudtrail_api.TARGET_PREFIX,
+                "cloudtrail",
+                cloudtrail,
+                cloudtrail_api.HANDLERS,
+                Validator(cloudtrail_model),
+            ),
         ],
         mounts=[(CONSOLE_PREFIX, console)],
         query_routes=[
             QueryRoute(
                 "iam",
-                QueryService.from_model(load_service_model("iam")),
+                QueryService.from_model(iam_model),
                 iam,
                 iam_api.HANDLERS,
             ),
             QueryRoute(
                 "sts",
-                QueryService.from_model(load_service_model("sts")),
+                QueryService.from_model(sts_model),
                 sts,
                 sts_api.HANDLERS,
             ),

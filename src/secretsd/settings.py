@@ -48,6 +48,23 @@ class Settings:
     # Web console sessions end after this long without a page view, and this long after sign-in.
     console_idle_seconds: int = 3600
     console_session_seconds: int = 43200
+    # The audit trail (docs/operations.md). Off only for benchmarks' baselines.
+    audit_enabled: bool = True
+    # Refuse a call (500 InternalServiceError) whose audit record cannot be committed; each call
+    # then waits for its record's commit (batched with the worker's other calls).
+    audit_fail_closed: bool = False
+    # Without fail-closed, records are committed in batches at least this often.
+    audit_flush_seconds: float = 0.05
+    # How often each chain's head is signed (a digest), at most.
+    audit_digest_seconds: float = 60.0
+    # Exporters: a JSON lines file, and syslog (/dev/log, udp://host:514 or tcp://host:514).
+    audit_log_path: str = ""
+    audit_syslog_address: str = ""
+    # /metrics: served unless disabled; with a token, scrapes must send "Bearer <token>".
+    metrics_enabled: bool = True
+    metrics_token: str = ""
+    # Set by `serve` for several workers: prometheus-client's multiprocess directory.
+    metrics_multiprocess_dir: str = ""
 
     @property
     def effective_database_url(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 import socket
 import sys
 from dataclasses import replace
@@ -17,7 +18,7 @@ from uvicorn.supervisors import Multiprocess
 
 from secretsd.app import build_app, build_server, passphrase_protector, worker_app
 from secretsd.bootstrap import InitResult, RootKeyMismatch, initialise
-from secretsd.cli import accounts, root_keys
+from secretsd.cli import accounts, audit, root_keys
 from secretsd.clock import SystemClock
 from secretsd.crypto.protectors import ProtectorMismatch, ProtectorUnavailable
 from secretsd.kms.root_keys import RootKeyError
@@ -131,6 +132,8 @@ def serve(**options: object) -> None:
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     settings = replace(settings, port=port, data_dir=settings.data_dir.resolve())
+    if settings.workers > 1 and settings.metrics_enabled:
+        settings = replace(settings, metrics_multiprocess_dir=str(_metrics_dir(settings)))
     if settings.workers == 1:
         server = uvicorn.Server(_uvicorn_config(settings, app=_server_app(settings)))
         _announce(host, port)
@@ -159,6 +162,18 @@ def serve(**options: object) -> None:
     )
     _announce(host, port)
     Multiprocess(config, sockets=[sock]).run()
+
+
+def _metrics_dir(settings: Settings) -> Path:
+    """A fresh directory for prometheus-client's per-worker files: the library reads
+    PROMETHEUS_MULTIPROC_DIR when the (spawned) workers import it, so it is set before they
+    start; left over from an earlier run, its counts would be summed in, so it starts empty."""
+    path = settings.data_dir / "metrics"
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
 
 
 def _server_app(settings: Settings) -> AsgiApp:
@@ -214,6 +229,7 @@ def _announce(host: str, port: int) -> None:
 
 root_keys.register(main, _settings, _data_dir, _database)
 accounts.register(main, _settings, _data_dir, _database)
+audit.register(main, _settings, _data_dir, _database)
 
 if __name__ == "__main__":
     main()

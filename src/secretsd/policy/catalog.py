@@ -26,7 +26,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-SERVICES = ("secretsmanager", "kms", "iam", "sts")
+SERVICES = ("secretsmanager", "kms", "iam", "sts", "cloudtrail")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,227 @@
+"""The audit sink every route hands its calls to, and the worker's writer behind it.
+
+Records are appended to their chain in batches: every request task of the worker puts its record
+in the buffer, and the writer task commits whatever has gathered in one transaction (one fsync,
+one lock of each chain head touched). With `fail_closed`, a request waits for the commit of its
+batch and is refused if it fails, so every acknowledged call has a durable record; otherwise it
+answers at once and the record follows within `flush_seconds` (a crash can lose that much).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Protocol
+
+from secretsd.audit.chain import GENESIS, DigestHead, DigestSigner, record_bytes, record_hash
+from secretsd.audit.exporters import Exporter
+from secretsd.audit.record import (
+    AuditRecord,
+    CallFacts,
+    api_call_record,
+    service_event_id,
+    service_event_record,
+)
+from secretsd.audit.redact import Redactor
+from secretsd.clock import Clock
+from secretsd.store.audit_repository import AuditRepository, StoredDigest, StoredEvent
+from secretsd.store.database import Database, Tx
+
+log = logging.getLogger("secretsd.audit")
+
+# A service event's transaction may commit this long after the event's time and still be
+# published (the publisher re-reads this window, skipping what it already published).
+SERVICE_EVENT_LAG_MS = 60_000
+_SERVICE_EVENT_BATCH = 1000
+# Records kept for retry while the database refuses them (fail-open mode); beyond this the
+# oldest are dropped, loudly.
+MAX_PENDING = 100_000
+
+
+class AuditSink(Protocol):
+    """What a route calls once per call, after it has its answer and before it sends it.
+    False: the record could not be made durable and the call must be refused (fail-closed)."""
+
+    async def record(self, facts: CallFacts) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuditOptions:
+    fail_closed: bool = False
+    flush_seconds: float = 0.05
+    digest_seconds: float = 60.0
+    service_event_seconds: float = 1.0
+    batch_max: int = 500
+
+
+class AuditWriter:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        signer: Callable[[], DigestSigner],
+        redactors: Mapping[str, Redactor],
+        options: AuditOptions,
+        exporters: Sequence[Exporter] = (),
+        on_written: Callable[[int, bool], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._signer = signer
+        self._redactors = dict(redactors)
+        self._options = options
+        self._exporters = tuple(exporters)
+        self._on_written = on_written
+        self._pending: list[tuple[AuditRecord, asyncio.Future[bool] | None]] = []
+        self._wake: asyncio.Event | None = None
+        self._next_service_events = 0.0
+
+    def add_redactor(self, service: str, redactor: Redactor) -> None:
+        self._redactors[service] = redactor
+
+    async def record(self, facts: CallFacts) -> bool:
+        rec = api_call_record(facts, self._redactors.get(facts.service))
+        if not self._options.fail_closed:
+            self._pending.append((rec, None))
+            if len(self._pending) >= self._options.batch_max:
+                self._kick()
+            return True
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((rec, future))
+        if self._wake is None:
+            # No writer task (never started): write now rather than wait forever.
+            self.flush()
+        else:
+            self._wake.set()
+        return await future
+
+    def _kick(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run(self) -> None:
+        """The worker's writer task (started at lifespan startup)."""
+        self._wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._options.flush_seconds)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                self.flush()
+                if loop.time() >= self._next_service_events:
+                    self._next_service_events = loop.time() + self._options.service_event_seconds
+                    self.publish_service_events()
+            except Exception:
+                log.exception("audit writer failed")
+
+    def flush(self) -> None:
+        """Commit the buffer (called by the writer task, and at shutdown)."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            with self._db.transaction(write=True) as tx:
+                lines = self._append(tx, [rec for rec, _ in batch])
+        except Exception as exc:
+            log.error("audit records could not be written (%d): %s", len(batch), exc)
+            if self._on_written is not None:
+                self._on_written(len(batch), False)
+            retry = [(rec, None) for rec, fut in batch if fut is None]
+            for _, fut in batch:
+                if fut is not None and not fut.done():
+                    fut.set_result(False)
+            self._pending = (retry + self._pending)[-MAX_PENDING:]
+            return
+        for _, fut in batch:
+            if fut is not None and not fut.done():
+                fut.set_result(True)
+        if self._on_written is not None:
+            self._on_written(len(batch), True)
+        self._export(lines)
+
+    def publish_service_events(self) -> None:
+        """Append service events (rotation, replication, deletion) not yet in the trail."""
+        now = self._clock.now_ms()
+        with self._db.transaction(write=True) as tx:
+            repo = AuditRepository(tx)
+            since = repo.lock_service_event_cursor()
+            found = repo.unpublished_service_events(since, _SERVICE_EVENT_BATCH)
+            present = repo.event_ids_present([service_event_id(e) for e in found])
+            fresh = [service_event_record(e) for e in found if service_event_id(e) not in present]
+            lines = self._append(tx, fresh)
+            position = now - SERVICE_EVENT_LAG_MS
+            if len(found) == _SERVICE_EVENT_BATCH:
+                position = min(position, found[-1].time_ms)
+            if position > since:
+                repo.set_service_event_cursor(position)
+        self._export(lines)
+
+    def _append(self, tx: Tx, records: Sequence[AuditRecord]) -> list[bytes]:
+        """Chain `records` (in their order within each chain); chain heads are locked in one
+        global order so that two workers' batches can never deadlock."""
+        repo = AuditRepository(tx)
+        now = self._clock.now_ms()
+        lines: list[bytes] = []
+
+        def chain_key(r: AuditRecord) -> tuple[str, str]:
+            return (r.account_id, r.region)
+
+        for (account, region), group in groupby(sorted(records, key=chain_key), key=chain_key):
+            head = repo.lock_head(account, region, GENESIS)
+            seq, prev = head.seq, head.head_hash
+            for rec in group:
+                seq += 1
+                body = record_bytes(rec.body)
+                digest = record_hash(seq, prev, body)
+                repo.insert_event(
+                    StoredEvent(
+                        account_id=account,
+                        region=region,
+                        seq=seq,
+                        event_id=rec.event_id,
+                        time_ms=rec.time_ms,
+                        event_name=rec.event_name,
+                        event_source=rec.event_source,
+                        read_only=rec.read_only,
+                        username=rec.username,
+                        access_key_id=rec.access_key_id,
+                        resource_type=rec.resource_type,
+                        resource_name=rec.resource_name,
+                        record=body.decode(),
+                        prev_hash=prev,
+                        hash=digest,
+                    )
+                )
+                prev = digest
+                lines.append(body)
+            repo.set_head(account, region, seq, prev)
+            if now - head.digest_ms >= self._options.digest_seconds * 1000:
+                signer = self._signer()
+                digest_head = DigestHead(account, region, seq, prev, now, head.digest_signature)
+                repo.insert_digest(
+                    StoredDigest(
+                        account,
+                        region,
+                        seq,
+                        prev,
+                        now,
+                        head.digest_signature,
+                        signer.key_version,
+                        signer.public_key,
+                        signer.sign(digest_head),
+                    )
+                )
+        return lines
+
+    def _export(self, lines: Sequence[bytes]) -> None:
+        for exporter in self._exporters:
+            try:
+                exporter.export(lines)
+            except Exception as exc:
+                log.error("audit export failed (%s): %s", type(exporter).__name__, exc)
