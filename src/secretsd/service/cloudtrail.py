@@ -81,7 +81,12 @@ class CloudTrailService:
         if category is not None:
             # Insights events are not produced here: an insight lookup finds nothing.
             return LookupPage([], None)
-        scope = f"LookupEvents/{ctx.account_id}/{ctx.region}/{attribute}/{start_ms}/{end_ms}"
+        # Bound to the filters as given (a default window moves with the clock between pages).
+        given = (
+            start.timestamp() if start is not None else None,
+            end.timestamp() if end is not None else None,
+        )
+        scope = f"LookupEvents/{ctx.account_id}/{ctx.region}/{attribute}/{given}"
         before: tuple[int, int] | None = None
         if next_token is not None:
             try:

@@ -1,0 +1,598 @@
+"""The audit trail through real servers: CloudTrail records read back with `aws cloudtrail
+lookup-events` and boto3, a denied call recorded with its error, no secret (value, password,
+access key secret, session token, KMS plaintext) in the audit table, the JSON lines export or
+the server log, `secretsd audit verify` catching edited, deleted and swapped records and a forged
+digest, fail-closed refusing a read when records cannot be written, /metrics counting (with two
+workers, summed across them)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from secretsd.audit import verify as verifier
+from secretsd.audit.chain import GENESIS, DigestHead, RootKeySigners, record_hash
+from secretsd.store.database import Database
+from support import canary
+from support.factories import AwsCli, ClientFactory, ServerFactory
+from support.names import NameFactory
+from support.server import Credentials, ServerProcess, scrubbed_environ
+
+LOOKUP = "cloudtrail"
+
+
+Statement = tuple[str, Sequence[Any]]
+
+
+def _connect_and_run(server: ServerProcess, statements: Sequence[Statement], fetch: bool) -> Any:
+    if server.database_url is None:
+        with sqlite3.connect(server.data_dir / "secretsd.db") as conn:
+            result = None
+            for sql, params in statements:
+                result = conn.execute(sql, params).fetchall()
+            return result
+    with psycopg.connect(server.database_url, autocommit=not fetch) as pg:
+        result = None
+        for sql, params in statements:
+            cursor = pg.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+            result = cursor.fetchall() if fetch else None
+        return result
+
+
+def execute(server: ServerProcess, *statements: Statement) -> None:
+    """Statements run straight against the server's database, as someone with write access
+    to it (not through secretsd)."""
+    _connect_and_run(server, statements, fetch=False)
+
+
+def rows(server: ServerProcess, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    found: list[tuple[Any, ...]] = _connect_and_run(server, [(sql, params)], fetch=True)
+    return found
+
+
+def audit_cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "secretsd", "audit", *args, "--data-dir", str(server.data_dir)]
+    if server.database_url is not None:
+        argv += ["--database", server.database_url]
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=60, env=scrubbed_environ(), check=False
+    )
+
+
+def wait_for_events(
+    lookup: Callable[[], list[dict[str, Any]]], ready: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    """Records are committed in batches (every 50 ms by default): poll briefly."""
+    deadline = time.monotonic() + 5
+    while True:
+        found = lookup()
+        if ready(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def metrics(server: ServerProcess, token: str | None = None) -> dict[str, float]:
+    request = urllib.request.Request(server.endpoint + "/metrics")  # noqa: S310 (http only)
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        text = response.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def test_lookup_events_finds_create_and_get_with_cloudtrail_fields(
+    aws_cli: AwsCli, client_factory: ClientFactory, server: ServerProcess, unique_name: NameFactory
+) -> None:
+    sm = client_factory("secretsmanager", server=server)
+    name = unique_name()
+    created = sm.create_secret(Name=name, SecretString="not in the trail " + secrets.token_hex(8))
+    got = sm.get_secret_value(SecretId=name)
+    me = client_factory("sts", server=server).get_caller_identity()
+
+    def lookup() -> list[dict[str, Any]]:
+        result = aws_cli(
+            LOOKUP,
+            "lookup-events",
+            "--lookup-attributes",
+            f"AttributeKey=ResourceName,AttributeValue={created['ARN']}",
+            server=server,
+        )
+        assert result.returncode == 0, result.stderr
+        events: list[dict[str, Any]] = result.output["Events"]
+        return events
+
+    events = wait_for_events(lookup, lambda found: len(found) >= 2)
+    assert [e["EventName"] for e in events] == ["GetSecretValue", "CreateSecret"]  # newest first
+    get_event, create_event = events
+    for event in events:
+        assert event["EventSource"] == "secretsmanager.amazonaws.com"
+        assert event["Username"] == "admin"
+        assert event["AccessKeyId"] == server.credentials.access_key_id
+        assert event["Resources"] == [
+            {"ResourceType": "AWS::SecretsManager::Secret", "ResourceName": created["ARN"]}
+        ]
+    assert (get_event["ReadOnly"], create_event["ReadOnly"]) == ("true", "false")
+
+    record = json.loads(get_event["CloudTrailEvent"])
+    assert record["eventID"] == get_event["EventId"]
+    assert record["eventVersion"] == "1.09"
+    assert record["eventType"] == "AwsApiCall"
+    assert record["eventCategory"] == "Management"
+    assert record["managementEvent"] is True
+    assert record["readOnly"] is True
+    assert record["awsRegion"] == "us-east-1"
+    assert record["recipientAccountId"] == me["Account"]
+    assert record["requestID"] == got["ResponseMetadata"]["RequestId"]
+    assert record["sourceIPAddress"] == "127.0.0.1"
+    assert record["userAgent"].startswith("Boto3/")
+    assert record["requestParameters"] == {"secretId": name}
+    assert record["responseElements"] is None  # as CloudTrail records GetSecretValue
+    assert record["userIdentity"] == {
+        "type": "IAMUser",
+        "principalId": me["UserId"],
+        "arn": me["Arn"],
+        "accountId": me["Account"],
+        "accessKeyId": server.credentials.access_key_id,
+        "userName": "admin",
+    }
+    assert "errorCode" not in record
+
+    record = json.loads(create_event["CloudTrailEvent"])
+    assert record["requestID"] == created["ResponseMetadata"]["RequestId"]
+    assert record["requestParameters"]["name"] == name
+    assert record["requestParameters"]["secretString"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert record["responseElements"] == {
+        "arn": created["ARN"],
+        "name": name,
+        "versionId": created["VersionId"],
+    }
+
+    # Attribute filters, time range and pagination, through boto3's paginator.
+    trail = client_factory(LOOKUP, server=server)
+    by_name = trail.lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateSecret"}],
+        MaxResults=50,
+    )["Events"]
+    assert by_name and {e["EventName"] for e in by_name} == {"CreateSecret"}
+    assert create_event["EventId"] in {e["EventId"] for e in by_name} or len(by_name) == 50
+    by_id = trail.lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventId", "AttributeValue": get_event["EventId"]}]
+    )["Events"]
+    assert [e["EventId"] for e in by_id] == [get_event["EventId"]]
+    pages = list(
+        trail.get_paginator("lookup_events").paginate(
+            LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": created["ARN"]}],
+            PaginationConfig={"PageSize": 1},
+        )
+    )
+    assert [e["EventId"] for p in pages for e in p["Events"]] == [
+        get_event["EventId"],
+        create_event["EventId"],
+    ]
+    future = trail.lookup_events(StartTime=time.time() + 3600, EndTime=time.time() + 7200)
+    assert future["Events"] == []
+    with pytest.raises(ClientError) as refused:
+        trail.lookup_events(StartTime=time.time(), EndTime=time.time() - 3600)
+    assert refused.value.response["Error"]["Code"] == "InvalidTimeRangeException"
+    with pytest.raises(ClientError) as refused:
+        trail.lookup_events(
+            LookupAttributes=[
+                {"AttributeKey": "EventName", "AttributeValue": "CreateSecret"},
+                {"AttributeKey": "ReadOnly", "AttributeValue": "false"},
+            ]
+        )
+    assert refused.value.response["Error"]["Code"] == "InvalidLookupAttributesException"
+
+
+def test_denied_calls_are_recorded_and_lookup_is_authorized(
+    client_factory: ClientFactory, server: ServerProcess, unique_name: NameFactory
+) -> None:
+    admin = server.credentials
+    iam = client_factory("iam", server=server, credentials=admin)
+    sm = client_factory("secretsmanager", server=server, credentials=admin)
+    name = unique_name()
+    arn = sm.create_secret(Name=name, SecretString="x")["ARN"]
+    user = unique_name("nobody")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    nobody = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+    with pytest.raises(ClientError) as denied:
+        client_factory("secretsmanager", server=server, credentials=nobody).get_secret_value(
+            SecretId=arn
+        )
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    with pytest.raises(ClientError) as denied_lookup:
+        client_factory(LOOKUP, server=server, credentials=nobody).lookup_events()
+    assert denied_lookup.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "cloudtrail:LookupEvents" in denied_lookup.value.response["Error"]["Message"]
+
+    trail = client_factory(LOOKUP, server=server, credentials=admin)
+    events = wait_for_events(
+        lambda: trail.lookup_events(
+            LookupAttributes=[
+                {"AttributeKey": "AccessKeyId", "AttributeValue": nobody.access_key_id}
+            ]
+        )["Events"],
+        lambda found: len(found) >= 2,
+    )
+    by_name = {e["EventName"]: json.loads(e["CloudTrailEvent"]) for e in events}
+    record = by_name["GetSecretValue"]
+    assert record["errorCode"] == "AccessDenied"
+    assert record["errorMessage"] == denied.value.response["Error"]["Message"]
+    assert record["userIdentity"]["userName"] == user
+    assert record["requestParameters"] == {"secretId": arn}
+    assert record["responseElements"] is None
+    assert by_name["LookupEvents"]["eventSource"] == "cloudtrail.amazonaws.com"
+    assert by_name["LookupEvents"]["errorCode"] == "AccessDenied"
+
+    # Allowed by a policy naming the action, the same user can read the trail.
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="trail",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*"}
+                ],
+            }
+        ),
+    )
+    found = client_factory(LOOKUP, server=server, credentials=nobody).lookup_events(
+        LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": user}]
+    )["Events"]
+    assert {"GetSecretValue", "LookupEvents"} <= {e["EventName"] for e in found}
+
+    # A request refused at SigV4 (wrong secret) is recorded with what is known: the key it named.
+    forged = Credentials(nobody.access_key_id, "x" * 40)
+    with pytest.raises(ClientError) as bad_signature:
+        client_factory("secretsmanager", server=server, credentials=forged).list_secrets()
+    assert bad_signature.value.response["Error"]["Code"] == "InvalidSignatureException"
+    request_id = bad_signature.value.response["ResponseMetadata"]["RequestId"]
+    deadline = time.monotonic() + 5
+    while True:
+        stored = rows(
+            server,
+            "SELECT record FROM audit_events WHERE access_key_id = ? AND event_name = ?",
+            nobody.access_key_id,
+            "ListSecrets",
+        )
+        if stored or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    refused = [json.loads(r[0]) for r in stored]
+    assert [r["requestID"] for r in refused] == [request_id]
+    assert refused[0]["errorCode"] == "InvalidSignatureException"
+    assert refused[0]["userIdentity"] == {"type": "Unknown", "accessKeyId": nobody.access_key_id}
+
+
+def _canary_calls(server: ServerProcess, clients: ClientFactory, name: str) -> list[bytes]:
+    """Calls whose requests or responses carry secrets; returns those secrets."""
+    sm = clients("secretsmanager", server=server)
+    kms = clients("kms", server=server)
+    iam = clients("iam", server=server)
+    sts = clients("sts", server=server)
+    value = "canary-" + secrets.token_hex(24)
+    binary = secrets.token_bytes(48)
+    sm.create_secret(Name=name, SecretString=value)
+    sm.put_secret_value(SecretId=name, SecretBinary=binary)
+    sm.get_secret_value(SecretId=name, VersionStage="AWSPREVIOUS")
+    sm.batch_get_secret_value(SecretIdList=[name])
+    password = sm.get_random_password(PasswordLength=40)["RandomPassword"]
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    data_key = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+    plaintext = secrets.token_bytes(32)
+    blob = kms.encrypt(KeyId=key_id, Plaintext=plaintext)["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == plaintext
+    iam.create_user(UserName=name)
+    access_key = iam.create_access_key(UserName=name)["AccessKey"]
+    session = sts.get_session_token()["Credentials"]
+    # A refused write whose value is in the request: still never recorded.
+    with pytest.raises(ClientError):
+        sm.put_secret_value(SecretId=name + "-missing", SecretString=value + "-refused")
+    return [
+        value.encode(),
+        binary,
+        password.encode(),
+        data_key["Plaintext"],
+        plaintext,
+        access_key["SecretAccessKey"].encode(),
+        session["SecretAccessKey"].encode(),
+        session["SessionToken"].encode()[:64],
+    ]
+
+
+def test_no_secret_in_the_audit_table_export_or_log(
+    server_factory: ServerFactory, client_factory: ClientFactory, tmp_path: Path
+) -> None:
+    exported = tmp_path / "audit.jsonl"
+    server = server_factory(env={"SECRETSD_AUDIT_LOG_PATH": str(exported)})
+    canaries = _canary_calls(server, client_factory, "canary-" + secrets.token_hex(4))
+    scanner = canary.Scanner()
+    for i, raw in enumerate(canaries):
+        for form, needle in canary.encodings(raw):
+            scanner.add(needle, f"canary {i} {form}")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        (count,) = rows(server, "SELECT COUNT(*) FROM audit_events")[0]
+        if count >= 15:
+            break
+        time.sleep(0.05)
+    table = "\n".join(
+        str(r[0]) for r in rows(server, "SELECT record FROM audit_events ORDER BY event_time_ms")
+    ).encode()
+    names = {json.loads(r)["eventName"] for r in table.decode().splitlines()}
+    assert {
+        "CreateSecret",
+        "PutSecretValue",
+        "GetSecretValue",
+        "BatchGetSecretValue",
+        "GetRandomPassword",
+        "GenerateDataKey",
+        "Encrypt",
+        "Decrypt",
+        "CreateAccessKey",
+        "GetSessionToken",
+    } <= names
+    server.stop()
+    lines = exported.read_bytes().splitlines()
+    assert len(lines) == len(table.splitlines())
+    assert b"HIDDEN_DUE_TO_SECURITY_REASONS" in table
+    assert scanner.scan_bytes(table, Path("audit_events")) == []
+    assert scanner.scan_files([exported, server.log_path, server.stdout_log_path]) == []
+
+
+def _verify(server: ServerProcess) -> tuple[int, str]:
+    result = audit_cli(server, "verify")
+    return result.returncode, result.stdout + result.stderr
+
+
+def _problems(server: ServerProcess, account: str) -> list[str]:
+    """The same check as `secretsd audit verify`, in-process (a CLI start costs seconds)."""
+    db = Database(server.database_url or f"sqlite:///{server.data_dir / 'secretsd.db'}")
+    try:
+        ring = canary.root_keys(server.database_url, server.data_dir)
+        return verifier.verify_chain(
+            db, account, "us-east-1", RootKeySigners(ring).public_key
+        ).problems
+    finally:
+        db.close()
+
+
+def test_verify_detects_edited_deleted_swapped_records_and_forged_digests(
+    server_factory: ServerFactory, client_factory: ClientFactory
+) -> None:
+    server = server_factory(env={"SECRETSD_AUDIT_DIGEST_SECONDS": "0"})
+    sm = client_factory("secretsmanager", server=server)
+    account = client_factory("sts", server=server).get_caller_identity()["Account"]
+    sm.create_secret(Name="audited", SecretString="v")
+    for _ in range(4):
+        sm.get_secret_value(SecretId="audited")
+        time.sleep(0.08)  # separate batches, so there are several digests
+    server.stop()  # the shutdown flushes the last batch
+    events = rows(
+        server,
+        "SELECT seq, record FROM audit_events WHERE account_id = ? AND region = 'us-east-1' ORDER BY seq",
+        account,
+    )
+    assert len(events) == 6  # GetCallerIdentity, CreateSecret, 4 x GetSecretValue
+    assert (
+        len(
+            rows(
+                server,
+                "SELECT seq FROM audit_digests WHERE account_id = ? AND region = 'us-east-1'",
+                account,
+            )
+        )
+        >= 2
+    )
+    code, out = _verify(server)
+    assert code == 0, out
+    assert f"{account} us-east-1: OK (6 records" in out
+
+    def set_record(seq: int, record: str) -> Statement:
+        return (
+            "UPDATE audit_events SET record = ? WHERE account_id = ? AND region = 'us-east-1' AND seq = ?",
+            (record, account, seq),
+        )
+
+    # Edited: a record's contents.
+    seq3 = str(events[2][1])
+    execute(server, set_record(3, seq3.replace('"readOnly":true', '"readOnly":false')))
+    assert _problems(server, account) == [
+        "record 3: contents or position changed (hash mismatch)",
+        "record 3: lookup columns disagree with the record",
+    ]
+    execute(server, set_record(3, seq3))
+    assert _problems(server, account) == []
+
+    # Removed: a record from the middle.
+    saved = rows(
+        server,
+        "SELECT * FROM audit_events WHERE account_id = ? AND region = 'us-east-1' AND seq = 4",
+        account,
+    )[0]
+    execute(
+        server,
+        (
+            "DELETE FROM audit_events WHERE account_id = ? AND region = 'us-east-1' AND seq = 4",
+            (account,),
+        ),
+    )
+    found = _problems(server, account)
+    assert found[:2] == [
+        "record 4 missing (removed)",
+        "record 5: previous-hash link broken (removed or reordered)",
+    ], found
+    marks = ", ".join("?" * len(saved))
+    execute(server, (f"INSERT INTO audit_events VALUES ({marks})", saved))  # noqa: S608
+    assert _problems(server, account) == []
+
+    # Reordered: two records swapped (sequence numbers exchanged).
+    swap = (
+        "UPDATE audit_events SET seq = ? WHERE account_id = ? AND region = 'us-east-1' AND seq = ?"
+    )
+    execute(server, (swap, (-1, account, 5)), (swap, (5, account, 6)), (swap, (6, account, -1)))
+    found = _problems(server, account)
+    assert "record 5: previous-hash link broken (removed or reordered)" in found, found
+    execute(server, (swap, (-1, account, 5)), (swap, (5, account, 6)), (swap, (6, account, -1)))
+    assert _problems(server, account) == []
+
+    # Rewritten: a record edited, every hash after it recomputed, the digests re-signed with a
+    # key of the forger's own: the chain is consistent again, the signatures are not secretsd's.
+    updates: list[Statement] = []
+    hashes: dict[int, str] = {}
+    prev = GENESIS
+    for seq, record in sorted((int(s), str(r)) for s, r in events):
+        text = record.replace('"readOnly":true', '"readOnly":false') if seq == 6 else record
+        prev = hashes[seq] = record_hash(seq, hashes.get(seq - 1, GENESIS), text.encode())
+        updates.append(
+            (
+                "UPDATE audit_events SET record = ?, prev_hash = ?, hash = ?, read_only = ?"
+                " WHERE account_id = ? AND region = 'us-east-1' AND seq = ?",
+                (
+                    text,
+                    hashes.get(seq - 1, GENESIS),
+                    prev,
+                    int('"readOnly":true' in text),
+                    account,
+                    seq,
+                ),
+            )
+        )
+    forger = Ed25519PrivateKey.generate()
+    previous_signature = ""
+    for seq, created in rows(
+        server,
+        "SELECT seq, created_ms FROM audit_digests WHERE account_id = ? AND region = 'us-east-1' ORDER BY seq",
+        account,
+    ):
+        head = DigestHead(
+            account, "us-east-1", int(seq), hashes[int(seq)], int(created), previous_signature
+        )
+        signature = base64.b64encode(forger.sign(head.payload())).decode()
+        updates.append(
+            (
+                "UPDATE audit_digests SET head_hash = ?, signature = ?, previous_signature = ?"
+                " WHERE account_id = ? AND region = 'us-east-1' AND seq = ?",
+                (head.head_hash, signature, previous_signature, account, seq),
+            )
+        )
+        previous_signature = signature
+    updates.append(
+        (
+            "UPDATE audit_chains SET head_hash = ?, digest_signature = ? WHERE account_id = ? AND region = 'us-east-1'",
+            (prev, previous_signature, account),
+        )
+    )
+    execute(server, *updates)
+    code, out = _verify(server)
+    assert code == 1 and "signature invalid (forged or changed digest)" in out, out
+    assert "contents or position changed" not in out  # the chain itself was made consistent
+
+    # Verifying against exported public keys (no root key needed) gives the same verdict.
+    keys = audit_cli(server, "public-key")
+    assert keys.returncode == 0, keys.stderr
+    key_file = server.data_dir / "audit-keys.json"
+    key_file.write_text(keys.stdout)
+    result = audit_cli(server, "verify", "--public-keys", str(key_file), "--json")
+    assert result.returncode == 1
+    report = {(r["accountId"], r["region"]): r for r in json.loads(result.stdout)}
+    assert not report[(account, "us-east-1")]["ok"]
+
+
+def _block_audit_inserts(server: ServerProcess) -> Sequence[Statement]:
+    if server.database_url is None:
+        return (
+            (
+                "CREATE TRIGGER audit_blocked BEFORE INSERT ON audit_events"
+                " BEGIN SELECT RAISE(ABORT, 'audit store unwritable'); END;",
+                (),
+            ),
+        )
+    return (
+        (
+            "CREATE FUNCTION audit_blocked() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'audit store unwritable'; END $$",
+            (),
+        ),
+        (
+            "CREATE TRIGGER audit_blocked BEFORE INSERT ON audit_events"
+            " FOR EACH ROW EXECUTE FUNCTION audit_blocked()",
+            (),
+        ),
+    )
+
+
+def test_fail_closed_refuses_calls_whose_record_cannot_be_written_and_metrics_count(
+    server_factory: ServerFactory, client_factory: ClientFactory
+) -> None:
+    token = secrets.token_hex(16)
+    server = server_factory(
+        env={"SECRETSD_AUDIT_FAIL_CLOSED": "true", "SECRETSD_METRICS_TOKEN": token},
+        extra_args=["--workers", "2"],
+    )
+    sm = client_factory("secretsmanager", server=server)
+    sm.create_secret(Name="guarded", SecretString="v")
+    calls = 20
+    for _ in range(calls):
+        assert sm.get_secret_value(SecretId="guarded")["SecretString"] == "v"
+    # Fail-closed: each acknowledged call's record is already committed.
+    (count,) = rows(
+        server, "SELECT COUNT(*) FROM audit_events WHERE event_name = 'GetSecretValue'"
+    )[0]
+    assert count == calls
+
+    with pytest.raises(urllib.error.HTTPError) as unauthorized:
+        metrics(server)
+    assert unauthorized.value.code == 401
+    before = metrics(server, token)
+    key = (
+        'secretsd_requests_total{code="",operation="GetSecretValue",'
+        'service="secretsmanager",status="200"}'
+    )
+    assert before[key] == calls  # summed over both workers
+
+    execute(server, *_block_audit_inserts(server))
+    with pytest.raises(ClientError) as refused:
+        sm.get_secret_value(SecretId="guarded")
+    assert refused.value.response["Error"]["Code"] == "InternalServiceError"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    after = metrics(server, token)
+    assert after[key] == calls
+    assert after['secretsd_audit_records_total{result="failed"}'] >= 1
+    assert (
+        after[
+            'secretsd_requests_total{code="InternalServiceError",operation="GetSecretValue",'
+            'service="secretsmanager",status="500"}'
+        ]
+        == 1
+    )
+    on_table = "" if server.database_url is None else " ON audit_events"
+    execute(server, ("DROP TRIGGER audit_blocked" + on_table, ()))
+    assert sm.get_secret_value(SecretId="guarded")["SecretString"] == "v"
+    assert metrics(server, token)[key] == calls + 1
+    assert not [k for k in after if "guarded" in k]  # no secret names in labels
+    code, out = _verify(server)
+    assert code == 0, out
