@@ -67,7 +67,7 @@ def test_unknown(action: str) -> None:
 
 
 def test_catalogued_services() -> None:
-    assert SERVICES == ("secretsmanager", "kms", "iam", "sts")
+    assert SERVICES == ("secretsmanager", "kms", "iam", "sts", "cloudtrail")
     assert all(catalogued_service(s) for s in SERVICES)
     assert catalogued_service("SecretsManager")
     assert not catalogued_service("s3")
@@ -90,6 +90,7 @@ def test_sizes_are_plausible() -> None:
     assert len(service_actions("kms")) > 50
     assert len(service_actions("sts")) >= 15
     assert len(service_actions("secretsmanager")) >= 23
+    assert "lookupevents" in service_actions("cloudtrail")
 
 
 def test_secret_actions_have_the_secret_resource_type() -> None:
