@@ -112,32 +112,30 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         if settings.metrics_enabled
         else None
     )
-    audit: AuditWriter | None = None
     exporters: list[Exporter] = []
-    if settings.audit_enabled:
-        if settings.audit_log_path:
-            exporters.append(JsonLinesExporter(Path(settings.audit_log_path)))
-        if settings.audit_syslog_address:
-            exporters.append(SyslogExporter(settings.audit_syslog_address))
-        audit = AuditWriter(
-            db,
-            clock,
-            RootKeySigners(root_key).current,
-            {
-                "secretsmanager": Redactor(sm_model),
-                "kms": Redactor(kms_model),
-                "iam": Redactor(iam_model),
-                "sts": Redactor(sts_model),
-                "cloudtrail": Redactor(cloudtrail_model),
-            },
-            AuditOptions(
-                fail_closed=settings.audit_fail_closed,
-                flush_seconds=settings.audit_flush_seconds,
-                digest_seconds=settings.audit_digest_seconds,
-            ),
-            exporters,
-            on_written=metrics.audit_written if metrics is not None else None,
-        )
+    if settings.audit_log_path:
+        exporters.append(JsonLinesExporter(Path(settings.audit_log_path)))
+    if settings.audit_syslog_address:
+        exporters.append(SyslogExporter(settings.audit_syslog_address))
+    audit = AuditWriter(
+        db,
+        clock,
+        RootKeySigners(root_key).current,
+        {
+            "secretsmanager": Redactor(sm_model),
+            "kms": Redactor(kms_model),
+            "iam": Redactor(iam_model),
+            "sts": Redactor(sts_model),
+            "cloudtrail": Redactor(cloudtrail_model),
+        },
+        AuditOptions(
+            fail_closed=settings.audit_fail_closed,
+            flush_seconds=settings.audit_flush_seconds,
+            digest_seconds=settings.audit_digest_seconds,
+        ),
+        exporters,
+        on_written=metrics.audit_written if metrics is not None else None,
+    )
     return ApiApp(
         service=service,
         handlers=with_replication(HANDLERS, replication),
@@ -148,11 +146,11 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         background=[
             purge_loop(service, settings.purge_interval_seconds, kms, sts),
             replication_loop(replication, db, clock),
-            *([audit.run] if audit is not None else []),
+            audit.run,
         ],
         audit=audit,
         metrics=metrics,
-        shutdown=[audit.flush] if audit is not None else [],
+        shutdown=[audit.flush],
         routes=[
             Route(
                 "TrentService.",

@@ -48,8 +48,7 @@ class Settings:
     # Web console sessions end after this long without a page view, and this long after sign-in.
     console_idle_seconds: int = 3600
     console_session_seconds: int = 43200
-    # The audit trail (docs/operations.md). Off only for benchmarks' baselines.
-    audit_enabled: bool = True
+    # The audit trail (docs/operations.md); there is no switch to turn it off.
     # Refuse a call (500 InternalServiceError) whose audit record cannot be committed; each call
     # then waits for its record's commit (batched with the worker's other calls).
     audit_fail_closed: bool = False
