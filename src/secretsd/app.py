@@ -41,6 +41,7 @@ from secretsd.service.replication import ReplicationService, replication_loop
 from secretsd.service.secrets import SecretsService
 from secretsd.service.sts import StsService
 from secretsd.settings import Settings
+from secretsd.store.audit_repository import open_audit_database
 from secretsd.store.database import Database
 from secretsd.store.metrics_repository import StoreCounts, store_counts
 from secretsd.store.notifications import IAM_CHANNEL, ChangeListener
@@ -94,7 +95,12 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
     )
     replication = ReplicationService(db, keyring, clock, service)
     tokens = TokenCodec(root_key)
-    cloudtrail = CloudTrailService(db, clock, authorizer, tokens)
+    audit_url = settings.audit_database_url
+    shared_audit_db = audit_url == settings.effective_database_url
+    # LookupEvents reads through the worker's connection where the trail is in the main
+    # database (PostgreSQL), through one of its own where it has a file of its own (SQLite).
+    audit_reader = db if shared_audit_db else open_audit_database(audit_url, audit_url)
+    cloudtrail = CloudTrailService(audit_reader, clock, authorizer, tokens)
     iam_model = load_service_model("iam")
     sts_model = load_service_model("sts")
     cloudtrail_model = load_service_model("cloudtrail")
@@ -118,6 +124,16 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
     if settings.audit_syslog_address:
         exporters.append(SyslogExporter(settings.audit_syslog_address))
     audit = AuditWriter(
+        # The writer's own connection (to the trail's SQLite file: in fail-open mode its
+        # commits need not be fsync'd one by one, as a crash may lose the last flush
+        # interval's records anyway); on PostgreSQL the worker's connection.
+        db
+        if shared_audit_db
+        else open_audit_database(
+            audit_url,
+            settings.effective_database_url,
+            sync_every_commit=settings.audit_fail_closed,
+        ),
         db,
         clock,
         RootKeySigners(root_key).current,
@@ -150,7 +166,7 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         ],
         audit=audit,
         metrics=metrics,
-        shutdown=[audit.flush],
+        shutdown=[audit.stop],
         routes=[
             Route(
                 "TrentService.",

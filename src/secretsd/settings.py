@@ -70,6 +70,16 @@ class Settings:
         return self.database_url or f"sqlite:///{(self.data_dir / 'secretsd.db').resolve()}"
 
     @property
+    def audit_database_url(self) -> str:
+        """Where the audit trail lives: on SQLite a file of its own next to the database (its
+        constant appends then never invalidate the workers' caches, which follow the main
+        file's commits, nor queue behind secret writes); on PostgreSQL the same database."""
+        url = self.effective_database_url
+        if not url.startswith("sqlite:///"):
+            return url
+        return url[: -len(".db")] + "-audit.db" if url.endswith(".db") else url + "-audit"
+
+    @property
     def root_key_path(self) -> Path:
         return self.data_dir / "root.key"
 

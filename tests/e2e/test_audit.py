@@ -41,7 +41,8 @@ Statement = tuple[str, Sequence[Any]]
 
 def _connect_and_run(server: ServerProcess, statements: Sequence[Statement], fetch: bool) -> Any:
     if server.database_url is None:
-        with sqlite3.connect(server.data_dir / "secretsd.db") as conn:
+        # On SQLite the audit trail has a file of its own.
+        with sqlite3.connect(server.data_dir / "secretsd-audit.db") as conn:
             result = None
             for sql, params in statements:
                 result = conn.execute(sql, params).fetchall()
@@ -370,7 +371,7 @@ def _verify(server: ServerProcess) -> tuple[int, str]:
 
 def _problems(server: ServerProcess, account: str) -> list[str]:
     """The same check as `secretsd audit verify`, in-process (a CLI start costs seconds)."""
-    db = Database(server.database_url or f"sqlite:///{server.data_dir / 'secretsd.db'}")
+    db = Database(server.database_url or f"sqlite:///{server.data_dir / 'secretsd-audit.db'}")
     try:
         ring = canary.root_keys(server.database_url, server.data_dir)
         return verifier.verify_chain(

@@ -53,42 +53,6 @@ def lower_camel(name: str) -> str:
     return name[: upper - 1].lower() + name[upper - 1 :]
 
 
-class Redactor:
-    """One service's model: request and response members fit for the audit trail."""
-
-    def __init__(self, model: ServiceModel) -> None:
-        self._model = model
-        self._operations = frozenset(model.operation_names)
-
-    def request(self, operation: str, params: Any) -> dict[str, Any] | None:
-        if operation not in self._operations or not isinstance(params, Mapping):
-            return None
-        shape = self._model.operation_model(operation).input_shape
-        return _structure(shape, params, 0) if shape is not None else None
-
-    def response(self, operation: str, result: Any) -> dict[str, Any] | None:
-        if operation not in self._operations or not isinstance(result, Mapping):
-            return None
-        shape = self._model.operation_model(operation).output_shape
-        return _structure(shape, result, 0) if shape is not None else None
-
-
-def _structure(shape: StructureShape, value: Mapping[str, Any], depth: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    members = shape.members
-    for name, item in value.items():
-        member = members.get(name)
-        if member is None or item is None:
-            continue
-        if name in SECRET_MEMBERS or _sensitive(member):
-            out[lower_camel(name)] = HIDDEN
-            continue
-        copied = _value(member, item, depth + 1)
-        if copied is not _SKIP:
-            out[lower_camel(name)] = copied
-    return out
-
-
 _SKIP = object()
 
 
@@ -96,29 +60,72 @@ def _sensitive(shape: Shape) -> bool:
     return bool(shape.metadata.get("sensitive"))
 
 
-def _value(shape: Shape, value: Any, depth: int) -> Any:
-    if depth > _MAX_DEPTH:
-        return _SKIP
-    if _sensitive(shape):
-        return HIDDEN
-    if isinstance(shape, StructureShape):
-        return _structure(shape, value, depth) if isinstance(value, Mapping) else _SKIP
-    if isinstance(shape, ListShape):
-        if not isinstance(value, list | tuple):
+class Redactor:
+    """One service's model: request and response members fit for the audit trail."""
+
+    def __init__(self, model: ServiceModel) -> None:
+        self._model = model
+        self._operations = frozenset(model.operation_names)
+        # Member names as CloudTrail spells them, worked out once per model.
+        self._names = {
+            member: lower_camel(member)
+            for name in model.shape_names
+            if isinstance(shape := model.shape_for(name), StructureShape)
+            for member in shape.members
+        }
+
+    def request(self, operation: str, params: Any) -> dict[str, Any] | None:
+        if operation not in self._operations or not isinstance(params, Mapping):
+            return None
+        shape = self._model.operation_model(operation).input_shape
+        return self._structure(shape, params, 0) if shape is not None else None
+
+    def response(self, operation: str, result: Any) -> dict[str, Any] | None:
+        if operation not in self._operations or not isinstance(result, Mapping):
+            return None
+        shape = self._model.operation_model(operation).output_shape
+        return self._structure(shape, result, 0) if shape is not None else None
+
+    def _structure(
+        self, shape: StructureShape, value: Mapping[str, Any], depth: int
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        members = shape.members
+        for name, item in value.items():
+            member = members.get(name)
+            if member is None or item is None:
+                continue
+            if name in SECRET_MEMBERS or _sensitive(member):
+                out[self._names.get(name) or lower_camel(name)] = HIDDEN
+                continue
+            copied = self._value(member, item, depth + 1)
+            if copied is not _SKIP:
+                out[self._names.get(name) or lower_camel(name)] = copied
+        return out
+
+    def _value(self, shape: Shape, value: Any, depth: int) -> Any:
+        if depth > _MAX_DEPTH:
             return _SKIP
-        items = [_value(shape.member, v, depth + 1) for v in value]
-        return [v for v in items if v is not _SKIP]
-    if isinstance(shape, MapShape):
-        if not isinstance(value, Mapping):
+        if _sensitive(shape):
+            return HIDDEN
+        if isinstance(shape, StructureShape):
+            return self._structure(shape, value, depth) if isinstance(value, Mapping) else _SKIP
+        if isinstance(shape, ListShape):
+            if not isinstance(value, list | tuple):
+                return _SKIP
+            items = [self._value(shape.member, v, depth + 1) for v in value]
+            return [v for v in items if v is not _SKIP]
+        if isinstance(shape, MapShape):
+            if not isinstance(value, Mapping):
+                return _SKIP
+            if _sensitive(shape.value):
+                return {str(k): HIDDEN for k in value}
+            copied = {str(k): self._value(shape.value, v, depth + 1) for k, v in value.items()}
+            return {k: v for k, v in copied.items() if v is not _SKIP}
+        if shape.type_name == "blob":
             return _SKIP
-        if _sensitive(shape.value):
-            return {str(k): HIDDEN for k in value}
-        copied = {str(k): _value(shape.value, v, depth + 1) for k, v in value.items()}
-        return {k: v for k, v in copied.items() if v is not _SKIP}
-    if shape.type_name == "blob":
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, str | int | float | bool):
+            return value
         return _SKIP
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, str | int | float | bool):
-        return value
-    return _SKIP

@@ -14,7 +14,13 @@ from secretsd.audit.chain import RootKeySigners
 from secretsd.cli.accounts import _opened
 from secretsd.cli.options import SettingsFor, as_json, passphrase_file, stacked
 from secretsd.crypto.rootkey import RootKeyring
+from secretsd.settings import Settings
+from secretsd.store.audit_repository import open_audit_database
 from secretsd.store.database import Database
+
+
+def _audit_db(settings: Settings) -> Database:
+    return open_audit_database(settings.audit_database_url, settings.effective_database_url)
 
 
 def _key_versions(db: Database, ring: RootKeyring) -> list[int]:
@@ -38,11 +44,16 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Callable[..
     ) -> None:
         """Print the digest-signing public keys (JSON), for `verify --public-keys` elsewhere."""
         settings = settings_for(data_dir=data_dir, database_url=database_url)
-        with _opened(settings, passphrase_file) as (db, ring):
+        with _opened(settings, passphrase_file) as (_, ring):
             signers = RootKeySigners(ring)
+            db = _audit_db(settings)
+            try:
+                versions = _key_versions(db, ring)
+            finally:
+                db.close()
             keys = [
                 {"rootKeyVersion": v, "publicKey": key}
-                for v in _key_versions(db, ring)
+                for v in versions
                 if (key := signers.public_key(v)) is not None
             ]
         click.echo(json.dumps({"algorithm": "Ed25519", "keys": keys}, indent=1))
@@ -72,14 +83,18 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Callable[..
         if public_keys is not None:
             listed = json.loads(Path(public_keys).read_text())
             known = {int(k["rootKeyVersion"]): str(k["publicKey"]) for k in listed["keys"]}
-            db = Database(settings.effective_database_url)
+            db = _audit_db(settings)
             try:
                 reports = _verify(db, account, region, known.get)
             finally:
                 db.close()
         else:
-            with _opened(settings, passphrase_file) as (db, ring):
-                reports = _verify(db, account, region, RootKeySigners(ring).public_key)
+            with _opened(settings, passphrase_file) as (_, ring):
+                db = _audit_db(settings)
+                try:
+                    reports = _verify(db, account, region, RootKeySigners(ring).public_key)
+                finally:
+                    db.close()
         _show(reports, as_json)
         if not all(r.ok for r in reports):
             raise SystemExit(1)

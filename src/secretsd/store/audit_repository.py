@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from secretsd.store.database import Row, Tx
+from secretsd.store.database import MIGRATIONS_DIR, Database, Row, Tx
 from secretsd.store.events import ServiceEvent, _event
+
+AUDIT_MIGRATION = MIGRATIONS_DIR / "0013.audit.sql"
+
+
+def open_audit_database(url: str, main_url: str, *, sync_every_commit: bool = True) -> Database:
+    """The audit trail's database. The main database's migrations create its tables; a separate
+    SQLite file (see Settings.audit_database_url) gets them here, from the same migration."""
+    db = Database(url, sync_every_commit=sync_every_commit)
+    if url != main_url and db.dialect == "sqlite":
+        db.executescript(AUDIT_MIGRATION.read_text())
+    return db
 
 
 class ChainHead(NamedTuple):
@@ -94,27 +105,30 @@ class AuditRepository:
             row["digest_signature"],
         )
 
-    def insert_event(self, event: StoredEvent) -> None:
-        self.tx.execute(
+    def insert_events(self, events: Sequence[StoredEvent]) -> None:
+        self.tx.executemany(
             f"INSERT INTO audit_events ({_EVENT_COLUMNS})"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                event.account_id,
-                event.region,
-                event.seq,
-                event.event_id,
-                event.time_ms,
-                event.event_name,
-                event.event_source,
-                1 if event.read_only else 0,
-                event.username,
-                event.access_key_id,
-                event.resource_type,
-                event.resource_name,
-                event.record,
-                event.prev_hash,
-                event.hash,
-            ),
+            [
+                (
+                    e.account_id,
+                    e.region,
+                    e.seq,
+                    e.event_id,
+                    e.time_ms,
+                    e.event_name,
+                    e.event_source,
+                    1 if e.read_only else 0,
+                    e.username,
+                    e.access_key_id,
+                    e.resource_type,
+                    e.resource_name,
+                    e.record,
+                    e.prev_hash,
+                    e.hash,
+                )
+                for e in events
+            ],
         )
 
     def set_head(self, account_id: str, region: str, seq: int, head_hash: str) -> None:
@@ -145,6 +159,10 @@ class AuditRepository:
         row = self.tx.one("SELECT position_ms FROM audit_cursor WHERE name = 'service_events'")
         return int(row["position_ms"]) if row is not None else 0
 
+    def service_event_cursor(self) -> int:
+        row = self.tx.one("SELECT position_ms FROM audit_cursor WHERE name = 'service_events'")
+        return int(row["position_ms"]) if row is not None else 0
+
     def set_service_event_cursor(self, position_ms: int) -> None:
         self.tx.execute(
             "UPDATE audit_cursor SET position_ms = ? WHERE name = 'service_events'",
@@ -165,9 +183,13 @@ class AuditRepository:
             return set()
         marks = ", ".join("?" for _ in event_ids)
         rows = self.tx.all(
-            f"SELECT event_id FROM audit_events WHERE event_id IN ({marks})", tuple(event_ids)
+            f"SELECT event_id FROM audit_published WHERE event_id IN ({marks})", tuple(event_ids)
         )
         return {r["event_id"] for r in rows}
+
+    def mark_published(self, event_ids: Sequence[str]) -> None:
+        for event_id in event_ids:
+            self.tx.execute("INSERT INTO audit_published (event_id) VALUES (?)", (event_id,))
 
     # -- reading ---------------------------------------------------------------------------------
     def lookup(
@@ -254,20 +276,6 @@ class AuditRepository:
             )
             for r in rows
         ]
-
-
-def iter_events(
-    page: Any, account_id: str, region: str, batch: int = 1000
-) -> Iterator[StoredEvent]:
-    """Every record of a chain in sequence order, `batch` rows per read (`page` opens a
-    read transaction and returns an AuditRepository-like reader)."""
-    after = 0
-    while True:
-        found: list[StoredEvent] = page(account_id, region, after, batch)
-        yield from found
-        if len(found) < batch:
-            return
-        after = found[-1].seq
 
 
 def _stored(r: Row) -> StoredEvent:
