@@ -17,6 +17,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,12 @@ def execute(server: ServerProcess, *statements: Statement) -> None:
 def rows(server: ServerProcess, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     found: list[tuple[Any, ...]] = _connect_and_run(server, [(sql, params)], fetch=True)
     return found
+
+
+def records(server: ServerProcess) -> list[dict[str, Any]]:
+    """Every stored audit record, oldest first within each chain."""
+    found = rows(server, "SELECT records FROM audit_blocks ORDER BY account_id, region, first_seq")
+    return [json.loads(line) for (text,) in found for line in str(text).split("\n")]
 
 
 def audit_cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
@@ -273,16 +281,15 @@ def test_denied_calls_are_recorded_and_lookup_is_authorized(
     request_id = bad_signature.value.response["ResponseMetadata"]["RequestId"]
     deadline = time.monotonic() + 5
     while True:
-        stored = rows(
-            server,
-            "SELECT record FROM audit_events WHERE access_key_id = ? AND event_name = ?",
-            nobody.access_key_id,
-            "ListSecrets",
-        )
-        if stored or time.monotonic() > deadline:
+        refused = [
+            r
+            for r in records(server)
+            if r["eventName"] == "ListSecrets"
+            and r["userIdentity"].get("accessKeyId") == nobody.access_key_id
+        ]
+        if refused or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    refused = [json.loads(r[0]) for r in stored]
     assert [r["requestID"] for r in refused] == [request_id]
     assert refused[0]["errorCode"] == "InvalidSignatureException"
     assert refused[0]["userIdentity"] == {"type": "Unknown", "accessKeyId": nobody.access_key_id}
@@ -336,13 +343,10 @@ def test_no_secret_in_the_audit_table_export_or_log(
             scanner.add(needle, f"canary {i} {form}")
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        (count,) = rows(server, "SELECT COUNT(*) FROM audit_events")[0]
-        if count >= 15:
+        if len(records(server)) >= 15:
             break
         time.sleep(0.05)
-    table = "\n".join(
-        str(r[0]) for r in rows(server, "SELECT record FROM audit_events ORDER BY event_time_ms")
-    ).encode()
+    table = "\n".join(str(r[0]) for r in rows(server, "SELECT records FROM audit_blocks")).encode()
     names = {json.loads(r)["eventName"] for r in table.decode().splitlines()}
     assert {
         "CreateSecret",
@@ -360,8 +364,21 @@ def test_no_secret_in_the_audit_table_export_or_log(
     lines = exported.read_bytes().splitlines()
     assert len(lines) == len(table.splitlines())
     assert b"HIDDEN_DUE_TO_SECURITY_REASONS" in table
-    assert scanner.scan_bytes(table, Path("audit_events")) == []
+    assert scanner.scan_bytes(table, Path("audit_blocks")) == []
     assert scanner.scan_files([exported, server.log_path, server.stdout_log_path]) == []
+
+
+@dataclass(frozen=True)
+class Block:
+    first_seq: int
+    last_seq: int
+    records: str
+    hashes: str
+    prev_hash: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.records.split("\n")
 
 
 def _verify(server: ServerProcess) -> tuple[int, str]:
@@ -388,16 +405,22 @@ def test_verify_detects_edited_deleted_swapped_records_and_forged_digests(
     sm = client_factory("secretsmanager", server=server)
     account = client_factory("sts", server=server).get_caller_identity()["Account"]
     sm.create_secret(Name="audited", SecretString="v")
-    for _ in range(4):
-        sm.get_secret_value(SecretId="audited")
+    for _ in range(3):
         time.sleep(0.08)  # separate batches, so there are several digests
+        sm.get_secret_value(SecretId="audited")
+    with ThreadPoolExecutor(4) as pool:  # several records in one batch
+        list(pool.map(lambda _: sm.get_secret_value(SecretId="audited"), range(8)))
     server.stop()  # the shutdown flushes the last batch
-    events = rows(
-        server,
-        "SELECT seq, record FROM audit_events WHERE account_id = ? AND region = 'us-east-1' ORDER BY seq",
-        account,
-    )
-    assert len(events) == 6  # GetCallerIdentity, CreateSecret, 4 x GetSecretValue
+    blocks = [
+        Block(int(first), int(last), str(text), str(hashes), str(prev))
+        for first, last, text, hashes, prev in rows(
+            server,
+            "SELECT first_seq, last_seq, records, hashes, prev_hash FROM audit_blocks"
+            " WHERE account_id = ? AND region = 'us-east-1' ORDER BY first_seq",
+            account,
+        )
+    ]
+    assert sum(len(b.lines) for b in blocks) == 13  # GetCallerIdentity, CreateSecret, 11 reads
     assert (
         len(
             rows(
@@ -406,58 +429,62 @@ def test_verify_detects_edited_deleted_swapped_records_and_forged_digests(
                 account,
             )
         )
-        >= 2
+        >= 3
     )
     code, out = _verify(server)
     assert code == 0, out
-    assert f"{account} us-east-1: OK (6 records" in out
+    assert f"{account} us-east-1: OK (13 records" in out
+    big = max(blocks, key=lambda b: len(b.lines))
+    assert len(big.lines) >= 3
 
-    def set_record(seq: int, record: str) -> Statement:
+    def set_records(block: Block, lines: list[str]) -> Statement:
         return (
-            "UPDATE audit_events SET record = ? WHERE account_id = ? AND region = 'us-east-1' AND seq = ?",
-            (record, account, seq),
+            "UPDATE audit_blocks SET records = ? WHERE account_id = ? AND region = 'us-east-1' AND first_seq = ?",
+            ("\n".join(lines), account, block.first_seq),
         )
 
     # Edited: a record's contents.
-    seq3 = str(events[2][1])
-    execute(server, set_record(3, seq3.replace('"readOnly":true', '"readOnly":false')))
+    edited = list(big.lines)
+    edited[1] = edited[1].replace('"readOnly":true', '"readOnly":false')
+    execute(server, set_records(big, edited))
     assert _problems(server, account) == [
-        "record 3: contents or position changed (hash mismatch)",
-        "record 3: lookup columns disagree with the record",
+        f"record {big.first_seq + 1}: contents or position changed (hash mismatch)"
     ]
-    execute(server, set_record(3, seq3))
+    execute(server, set_records(big, big.lines))
     assert _problems(server, account) == []
 
-    # Removed: a record from the middle.
+    # Removed: a record from the middle of a block, and a whole block.
+    execute(server, set_records(big, big.lines[:1] + big.lines[2:]))
+    found = _problems(server, account)
+    assert any("records and" in p and "(removed or added)" in p for p in found), found
+    execute(server, set_records(big, big.lines))
+    second = blocks[1]
     saved = rows(
         server,
-        "SELECT * FROM audit_events WHERE account_id = ? AND region = 'us-east-1' AND seq = 4",
+        "SELECT * FROM audit_blocks WHERE account_id = ? AND region = 'us-east-1' AND first_seq = ?",
         account,
+        second.first_seq,
     )[0]
     execute(
         server,
         (
-            "DELETE FROM audit_events WHERE account_id = ? AND region = 'us-east-1' AND seq = 4",
-            (account,),
+            "DELETE FROM audit_blocks WHERE account_id = ? AND region = 'us-east-1' AND first_seq = ?",
+            (account, second.first_seq),
         ),
     )
     found = _problems(server, account)
-    assert found[:2] == [
-        "record 4 missing (removed)",
-        "record 5: previous-hash link broken (removed or reordered)",
-    ], found
+    assert f"record {second.first_seq}..{second.last_seq} missing (removed)" in found, found
     marks = ", ".join("?" * len(saved))
-    execute(server, (f"INSERT INTO audit_events VALUES ({marks})", saved))  # noqa: S608
+    execute(server, (f"INSERT INTO audit_blocks VALUES ({marks})", saved))  # noqa: S608
     assert _problems(server, account) == []
 
-    # Reordered: two records swapped (sequence numbers exchanged).
-    swap = (
-        "UPDATE audit_events SET seq = ? WHERE account_id = ? AND region = 'us-east-1' AND seq = ?"
-    )
-    execute(server, (swap, (-1, account, 5)), (swap, (5, account, 6)), (swap, (6, account, -1)))
+    # Reordered: two records swapped.
+    swapped = list(big.lines)
+    swapped[0], swapped[1] = swapped[1], swapped[0]
+    execute(server, set_records(big, swapped))
     found = _problems(server, account)
-    assert "record 5: previous-hash link broken (removed or reordered)" in found, found
-    execute(server, (swap, (-1, account, 5)), (swap, (5, account, 6)), (swap, (6, account, -1)))
+    assert f"record {big.first_seq}: contents or position changed (hash mismatch)" in found
+    execute(server, set_records(big, big.lines))
     assert _problems(server, account) == []
 
     # Rewritten: a record edited, every hash after it recomputed, the digests re-signed with a
@@ -465,21 +492,23 @@ def test_verify_detects_edited_deleted_swapped_records_and_forged_digests(
     updates: list[Statement] = []
     hashes: dict[int, str] = {}
     prev = GENESIS
-    for seq, record in sorted((int(s), str(r)) for s, r in events):
-        text = record.replace('"readOnly":true', '"readOnly":false') if seq == 6 else record
-        prev = hashes[seq] = record_hash(seq, hashes.get(seq - 1, GENESIS), text.encode())
+    for block in blocks:
+        lines = [
+            line.replace('"readOnly":true', '"readOnly":false') if block is big else line
+            for line in block.lines
+        ]
+        block_prev = prev
+        new_hashes = []
+        for offset, line in enumerate(lines):
+            prev = hashes[block.first_seq + offset] = record_hash(
+                block.first_seq + offset, prev, line.encode()
+            )
+            new_hashes.append(prev)
         updates.append(
             (
-                "UPDATE audit_events SET record = ?, prev_hash = ?, hash = ?, read_only = ?"
-                " WHERE account_id = ? AND region = 'us-east-1' AND seq = ?",
-                (
-                    text,
-                    hashes.get(seq - 1, GENESIS),
-                    prev,
-                    int('"readOnly":true' in text),
-                    account,
-                    seq,
-                ),
+                "UPDATE audit_blocks SET records = ?, hashes = ?, prev_hash = ?"
+                " WHERE account_id = ? AND region = 'us-east-1' AND first_seq = ?",
+                ("\n".join(lines), " ".join(new_hashes), block_prev, account, block.first_seq),
             )
         )
     forger = Ed25519PrivateKey.generate()
@@ -527,7 +556,7 @@ def _block_audit_inserts(server: ServerProcess) -> Sequence[Statement]:
     if server.database_url is None:
         return (
             (
-                "CREATE TRIGGER audit_blocked BEFORE INSERT ON audit_events"
+                "CREATE TRIGGER audit_blocked BEFORE INSERT ON audit_blocks"
                 " BEGIN SELECT RAISE(ABORT, 'audit store unwritable'); END;",
                 (),
             ),
@@ -539,7 +568,7 @@ def _block_audit_inserts(server: ServerProcess) -> Sequence[Statement]:
             (),
         ),
         (
-            "CREATE TRIGGER audit_blocked BEFORE INSERT ON audit_events"
+            "CREATE TRIGGER audit_blocked BEFORE INSERT ON audit_blocks"
             " FOR EACH ROW EXECUTE FUNCTION audit_blocked()",
             (),
         ),
@@ -560,10 +589,7 @@ def test_fail_closed_refuses_calls_whose_record_cannot_be_written_and_metrics_co
     for _ in range(calls):
         assert sm.get_secret_value(SecretId="guarded")["SecretString"] == "v"
     # Fail-closed: each acknowledged call's record is already committed.
-    (count,) = rows(
-        server, "SELECT COUNT(*) FROM audit_events WHERE event_name = 'GetSecretValue'"
-    )[0]
-    assert count == calls
+    assert sum(r["eventName"] == "GetSecretValue" for r in records(server)) == calls
 
     with pytest.raises(urllib.error.HTTPError) as unauthorized:
         metrics(server)
@@ -590,7 +616,7 @@ def test_fail_closed_refuses_calls_whose_record_cannot_be_written_and_metrics_co
         ]
         == 1
     )
-    on_table = "" if server.database_url is None else " ON audit_events"
+    on_table = "" if server.database_url is None else " ON audit_blocks"
     execute(server, ("DROP TRIGGER audit_blocked" + on_table, ()))
     assert sm.get_secret_value(SecretId="guarded")["SecretString"] == "v"
     assert metrics(server, token)[key] == calls + 1

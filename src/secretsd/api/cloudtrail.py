@@ -31,13 +31,12 @@ def lookup_events(svc: CloudTrailService, ctx: CallContext, p: Params) -> dict[s
             "EventId": e.event_id,
             "EventName": e.event_name,
             "ReadOnly": "true" if e.read_only else "false",
-            "EventTime": e.time_ms / 1000,
+            "EventTime": e.event_time,
             "EventSource": e.event_source,
-            "Resources": (
-                [{"ResourceType": e.resource_type, "ResourceName": e.resource_name}]
-                if e.resource_name is not None
-                else []
-            ),
+            "Resources": [
+                {"ResourceName": name} | ({"ResourceType": kind} if kind else {})
+                for kind, name in e.resources
+            ],
             "CloudTrailEvent": e.record,
         }
         if e.access_key_id is not None:

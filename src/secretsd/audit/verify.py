@@ -10,13 +10,15 @@ as not yet covered by a signature.
 
 from __future__ import annotations
 
+import calendar
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
 
 from secretsd.audit.chain import GENESIS, DigestHead, load_public_key, record_hash, signature_valid
-from secretsd.store.audit_repository import AuditRepository, StoredDigest, StoredEvent
+from secretsd.store.audit_repository import AuditRepository, StoredBlock, StoredDigest
 from secretsd.store.database import Database
 
 MAX_PROBLEMS = 50
@@ -47,15 +49,15 @@ def chains(db: Database) -> list[tuple[str, str]]:
         return AuditRepository(tx).chains()
 
 
-def _events(db: Database, account: str, region: str, batch: int = 1000) -> Iterator[StoredEvent]:
-    after = 0
+def _blocks(db: Database, account: str, region: str, batch: int = 200) -> Iterator[StoredBlock]:
+    after = -1
     while True:
         with db.transaction() as tx:
-            found = AuditRepository(tx).events_page(account, region, after, batch)
+            found = AuditRepository(tx).blocks_page(account, region, after, batch)
         yield from found
         if len(found) < batch:
             return
-        after = found[-1].seq
+        after = found[-1].first_seq
 
 
 def verify_chain(db: Database, account: str, region: str, trusted: TrustedKeys) -> ChainReport:
@@ -68,55 +70,63 @@ def verify_chain(db: Database, account: str, region: str, trusted: TrustedKeys) 
         report.problem("no chain head: the chain's head row was removed")
         return report
     wanted = {d.seq for d in digests}
-    computed_at: dict[int, str] = {}
-    # Each record's hash is checked over its own contents and the previous record's hash;
-    # the links, the head and the digests are then checked against the stored hashes.
+    stored_at: dict[int, str] = {}
+    # Each record's hash is checked over its own contents, its sequence number and the
+    # previous record's hash; links, the head and the digests against the stored hashes.
     expected, prev = 1, GENESIS
-    for ev in _events(db, account, region):
-        report.records += 1
-        if ev.seq > expected:
-            missing = f"{expected}..{ev.seq - 1}" if ev.seq - 1 > expected else str(expected)
-            report.problem(f"record {missing} missing (removed)")
-        elif ev.seq < expected:
-            report.problem(f"record {ev.seq} out of sequence")
-        if ev.prev_hash != prev:
-            report.problem(f"record {ev.seq}: previous-hash link broken (removed or reordered)")
-        if record_hash(ev.seq, ev.prev_hash, ev.record.encode()) != ev.hash:
-            report.problem(f"record {ev.seq}: contents or position changed (hash mismatch)")
-        _check_columns(report, ev)
-        if ev.seq in wanted:
-            computed_at[ev.seq] = ev.hash
-        expected, prev = ev.seq + 1, ev.hash
+    for block in _blocks(db, account, region):
+        lines, hashes = block.lines(), block.hash_list()
+        where = f"records {block.first_seq}..{block.last_seq}"
+        if block.first_seq > expected:
+            report.problem(f"record {expected}..{block.first_seq - 1} missing (removed)")
+        elif block.first_seq < expected:
+            report.problem(f"{where}: out of sequence (reordered or duplicated)")
+        if not (len(lines) == len(hashes) == block.last_seq - block.first_seq + 1):
+            report.problem(
+                f"{where}: {len(lines)} records and {len(hashes)} hashes where"
+                f" {block.last_seq - block.first_seq + 1} belong (removed or added)"
+            )
+        if block.prev_hash != prev:
+            report.problem(f"{where}: previous-hash link broken (removed or reordered)")
+        link = block.prev_hash
+        for offset, (line, stored) in enumerate(zip(lines, hashes, strict=False)):
+            seq = block.first_seq + offset
+            report.records += 1
+            if record_hash(seq, link, line.encode()) != stored:
+                report.problem(f"record {seq}: contents or position changed (hash mismatch)")
+            _check_time(report, seq, line, block)
+            if seq in wanted:
+                stored_at[seq] = stored
+            link = stored
+        expected, prev = block.last_seq + 1, link
     if expected - 1 != head.seq or prev != head.head_hash:
         report.problem(
             f"chain head (record {head.seq}) does not match the records"
             f" (last record {expected - 1}): records removed or changed at the end"
         )
-    _check_digests(report, digests, computed_at, head.digest_signature, trusted)
+    _check_digests(report, digests, stored_at, head.digest_signature, trusted)
     report.digests = len(digests)
     report.unsigned_tail = head.seq - (digests[-1].seq if digests else 0)
     return report
 
 
-def _check_columns(report: ChainReport, ev: StoredEvent) -> None:
+def _check_time(report: ChainReport, seq: int, line: str, block: StoredBlock) -> None:
+    """The block's time range (LookupEvents' index) must cover its records' times, or a
+    lookup could be made to miss them."""
     try:
-        body = orjson.loads(ev.record)
-    except orjson.JSONDecodeError:
-        report.problem(f"record {ev.seq}: not valid JSON")
+        body = orjson.loads(line)
+        seconds = calendar.timegm(time.strptime(body["eventTime"], "%Y-%m-%dT%H:%M:%SZ"))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        report.problem(f"record {seq}: not a CloudTrail record")
         return
-    if not isinstance(body, dict) or (
-        body.get("eventID") != ev.event_id
-        or body.get("eventName") != ev.event_name
-        or body.get("eventSource") != ev.event_source
-        or body.get("readOnly") != ev.read_only
-    ):
-        report.problem(f"record {ev.seq}: lookup columns disagree with the record")
+    if not block.first_ms // 1000 <= seconds <= block.last_ms // 1000:
+        report.problem(f"record {seq}: outside its block's time range (hidden from lookups)")
 
 
 def _check_digests(
     report: ChainReport,
     digests: list[StoredDigest],
-    computed_at: dict[int, str],
+    stored_at: dict[int, str],
     head_signature: str,
     trusted: TrustedKeys,
 ) -> None:
@@ -136,7 +146,7 @@ def _check_digests(
                 report.problem(f"{where}: signature invalid (forged or changed digest)")
         if d.previous_signature != previous:
             report.problem(f"{where}: does not follow the previous digest (digest removed)")
-        if computed_at.get(d.seq) != d.head_hash:
+        if stored_at.get(d.seq) != d.head_hash:
             report.problem(f"{where}: the records it covers have changed since it was signed")
         previous = d.signature
     if head_signature != previous:

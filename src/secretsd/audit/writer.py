@@ -28,7 +28,7 @@ from secretsd.audit.record import (
 )
 from secretsd.audit.redact import Redactor
 from secretsd.clock import Clock
-from secretsd.store.audit_repository import AuditRepository, StoredDigest, StoredEvent
+from secretsd.store.audit_repository import AuditRepository, StoredBlock, StoredDigest
 from secretsd.store.database import Database, Tx
 
 log = logging.getLogger("secretsd.audit")
@@ -200,33 +200,30 @@ class AuditWriter:
         for (account, region), group in groupby(sorted(records, key=chain_key), key=chain_key):
             head = repo.lock_head(account, region, GENESIS)
             seq, prev = head.seq, head.head_hash
-            rows: list[StoredEvent] = []
+            bodies: list[bytes] = []
+            hashes: list[str] = []
+            times: list[int] = []
             for rec in group:
                 seq += 1
                 body = record_bytes(rec.body)
-                digest = record_hash(seq, prev, body)
-                rows.append(
-                    StoredEvent(
-                        account_id=account,
-                        region=region,
-                        seq=seq,
-                        event_id=rec.event_id,
-                        time_ms=rec.time_ms,
-                        event_name=rec.event_name,
-                        event_source=rec.event_source,
-                        read_only=rec.read_only,
-                        username=rec.username,
-                        access_key_id=rec.access_key_id,
-                        resource_type=rec.resource_type,
-                        resource_name=rec.resource_name,
-                        record=body.decode(),
-                        prev_hash=prev,
-                        hash=digest,
-                    )
+                prev = record_hash(seq, prev, body)
+                bodies.append(body)
+                hashes.append(prev)
+                times.append(rec.time_ms)
+            repo.insert_block(
+                StoredBlock(
+                    account_id=account,
+                    region=region,
+                    first_seq=head.seq + 1,
+                    last_seq=seq,
+                    first_ms=min(times),
+                    last_ms=max(times),
+                    records=b"\n".join(bodies).decode(),
+                    hashes=" ".join(hashes),
+                    prev_hash=head.head_hash,
                 )
-                prev = digest
-                lines.append(body)
-            repo.insert_events(rows)
+            )
+            lines += bodies
             repo.set_head(account, region, seq, prev)
             if now - head.digest_ms >= self._options.digest_seconds * 1000:
                 signer = self._signer()

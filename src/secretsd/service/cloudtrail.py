@@ -6,25 +6,103 @@ default), a NextToken bound to the request's filters. Authorized as cloudtrail:L
 
 from __future__ import annotations
 
+import calendar
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+import orjson
 
 from secretsd.clock import Clock
 from secretsd.errors import ServiceError
 from secretsd.service.authorization import Authorizer
 from secretsd.service.context import CallContext
 from secretsd.service.pagination import TokenCodec
-from secretsd.store.audit_repository import LOOKUP_COLUMNS, AuditRepository, StoredEvent
+from secretsd.store.audit_repository import AuditRepository
 from secretsd.store.database import Database
 
 DEFAULT_WINDOW_MS = 90 * 86_400_000
 MAX_RESULTS = 50
+# Records examined per call at most: a lookup whose filter matches little in a long trail
+# answers with what it found so far and a NextToken, as CloudTrail may answer with a short page.
+SCAN_LIMIT = 20_000
+_BLOCKS_PER_READ = 50
+ATTRIBUTES = (
+    "EventId",
+    "EventName",
+    "ReadOnly",
+    "Username",
+    "ResourceType",
+    "ResourceName",
+    "EventSource",
+    "AccessKeyId",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FoundEvent:
+    """A record as LookupEvents shows it."""
+
+    seq: int
+    record: str
+    event_id: str
+    event_name: str
+    read_only: bool
+    event_time: int  # epoch seconds
+    event_source: str
+    username: str | None
+    access_key_id: str | None
+    resources: tuple[tuple[str | None, str], ...]
+
+    @classmethod
+    def parse(cls, seq: int, record: str) -> FoundEvent:
+        body = orjson.loads(record)
+        who = body.get("userIdentity") or {}
+        kind = who.get("type")
+        if kind == "Root":
+            username: str | None = "root"
+        elif kind == "AssumedRole":
+            username = str(who.get("arn", "")).rsplit("/", 1)[-1]
+        else:
+            username = who.get("userName")
+        return cls(
+            seq=seq,
+            record=record,
+            event_id=body["eventID"],
+            event_name=body["eventName"],
+            read_only=bool(body["readOnly"]),
+            event_time=calendar.timegm(time.strptime(body["eventTime"], "%Y-%m-%dT%H:%M:%SZ")),
+            event_source=body["eventSource"],
+            username=username,
+            access_key_id=who.get("accessKeyId"),
+            resources=tuple((r.get("type"), r["ARN"]) for r in body.get("resources") or ()),
+        )
+
+    def matches(self, attribute: tuple[str, str] | None) -> bool:
+        if attribute is None:
+            return True
+        key, value = attribute
+        if key == "EventId":
+            return self.event_id == value
+        if key == "EventName":
+            return self.event_name == value
+        if key == "ReadOnly":
+            return ("true" if self.read_only else "false") == value
+        if key == "Username":
+            return self.username == value
+        if key == "ResourceType":
+            return any(kind == value for kind, _ in self.resources)
+        if key == "ResourceName":
+            return any(name == value for _, name in self.resources)
+        if key == "EventSource":
+            return self.event_source == value
+        return self.access_key_id == value
 
 
 @dataclass(frozen=True, slots=True)
 class LookupPage:
-    events: list[StoredEvent]
+    events: list[FoundEvent]
     next_token: str | None
 
 
@@ -56,7 +134,7 @@ class CloudTrailService:
             )
         attribute = attributes[0] if attributes else None
         if attribute is not None:
-            if attribute[0] not in LOOKUP_COLUMNS:
+            if attribute[0] not in ATTRIBUTES:
                 raise ServiceError(
                     "InvalidLookupAttributesException",
                     f"Invalid attribute key: {attribute[0]}.",
@@ -87,26 +165,52 @@ class CloudTrailService:
             end.timestamp() if end is not None else None,
         )
         scope = f"LookupEvents/{ctx.account_id}/{ctx.region}/{attribute}/{given}"
-        before: tuple[int, int] | None = None
+        # The position: the sequence number the next page starts at (going back in time).
+        position: int | None = None
         if next_token is not None:
             try:
-                position = self._tokens.decode(scope, next_token)
-                before = (int(position[0]), int(position[1]))
-            except (ServiceError, TypeError, ValueError, IndexError) as exc:
+                position = int(self._tokens.decode(scope, next_token))
+            except (ServiceError, TypeError, ValueError) as exc:
                 raise ServiceError("InvalidNextTokenException", "Invalid NextToken.") from exc
-        with self._db.transaction() as tx:
-            found = AuditRepository(tx).lookup(
-                ctx.account_id,
-                ctx.region,
-                start_ms=start_ms,
-                end_ms=end_ms,
-                attribute=attribute,
-                before=before,
-                limit=limit + 1,
-            )
+        found: list[FoundEvent] = []
+        scanned = 0
+        start_s, end_s = start_ms // 1000, end_ms // 1000
+        while len(found) <= limit and scanned < SCAN_LIMIT:
+            with self._db.transaction() as tx:
+                blocks = AuditRepository(tx).blocks_newest_first(
+                    ctx.account_id,
+                    ctx.region,
+                    start_ms=start_s * 1000,
+                    end_ms=end_s * 1000 + 999,
+                    at_or_before_seq=position,
+                    limit=_BLOCKS_PER_READ,
+                )
+            if not blocks:
+                position = None
+                break
+            for block in blocks:
+                lines = block.lines()
+                for offset in range(len(lines) - 1, -1, -1):
+                    seq = block.first_seq + offset
+                    if position is not None and seq > position:
+                        continue
+                    position = seq - 1
+                    scanned += 1
+                    event = FoundEvent.parse(seq, lines[offset])
+                    if start_s <= event.event_time <= end_s and event.matches(attribute):
+                        found.append(event)
+                        if len(found) > limit:
+                            break
+                if len(found) > limit:
+                    break
+                position = block.first_seq - 1
+            if len(blocks) < _BLOCKS_PER_READ and len(found) <= limit:
+                position = None
+                break
         token = None
         if len(found) > limit:
-            last = found[limit - 1]
-            token = self._tokens.encode(scope, [last.time_ms, last.seq])
             found = found[:limit]
+            position = found[-1].seq - 1
+        if position is not None and position >= 1:
+            token = self._tokens.encode(scope, position)
         return LookupPage(found, token)

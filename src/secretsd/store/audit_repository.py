@@ -30,22 +30,24 @@ class ChainHead(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
-class StoredEvent:
+class StoredBlock:
+    """One writer batch of one chain: records first_seq..last_seq, one per line."""
+
     account_id: str
     region: str
-    seq: int
-    event_id: str
-    time_ms: int
-    event_name: str
-    event_source: str
-    read_only: bool
-    username: str | None
-    access_key_id: str | None
-    resource_type: str | None
-    resource_name: str | None
-    record: str
+    first_seq: int
+    last_seq: int
+    first_ms: int
+    last_ms: int
+    records: str
+    hashes: str
     prev_hash: str
-    hash: str
+
+    def lines(self) -> list[str]:
+        return self.records.split("\n")
+
+    def hash_list(self) -> list[str]:
+        return self.hashes.split(" ")
 
 
 class StoredDigest(NamedTuple):
@@ -60,21 +62,9 @@ class StoredDigest(NamedTuple):
     signature: str
 
 
-_EVENT_COLUMNS = (
-    "account_id, region, seq, event_id, event_time_ms, event_name, event_source, read_only,"
-    " username, access_key_id, resource_type, resource_name, record, prev_hash, hash"
+_BLOCK_COLUMNS = (
+    "account_id, region, first_seq, last_seq, first_ms, last_ms, records, hashes, prev_hash"
 )
-# LookupEvents attribute -> column.
-LOOKUP_COLUMNS = {
-    "EventId": "event_id",
-    "EventName": "event_name",
-    "ReadOnly": "read_only",
-    "Username": "username",
-    "ResourceType": "resource_type",
-    "ResourceName": "resource_name",
-    "EventSource": "event_source",
-    "AccessKeyId": "access_key_id",
-}
 
 
 class AuditRepository:
@@ -105,30 +95,20 @@ class AuditRepository:
             row["digest_signature"],
         )
 
-    def insert_events(self, events: Sequence[StoredEvent]) -> None:
-        self.tx.executemany(
-            f"INSERT INTO audit_events ({_EVENT_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    e.account_id,
-                    e.region,
-                    e.seq,
-                    e.event_id,
-                    e.time_ms,
-                    e.event_name,
-                    e.event_source,
-                    1 if e.read_only else 0,
-                    e.username,
-                    e.access_key_id,
-                    e.resource_type,
-                    e.resource_name,
-                    e.record,
-                    e.prev_hash,
-                    e.hash,
-                )
-                for e in events
-            ],
+    def insert_block(self, block: StoredBlock) -> None:
+        self.tx.execute(
+            f"INSERT INTO audit_blocks ({_BLOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                block.account_id,
+                block.region,
+                block.first_seq,
+                block.last_seq,
+                block.first_ms,
+                block.last_ms,
+                block.records,
+                block.hashes,
+                block.prev_hash,
+            ),
         )
 
     def set_head(self, account_id: str, region: str, seq: int, head_hash: str) -> None:
@@ -192,36 +172,28 @@ class AuditRepository:
             self.tx.execute("INSERT INTO audit_published (event_id) VALUES (?)", (event_id,))
 
     # -- reading ---------------------------------------------------------------------------------
-    def lookup(
+    def blocks_newest_first(
         self,
         account_id: str,
         region: str,
         *,
         start_ms: int,
         end_ms: int,
-        attribute: tuple[str, str] | None,
-        before: tuple[int, int] | None,
+        at_or_before_seq: int | None,
         limit: int,
-    ) -> list[StoredEvent]:
-        """Newest first: (time, seq) strictly before `before` when paginating."""
+    ) -> list[StoredBlock]:
+        """Blocks that may hold events between start_ms and end_ms, newest first."""
         sql = (
-            f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE account_id = ? AND region = ?"
-            " AND event_time_ms >= ? AND event_time_ms <= ?"
+            f"SELECT {_BLOCK_COLUMNS} FROM audit_blocks WHERE account_id = ? AND region = ?"
+            " AND last_ms >= ? AND first_ms <= ?"
         )
         params: list[Any] = [account_id, region, start_ms, end_ms]
-        if attribute is not None:
-            column = LOOKUP_COLUMNS[attribute[0]]
-            sql += f" AND {column} = ?"
-            if column == "read_only":
-                params.append(1 if attribute[1] == "true" else 0)
-            else:
-                params.append(attribute[1])
-        if before is not None:
-            sql += " AND (event_time_ms < ? OR (event_time_ms = ? AND seq < ?))"
-            params += [before[0], before[0], before[1]]
-        sql += " ORDER BY event_time_ms DESC, seq DESC LIMIT ?"
+        if at_or_before_seq is not None:
+            sql += " AND first_seq <= ?"
+            params.append(at_or_before_seq)
+        sql += " ORDER BY first_seq DESC LIMIT ?"
         params.append(limit)
-        return [_stored(r) for r in self.tx.all(sql, params)]
+        return [_block(r) for r in self.tx.all(sql, params)]
 
     def chains(self) -> list[tuple[str, str]]:
         rows = self.tx.all(
@@ -245,15 +217,15 @@ class AuditRepository:
             row["digest_signature"],
         )
 
-    def events_page(
-        self, account_id: str, region: str, after_seq: int, limit: int
-    ) -> list[StoredEvent]:
+    def blocks_page(
+        self, account_id: str, region: str, after_first_seq: int, limit: int
+    ) -> list[StoredBlock]:
         rows = self.tx.all(
-            f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE account_id = ? AND region = ?"
-            " AND seq > ? ORDER BY seq LIMIT ?",
-            (account_id, region, after_seq, limit),
+            f"SELECT {_BLOCK_COLUMNS} FROM audit_blocks WHERE account_id = ? AND region = ?"
+            " AND first_seq > ? ORDER BY first_seq LIMIT ?",
+            (account_id, region, after_first_seq, limit),
         )
-        return [_stored(r) for r in rows]
+        return [_block(r) for r in rows]
 
     def digests(self, account_id: str, region: str) -> list[StoredDigest]:
         rows = self.tx.all(
@@ -278,21 +250,15 @@ class AuditRepository:
         ]
 
 
-def _stored(r: Row) -> StoredEvent:
-    return StoredEvent(
+def _block(r: Row) -> StoredBlock:
+    return StoredBlock(
         account_id=r["account_id"],
         region=r["region"],
-        seq=int(r["seq"]),
-        event_id=r["event_id"],
-        time_ms=int(r["event_time_ms"]),
-        event_name=r["event_name"],
-        event_source=r["event_source"],
-        read_only=bool(r["read_only"]),
-        username=r["username"],
-        access_key_id=r["access_key_id"],
-        resource_type=r["resource_type"],
-        resource_name=r["resource_name"],
-        record=r["record"],
+        first_seq=int(r["first_seq"]),
+        last_seq=int(r["last_seq"]),
+        first_ms=int(r["first_ms"]),
+        last_ms=int(r["last_ms"]),
+        records=r["records"],
+        hashes=r["hashes"],
         prev_hash=r["prev_hash"],
-        hash=r["hash"],
     )

@@ -15,32 +15,27 @@ CREATE TABLE IF NOT EXISTS audit_chains (
     PRIMARY KEY (account_id, region)
 );
 
--- record: the CloudTrail event JSON exactly as hashed. hash = SHA-256 over the sequence number,
--- the previous record's hash and the record (see audit/chain.py). The other columns are
--- LookupEvents' attributes, copied out of the record for its filters.
-CREATE TABLE IF NOT EXISTS audit_events (
+-- The records, in blocks: each writer's batch for one chain is one row (a row per record cost
+-- every call an insert into three B-trees). `records`: one CloudTrail event JSON per line, in
+-- sequence order (first_seq, first_seq + 1, ...), exactly as hashed; `hashes`: each line's
+-- hash, space-separated; prev_hash: the hash of the record before first_seq. A record's hash
+-- is SHA-256 over its sequence number, the previous record's hash and the record (see
+-- audit/chain.py). first_ms/last_ms: the block's event times, for LookupEvents' time range.
+CREATE TABLE IF NOT EXISTS audit_blocks (
     account_id TEXT NOT NULL,
     region TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    event_id TEXT NOT NULL,
-    event_time_ms BIGINT NOT NULL,
-    event_name TEXT NOT NULL,
-    event_source TEXT NOT NULL,
-    read_only INTEGER NOT NULL,
-    username TEXT,
-    access_key_id TEXT,
-    resource_type TEXT,
-    resource_name TEXT,
-    record TEXT NOT NULL,
+    first_seq BIGINT NOT NULL,
+    last_seq BIGINT NOT NULL,
+    first_ms BIGINT NOT NULL,
+    last_ms BIGINT NOT NULL,
+    records TEXT NOT NULL,
+    hashes TEXT NOT NULL,
     prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    PRIMARY KEY (account_id, region, seq)
+    PRIMARY KEY (account_id, region, first_seq)
 );
-CREATE INDEX IF NOT EXISTS audit_events_by_time ON audit_events (account_id, region, event_time_ms);
+CREATE INDEX IF NOT EXISTS audit_blocks_by_time ON audit_blocks (account_id, region, last_ms);
 
--- Service events already appended (their audit event ids), so each is published once. API
--- calls need no such index: an index per record would cost every call (LookupEvents by EventId
--- scans the account's time index instead).
+-- Service events already appended (their audit event ids), so each is published once.
 CREATE TABLE IF NOT EXISTS audit_published (
     event_id TEXT PRIMARY KEY
 );
