@@ -22,6 +22,7 @@ from secretsd.audit.exporters import Exporter
 from secretsd.audit.record import (
     AuditRecord,
     CallFacts,
+    RecordCache,
     api_call_record,
     service_event_id,
     service_event_record,
@@ -88,12 +89,13 @@ class AuditWriter:
         self._pending: list[tuple[AuditRecord, asyncio.Future[bool] | None]] = []
         self._wake: asyncio.Event | None = None
         self._next_service_events = 0.0
+        self._cache = RecordCache()
 
     def add_redactor(self, service: str, redactor: Redactor) -> None:
         self._redactors[service] = redactor
 
     async def record(self, facts: CallFacts) -> bool:
-        rec = api_call_record(facts, self._redactors.get(facts.service))
+        rec = api_call_record(facts, self._redactors.get(facts.service), self._cache)
         if not self._options.fail_closed:
             self._pending.append((rec, None))
             if len(self._pending) >= self._options.batch_max and self._wake is not None:
