@@ -81,19 +81,12 @@ class CallFacts:
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
-    """A record ready for the chain, with the attributes LookupEvents filters on."""
+    """A record ready for its chain (account and region)."""
 
     account_id: str
     region: str
     event_id: str
     time_ms: int
-    event_name: str
-    event_source: str
-    read_only: bool
-    username: str | None
-    access_key_id: str | None
-    resource_type: str | None
-    resource_name: str | None
     body: dict[str, Any] = field(repr=False)
 
 
@@ -147,17 +140,6 @@ def user_identity(identity: Identity) -> dict[str, Any]:
             attributes["creationDate"] = event_time(identity.session_issued_ms)
         context["attributes"] = attributes
     return out
-
-
-def lookup_username(identity: Identity | None) -> str | None:
-    """LookupEvents' Username: the user name, a role session's name, or "root"."""
-    if identity is None:
-        return None
-    if identity.owner_kind == "root":
-        return "root"
-    if identity.owner_kind == "role":
-        return identity.arn.rsplit("/", 1)[-1]
-    return identity.owner_name
 
 
 def _resource(facts: CallFacts) -> tuple[str | None, str | None]:
@@ -247,20 +229,7 @@ def api_call_record(
     resource_type, resource_name = _resource(facts)
     if resource_name is not None:
         body["resources"] = [{"type": resource_type, "ARN": resource_name, "accountId": account}]
-    return AuditRecord(
-        account_id=account,
-        region=body["awsRegion"],
-        event_id=event_id,
-        time_ms=facts.time_ms,
-        event_name=body["eventName"],
-        event_source=body["eventSource"],
-        read_only=read_only,
-        username=lookup_username(identity),
-        access_key_id=identity.access_key_id if identity is not None else facts.access_key_id,
-        resource_type=resource_type,
-        resource_name=resource_name,
-        body=body,
-    )
+    return AuditRecord(account, body["awsRegion"], event_id, facts.time_ms, body)
 
 
 def service_event_id(event: ServiceEvent) -> str:
@@ -297,17 +266,4 @@ def service_event_record(event: ServiceEvent) -> AuditRecord:
         body["resources"] = [
             {"type": resource_type, "ARN": event.resource_arn, "accountId": event.account_id}
         ]
-    return AuditRecord(
-        account_id=event.account_id,
-        region=event.region,
-        event_id=event_id,
-        time_ms=event.time_ms,
-        event_name=event.event_name,
-        event_source=source,
-        read_only=False,
-        username=None,
-        access_key_id=None,
-        resource_type=resource_type if event.resource_arn else None,
-        resource_name=event.resource_arn,
-        body=body,
-    )
+    return AuditRecord(event.account_id, event.region, event_id, event.time_ms, body)

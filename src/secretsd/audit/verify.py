@@ -1,8 +1,9 @@
 """`secretsd audit verify`: recompute every chain and check every signed digest.
 
-Finds a record changed (its hash), removed or reordered (the sequence and the previous-hash
-links), records cut from the end (the chain head), LookupEvents columns that disagree with the
-record they index, and digests that are forged, re-signed by another key, unlinked from their
+Finds a record changed (its hash), removed or reordered (block sizes, the sequence and the
+previous-hash links), records cut from the end (the chain head), a block whose time range (what
+LookupEvents selects on) does not cover its records, and digests that are forged, re-signed by
+another key, unlinked from their
 predecessor, or that no longer match the records they cover. Someone able to rewrite the whole
 database can recompute hashes, but not sign: records after the last digest are therefore reported
 as not yet covered by a signature.
