@@ -82,17 +82,6 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
     sm_validator = Validator(sm_model)
     kms_validator = Validator(kms_model)
     principals = PrincipalDirectory(db, root_key, settings.credential_cache_seconds, watch.current)
-    console = ConsoleApp(
-        ConsoleSessions(
-            db,
-            clock,
-            principals,
-            idle_seconds=settings.console_idle_seconds,
-            absolute_seconds=settings.console_session_seconds,
-        ),
-        ApiOperations(service, HANDLERS, sm_validator),
-        ApiOperations(kms, kms_api.HANDLERS, kms_validator),
-    )
     replication = ReplicationService(db, keyring, clock, service)
     tokens = TokenCodec(root_key)
     audit_url = settings.audit_database_url
@@ -151,6 +140,17 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         ),
         exporters,
         on_written=metrics.audit_written if metrics is not None else None,
+    )
+    console = ConsoleApp(
+        ConsoleSessions(
+            db,
+            clock,
+            principals,
+            idle_seconds=settings.console_idle_seconds,
+            absolute_seconds=settings.console_session_seconds,
+        ),
+        ApiOperations(service, HANDLERS, sm_validator, "secretsmanager", audit, clock.now_ms),
+        ApiOperations(kms, kms_api.HANDLERS, kms_validator, "kms", audit, clock.now_ms),
     )
     return ApiApp(
         service=service,
