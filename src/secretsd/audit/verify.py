@@ -136,7 +136,10 @@ def _check_digests(
         where = f"digest at record {d.seq}"
         key_text = trusted(d.key_version)
         if key_text is None:
-            report.problem(f"{where}: no trusted public key for root key version {d.key_version}")
+            report.problem(
+                f"{where}: no trusted public key for root key version {d.key_version} (retired"
+                " by a rotation? verify with --public-keys exported before it)"
+            )
         elif key_text != d.public_key:
             report.problem(f"{where}: signed by a key that is not secretsd's (forged)")
         else:
