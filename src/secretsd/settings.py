@@ -62,6 +62,9 @@ class Settings:
     # /metrics: served unless disabled; with a token, scrapes must send "Bearer <token>".
     metrics_enabled: bool = True
     metrics_token: str = ""
+    # TLS: a PEM certificate (chain) and its key; both or neither. SIGHUP re-reads them.
+    tls_cert_path: str = ""
+    tls_key_path: str = ""
     # Set by `serve` for several workers: prometheus-client's multiprocess directory.
     metrics_multiprocess_dir: str = ""
 

@@ -6,7 +6,9 @@ import functools
 import logging
 import os
 import shutil
+import signal
 import socket
+import ssl
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -118,6 +120,18 @@ def init(data_dir: str | None, database_url: str | None) -> None:
     help="Seconds between looks for secrets whose recovery window ended. [60]",
 )
 @click.option(
+    "--tls-cert",
+    "tls_cert_path",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Serve HTTPS with this PEM certificate (chain); re-read on SIGHUP. [HTTP]",
+)
+@click.option(
+    "--tls-key",
+    "tls_key_path",
+    type=click.Path(dir_okay=False, exists=True),
+    help="The certificate's PEM private key.",
+)
+@click.option(
     "--clock-offset",
     "clock_offset_seconds",
     type=float,
@@ -128,6 +142,8 @@ def serve(**options: object) -> None:
     """Run the server (initialising the data directory on first start)."""
     settings = _settings(**options)
     _configure_logging(settings.log_level)
+    if bool(settings.tls_cert_path) != bool(settings.tls_key_path):
+        raise click.ClickException("--tls-cert and --tls-key go together")
     sealed = _init(settings).sealed
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
@@ -135,12 +151,15 @@ def serve(**options: object) -> None:
     if settings.workers > 1 and settings.metrics_enabled:
         settings = replace(settings, metrics_multiprocess_dir=str(_metrics_dir(settings)))
     if settings.workers == 1:
-        server = uvicorn.Server(_uvicorn_config(settings, app=_server_app(settings)))
-        _announce(host, port)
+        config = _uvicorn_config(settings, app=_server_app(settings))
+        server = uvicorn.Server(config)
+        if settings.tls_cert_path:
+            _reload_tls_on_sighup(settings, config)
+        _announce(host, port, settings)
         server.run(sockets=[sock])
         return
     if sealed:
-        _announce(host, port)
+        _announce(host, port, settings)
         wrapping_key = _unseal_before_workers(settings, sock)
         if wrapping_key is None:
             return
@@ -160,7 +179,9 @@ def serve(**options: object) -> None:
     config = _uvicorn_config(
         settings, app="secretsd.app:app_from_environment", factory=True, workers=settings.workers
     )
-    _announce(host, port)
+    # With several workers, uvicorn's supervisor answers SIGHUP by restarting them: each new
+    # worker reads the certificate afresh.
+    _announce(host, port, settings)
     Multiprocess(config, sockets=[sock]).run()
 
 
@@ -208,7 +229,30 @@ def _unseal_before_workers(settings: Settings, sock: socket.socket) -> bytes | N
     return found[0] if found else None
 
 
+def _reload_tls_on_sighup(settings: Settings, config: uvicorn.Config) -> None:
+    """One process: SIGHUP loads the certificate and key again into the live SSL context, so
+    new connections get the new certificate and open ones carry on."""
+
+    def reload(signum: int, frame: object) -> None:
+        if config.ssl is None:
+            return
+        try:
+            config.ssl.load_cert_chain(settings.tls_cert_path, settings.tls_key_path)
+        except (OSError, ssl.SSLError) as exc:
+            logging.getLogger("secretsd").error("TLS certificate not reloaded: %s", exc)
+            return
+        logging.getLogger("secretsd").info("TLS certificate reloaded")
+
+    signal.signal(signal.SIGHUP, reload)
+
+
 def _uvicorn_config(settings: Settings, **app: Any) -> uvicorn.Config:
+    if settings.tls_cert_path:
+        app = {
+            **app,
+            "ssl_certfile": settings.tls_cert_path,
+            "ssl_keyfile": settings.tls_key_path,
+        }
     return uvicorn.Config(
         **app,
         lifespan="on",
@@ -221,9 +265,10 @@ def _uvicorn_config(settings: Settings, **app: Any) -> uvicorn.Config:
     )
 
 
-def _announce(host: str, port: int) -> None:
+def _announce(host: str, port: int, settings: Settings) -> None:
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"secretsd: listening on http://{shown}:{port}")
+    scheme = "https" if settings.tls_cert_path else "http"
+    click.echo(f"secretsd: listening on {scheme}://{shown}:{port}")
     sys.stdout.flush()
 
 
