@@ -15,6 +15,7 @@ from secretsd.audit.exporters import Exporter, JsonLinesExporter, SyslogExporter
 from secretsd.audit.redact import Redactor
 from secretsd.audit.writer import AuditOptions, AuditWriter
 from secretsd.auth.principals import PrincipalDirectory, seal_secret
+from secretsd.cli.logs import configure_logging
 from secretsd.clock import SystemClock
 from secretsd.console.app import PREFIX as CONSOLE_PREFIX
 from secretsd.console.app import ConsoleApp
@@ -261,6 +262,7 @@ def worker_app(settings: Settings, wrapping_key: bytes) -> ApiApp:
         root_keys = live_root_keys(settings, db, protector)
     finally:
         db.close()
+    configure_logging(settings.log_level, settings.log_format)
     return build_app(settings, root_keys)
 
 
@@ -268,4 +270,6 @@ def app_from_environment() -> AsgiApp:
     """Entry point for uvicorn worker processes: settings arrive through SECRETSD_* variables.
     (`serve` unseals passphrase-protected servers in the supervisor; a worker started some other
     way with a passphrase protector starts sealed on its own.)"""
-    return build_server(Settings.from_env())
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    return build_server(settings)

@@ -25,6 +25,9 @@ class Settings:
     # Requests larger than this are refused before being parsed.
     max_body_bytes: int = 1_048_576
     log_level: str = "info"
+    # "text" (one line, human-readable) or "json" (one JSON object per line, with request_id,
+    # operation, status and error_code fields on request lines).
+    log_format: str = "text"
     # How long an access key's unsealed secret stays cached in a worker (seconds).
     credential_cache_seconds: float = 30.0
     # How long a worker keeps an unwrapped data key in memory (never on disk); 0 disables it.

@@ -21,6 +21,7 @@ from uvicorn.supervisors import Multiprocess
 from secretsd.app import build_app, build_server, passphrase_protector, worker_app
 from secretsd.bootstrap import InitResult, RootKeyMismatch, initialise
 from secretsd.cli import accounts, audit, root_keys
+from secretsd.cli.logs import configure_logging
 from secretsd.clock import SystemClock
 from secretsd.crypto.protectors import ProtectorMismatch, ProtectorUnavailable
 from secretsd.kms.root_keys import RootKeyError
@@ -37,14 +38,8 @@ def _settings(**options: object) -> Settings:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    # yoyo narrates every migration step at INFO; only its warnings matter to an operator.
-    logging.getLogger("yoyo").setLevel(logging.WARNING)
+def _configure_logging(level: str, log_format: str = "text") -> None:
+    configure_logging(level, log_format)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -114,6 +109,11 @@ def init(data_dir: str | None, database_url: str | None) -> None:
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes. [1]")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    help="json: one JSON object per line, request lines with request_id. [text]",
+)
+@click.option(
     "--purge-interval",
     "purge_interval_seconds",
     type=float,
@@ -141,7 +141,7 @@ def init(data_dir: str | None, database_url: str | None) -> None:
 def serve(**options: object) -> None:
     """Run the server (initialising the data directory on first start)."""
     settings = _settings(**options)
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
     if bool(settings.tls_cert_path) != bool(settings.tls_key_path):
         raise click.ClickException("--tls-cert and --tls-key go together")
     sealed = _init(settings).sealed

@@ -187,7 +187,12 @@ class ApiApp:
         except Exception:
             # Never a traceback on the wire; the log gets the details (values are not in them:
             # handlers never put secret values into exception messages).
-            log.exception("internal error request_id=%s operation=%s", request_id, operation)
+            log.exception(
+                "internal error request_id=%s operation=%s",
+                request_id,
+                operation,
+                extra={"request_id": request_id, "operation": operation},
+            )
             seen.failed("InternalServiceError", "An error occurred on the server side.")
             status, payload = (
                 500,
@@ -197,7 +202,11 @@ class ApiApp:
             facts = _facts(scope, seen, request_id, time_ms, status)
             if not await self._audit.record(facts):
                 # Fail-closed: a call whose record cannot be made durable is not answered.
-                log.error("audit record not written: refused request_id=%s", request_id)
+                log.error(
+                    "audit record not written: refused request_id=%s",
+                    request_id,
+                    extra={"request_id": request_id},
+                )
                 status, payload = 500, INTERNAL_ERROR
                 seen.failed("InternalServiceError", "audit trail unavailable")
         if self._metrics is not None:
@@ -219,6 +228,12 @@ class ApiApp:
                 operation,
                 status,
                 (time.perf_counter() - started) * 1000,
+                extra={
+                    "request_id": request_id,
+                    "operation": operation,
+                    "status": status,
+                    "error_code": seen.error_code,
+                },
             )
 
     async def _handle(
@@ -264,7 +279,12 @@ class ApiApp:
             return 500, INTERNAL_ERROR, operation
         except Exception:
             # Details go to the log (never values: nothing puts them in exception messages).
-            log.exception("internal error request_id=%s operation=%s", request_id, operation)
+            log.exception(
+                "internal error request_id=%s operation=%s",
+                request_id,
+                operation,
+                extra={"request_id": request_id, "operation": operation},
+            )
             seen.failed("InternalServiceError", "An error occurred on the server side.")
             return 500, INTERNAL_ERROR, operation
         seen.result = result
@@ -423,7 +443,13 @@ def _log_unavailable(request_id: str, operation: str, exc: StoreUnavailable) -> 
     # The database is away (a failover in progress): the caller gets AWS's retryable 500, which
     # every SDK retries, and the next request reconnects to the new primary. Expected, so one
     # line and no traceback.
-    log.warning("database unavailable request_id=%s operation=%s: %s", request_id, operation, exc)
+    log.warning(
+        "database unavailable request_id=%s operation=%s: %s",
+        request_id,
+        operation,
+        exc,
+        extra={"request_id": request_id, "operation": operation},
+    )
 
 
 def _query_error_body(
