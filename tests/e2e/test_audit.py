@@ -623,3 +623,27 @@ def test_fail_closed_refuses_calls_whose_record_cannot_be_written_and_metrics_co
     assert not [k for k in after if "guarded" in k]  # no secret names in labels
     code, out = _verify(server)
     assert code == 0, out
+
+
+def test_service_events_are_published_as_aws_service_events(
+    client_factory: ClientFactory, server: ServerProcess, unique_name: NameFactory
+) -> None:
+    sm = client_factory("secretsmanager", server=server)
+    arn = sm.create_secret(
+        Name=unique_name(), SecretString="v", AddReplicaRegions=[{"Region": "eu-west-1"}]
+    )["ARN"]
+    trail = client_factory(LOOKUP, server=server)
+    events = wait_for_events(
+        lambda: trail.lookup_events(
+            LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": arn}]
+        )["Events"],
+        lambda found: any(e["EventName"] == "ReplicationSucceeded" for e in found),
+    )
+    (event,) = [e for e in events if e["EventName"] == "ReplicationSucceeded"]
+    record = json.loads(event["CloudTrailEvent"])
+    assert record["eventType"] == "AwsServiceEvent"
+    assert record["eventSource"] == "secretsmanager.amazonaws.com"
+    assert record["userIdentity"]["invokedBy"] == "secretsmanager.amazonaws.com"
+    assert record["serviceEventDetails"] == {"replicaRegion": "eu-west-1"}
+    assert record["resources"][0]["ARN"] == arn
+    assert "Username" not in event and "AccessKeyId" not in event

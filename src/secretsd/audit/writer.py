@@ -147,7 +147,10 @@ class AuditWriter:
                 self._on_written(len(batch), False)
             self._settle(batch, False)
             retry = [(rec, None) for rec, fut in batch if fut is None]
-            self._pending = (retry + self._pending)[-MAX_PENDING:]
+            kept = retry + self._pending
+            if len(kept) > MAX_PENDING:
+                log.error("audit records dropped (buffer full): %d", len(kept) - MAX_PENDING)
+            self._pending = kept[-MAX_PENDING:]
             return
         self._settle(batch, True)
         if self._on_written is not None:
