@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from secretsd.store.database import MIGRATIONS_DIR, Database, Row, Tx
-from secretsd.store.events import ServiceEvent, _event
+from secretsd.store.events import ServiceEvent
 
 AUDIT_MIGRATION = MIGRATIONS_DIR / "0013.audit.sql"
 
@@ -156,7 +157,19 @@ class AuditRepository:
             " ORDER BY time_ms, event_id LIMIT ?",
             (since_ms, limit),
         )
-        return [_event(r) for r in rows]
+        return [
+            ServiceEvent(
+                r["event_id"],
+                int(r["time_ms"]),
+                r["account_id"],
+                r["region"],
+                r["event_source"],
+                r["event_name"],
+                r["resource_arn"],
+                json.loads(r["details_json"]),
+            )
+            for r in rows
+        ]
 
     def event_ids_present(self, event_ids: Sequence[str]) -> set[str]:
         if not event_ids:
