@@ -25,6 +25,9 @@ class Settings:
     # Requests larger than this are refused before being parsed.
     max_body_bytes: int = 1_048_576
     log_level: str = "info"
+    # "text" (one line, human-readable) or "json" (one JSON object per line, with request_id,
+    # operation, status and error_code fields on request lines).
+    log_format: str = "text"
     # How long an access key's unsealed secret stays cached in a worker (seconds).
     credential_cache_seconds: float = 30.0
     # How long a worker keeps an unwrapped data key in memory (never on disk); 0 disables it.
@@ -53,10 +56,39 @@ class Settings:
     # region, or `default`).
     replication_peers: str = ""
     replication_credentials: str = ""
+    # The audit trail (docs/operations.md); there is no switch to turn it off.
+    # Refuse a call (500 InternalServiceError) whose audit record cannot be committed; each call
+    # then waits for its record's commit (batched with the worker's other calls).
+    audit_fail_closed: bool = False
+    # Without fail-closed, records are committed in batches at least this often.
+    audit_flush_seconds: float = 0.05
+    # How often each chain's head is signed (a digest), at most.
+    audit_digest_seconds: float = 60.0
+    # Exporters: a JSON lines file, and syslog (/dev/log, udp://host:514 or tcp://host:514).
+    audit_log_path: str = ""
+    audit_syslog_address: str = ""
+    # /metrics: served unless disabled; with a token, scrapes must send "Bearer <token>".
+    metrics_enabled: bool = True
+    metrics_token: str = ""
+    # TLS: a PEM certificate (chain) and its key; both or neither. SIGHUP re-reads them.
+    tls_cert_path: str = ""
+    tls_key_path: str = ""
+    # Set by `serve` for several workers: prometheus-client's multiprocess directory.
+    metrics_multiprocess_dir: str = ""
 
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'secretsd.db').resolve()}"
+
+    @property
+    def audit_database_url(self) -> str:
+        """Where the audit trail lives: on SQLite a file of its own next to the database (its
+        constant appends then never invalidate the workers' caches, which follow the main
+        file's commits, nor queue behind secret writes); on PostgreSQL the same database."""
+        url = self.effective_database_url
+        if not url.startswith("sqlite:///"):
+            return url
+        return url[: -len(".db")] + "-audit.db" if url.endswith(".db") else url + "-audit"
 
     @property
     def root_key_path(self) -> Path:

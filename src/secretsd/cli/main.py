@@ -6,7 +6,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
+import signal
 import socket
+import ssl
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +21,8 @@ from uvicorn.supervisors import Multiprocess
 
 from secretsd.app import build_app, build_server, passphrase_protector, worker_app
 from secretsd.bootstrap import InitResult, RootKeyMismatch, initialise
-from secretsd.cli import accounts, backup, root_keys
+from secretsd.cli import accounts, audit, backup, root_keys
+from secretsd.cli.logs import configure_logging
 from secretsd.clock import SystemClock
 from secretsd.crypto.protectors import ProtectorMismatch, ProtectorUnavailable
 from secretsd.kms.root_keys import RootKeyError
@@ -36,14 +40,8 @@ def _settings(**options: object) -> Settings:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    # yoyo narrates every migration step at INFO; only its warnings matter to an operator.
-    logging.getLogger("yoyo").setLevel(logging.WARNING)
+def _configure_logging(level: str, log_format: str = "text") -> None:
+    configure_logging(level, log_format)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -113,10 +111,27 @@ def init(data_dir: str | None, database_url: str | None) -> None:
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes. [1]")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    help="json: one JSON object per line, request lines with request_id. [text]",
+)
+@click.option(
     "--purge-interval",
     "purge_interval_seconds",
     type=float,
     help="Seconds between looks for secrets whose recovery window ended. [60]",
+)
+@click.option(
+    "--tls-cert",
+    "tls_cert_path",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Serve HTTPS with this PEM certificate (chain); re-read on SIGHUP. [HTTP]",
+)
+@click.option(
+    "--tls-key",
+    "tls_key_path",
+    type=click.Path(dir_okay=False, exists=True),
+    help="The certificate's PEM private key.",
 )
 @click.option(
     "--clock-offset",
@@ -147,18 +162,25 @@ def serve(**options: object) -> None:
         parse_peers(settings.replication_peers, settings.replication_credentials)
     except PeerConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
+    if bool(settings.tls_cert_path) != bool(settings.tls_key_path):
+        raise click.ClickException("--tls-cert and --tls-key go together")
     sealed = _init(settings).sealed
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     settings = replace(settings, port=port, data_dir=settings.data_dir.resolve())
+    if settings.workers > 1 and settings.metrics_enabled:
+        settings = replace(settings, metrics_multiprocess_dir=str(_metrics_dir(settings)))
     if settings.workers == 1:
-        server = uvicorn.Server(_uvicorn_config(settings, app=_server_app(settings)))
-        _announce(host, port)
+        config = _uvicorn_config(settings, app=_server_app(settings))
+        server = uvicorn.Server(config)
+        if settings.tls_cert_path:
+            _reload_tls_on_sighup(settings, config)
+        _announce(host, port, settings)
         server.run(sockets=[sock])
         return
     if sealed:
-        _announce(host, port)
+        _announce(host, port, settings)
         wrapping_key = _unseal_before_workers(settings, sock)
         if wrapping_key is None:
             return
@@ -178,8 +200,22 @@ def serve(**options: object) -> None:
     config = _uvicorn_config(
         settings, app="secretsd.app:app_from_environment", factory=True, workers=settings.workers
     )
-    _announce(host, port)
+    # With several workers, uvicorn's supervisor answers SIGHUP by restarting them: each new
+    # worker reads the certificate afresh.
+    _announce(host, port, settings)
     Multiprocess(config, sockets=[sock]).run()
+
+
+def _metrics_dir(settings: Settings) -> Path:
+    """A fresh directory for prometheus-client's per-worker files: the library reads
+    PROMETHEUS_MULTIPROC_DIR when the (spawned) workers import it, so it is set before they
+    start; left over from an earlier run, its counts would be summed in, so it starts empty."""
+    path = settings.data_dir / "metrics"
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
 
 
 def _server_app(settings: Settings) -> AsgiApp:
@@ -214,7 +250,30 @@ def _unseal_before_workers(settings: Settings, sock: socket.socket) -> bytes | N
     return found[0] if found else None
 
 
+def _reload_tls_on_sighup(settings: Settings, config: uvicorn.Config) -> None:
+    """One process: SIGHUP loads the certificate and key again into the live SSL context, so
+    new connections get the new certificate and open ones carry on."""
+
+    def reload(signum: int, frame: object) -> None:
+        if config.ssl is None:
+            return
+        try:
+            config.ssl.load_cert_chain(settings.tls_cert_path, settings.tls_key_path)
+        except (OSError, ssl.SSLError) as exc:
+            logging.getLogger("secretsd").error("TLS certificate not reloaded: %s", exc)
+            return
+        logging.getLogger("secretsd").info("TLS certificate reloaded")
+
+    signal.signal(signal.SIGHUP, reload)
+
+
 def _uvicorn_config(settings: Settings, **app: Any) -> uvicorn.Config:
+    if settings.tls_cert_path:
+        app = {
+            **app,
+            "ssl_certfile": settings.tls_cert_path,
+            "ssl_keyfile": settings.tls_key_path,
+        }
     return uvicorn.Config(
         **app,
         lifespan="on",
@@ -227,15 +286,17 @@ def _uvicorn_config(settings: Settings, **app: Any) -> uvicorn.Config:
     )
 
 
-def _announce(host: str, port: int) -> None:
+def _announce(host: str, port: int, settings: Settings) -> None:
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"secretsd: listening on http://{shown}:{port}")
+    scheme = "https" if settings.tls_cert_path else "http"
+    click.echo(f"secretsd: listening on {scheme}://{shown}:{port}")
     sys.stdout.flush()
 
 
 root_keys.register(main, _settings, _data_dir, _database)
 accounts.register(main, _settings, _data_dir, _database)
 backup.register(main, _settings, _data_dir, _database)
+audit.register(main, _settings, _data_dir, _database)
 
 if __name__ == "__main__":
     main()
