@@ -48,6 +48,12 @@ class Settings:
     # Web console sessions end after this long without a page view, and this long after sign-in.
     console_idle_seconds: int = 3600
     console_session_seconds: int = 43200
+    # TLS: PEM certificate chain and private key; both empty serves plain HTTP. SIGHUP re-reads
+    # them for new connections (docs/operations.md).
+    tls_cert: str = ""
+    tls_key: str = ""
+    # "text" (one human-readable line per record) or "json" (one JSON object per line).
+    log_format: str = "text"
 
     @property
     def effective_database_url(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import socket
 import sys
 from dataclasses import replace
@@ -24,6 +25,7 @@ from secretsd.kms.root_keys import RootKeyError
 from secretsd.protocol.sealed import AsgiApp, SealedGate, starting
 from secretsd.settings import Settings
 from secretsd.store.database import Database
+from secretsd.tls import ReloadingContext, TlsConfigError, new_context
 
 
 def _settings(**options: object) -> Settings:
@@ -123,21 +125,28 @@ def init(data_dir: str | None, database_url: str | None) -> None:
     hidden=True,
     help="Shift the server clock (drills and tests only).",
 )
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False),
+    help="PEM certificate chain: serve HTTPS (with --tls-key). SIGHUP re-reads both.",
+)
+@click.option("--tls-key", type=click.Path(dir_okay=False), help="PEM private key for --tls-cert.")
 def serve(**options: object) -> None:
     """Run the server (initialising the data directory on first start)."""
     settings = _settings(**options)
     _configure_logging(settings.log_level)
+    _check_tls(settings)
     sealed = _init(settings).sealed
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     settings = replace(settings, port=port, data_dir=settings.data_dir.resolve())
     if settings.workers == 1:
         server = uvicorn.Server(_uvicorn_config(settings, app=_server_app(settings)))
-        _announce(host, port)
+        _announce(settings, host, port)
         server.run(sockets=[sock])
         return
     if sealed:
-        _announce(host, port)
+        _announce(settings, host, port)
         wrapping_key = _unseal_before_workers(settings, sock)
         if wrapping_key is None:
             return
@@ -149,7 +158,7 @@ def serve(**options: object) -> None:
             factory=True,
             workers=settings.workers,
         )
-        Multiprocess(config, sockets=[sock]).run()
+        ForwardingMultiprocess(config, sockets=[sock]).run()
         return
     build_app(settings)  # fail here, once, rather than in every worker
     # Workers are fresh processes: they rebuild the same Settings from the environment.
@@ -157,8 +166,29 @@ def serve(**options: object) -> None:
     config = _uvicorn_config(
         settings, app="secretsd.app:app_from_environment", factory=True, workers=settings.workers
     )
-    _announce(host, port)
-    Multiprocess(config, sockets=[sock]).run()
+    _announce(settings, host, port)
+    ForwardingMultiprocess(config, sockets=[sock]).run()
+
+
+class ForwardingMultiprocess(Multiprocess):
+    """uvicorn's supervisor, except that SIGHUP goes on to the workers (each re-reads its TLS
+    certificate in place) instead of replacing them."""
+
+    def handle_hup(self) -> None:
+        for process in self.processes:
+            if process.pid is not None and process.is_alive(timeout=0.1):
+                os.kill(process.pid, signal.SIGHUP)
+
+
+def _check_tls(settings: Settings) -> None:
+    """Both or neither, and loadable: refuse to start rather than fail in every worker."""
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    if settings.tls_cert:
+        try:
+            new_context(settings.tls_cert, settings.tls_key)
+        except TlsConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
 
 
 def _server_app(settings: Settings) -> AsgiApp:
@@ -194,6 +224,12 @@ def _unseal_before_workers(settings: Settings, sock: socket.socket) -> bytes | N
 
 
 def _uvicorn_config(settings: Settings, **app: Any) -> uvicorn.Config:
+    if settings.tls_cert:
+        # Absolute paths: workers and reloads must find the same files whatever their cwd.
+        tls = ReloadingContext(
+            str(Path(settings.tls_cert).resolve()), str(Path(settings.tls_key).resolve())
+        )
+        app["ssl_context_factory"] = tls
     return uvicorn.Config(
         **app,
         lifespan="on",
@@ -206,9 +242,10 @@ def _uvicorn_config(settings: Settings, **app: Any) -> uvicorn.Config:
     )
 
 
-def _announce(host: str, port: int) -> None:
+def _announce(settings: Settings, host: str, port: int) -> None:
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"secretsd: listening on http://{shown}:{port}")
+    scheme = "https" if settings.tls_cert else "http"
+    click.echo(f"secretsd: listening on {scheme}://{shown}:{port}")
     sys.stdout.flush()
 
 
