@@ -175,6 +175,8 @@ class ForwardingMultiprocess(Multiprocess):
     certificate in place) instead of replacing them."""
 
     def handle_hup(self) -> None:
+        if self.config.ssl_context_factory is None:
+            return  # workers without TLS install no handler: SIGHUP would end them
         for process in self.processes:
             if process.pid is not None and process.is_alive(timeout=0.1):
                 os.kill(process.pid, signal.SIGHUP)
