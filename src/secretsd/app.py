@@ -18,6 +18,7 @@ from secretsd.crypto.rootkey import RootKeyring
 from secretsd.kms.keyring import Keyring
 from secretsd.kms.root_keys import open_keyring, protector_params, read_state
 from secretsd.kms.service import KmsService
+from secretsd.logs import configure_logging
 from secretsd.protocol.asgi import ApiApp, Route
 from secretsd.protocol.model import load_service_model
 from secretsd.protocol.query import QueryRoute, QueryService
@@ -174,6 +175,7 @@ def worker_app(settings: Settings, wrapping_key: bytes) -> ApiApp:
     """Factory for the workers of a passphrase-protected server, which the supervisor unsealed
     before starting them (the derived key reaches them through multiprocessing's pipe, never
     the environment or a file)."""
+    configure_logging(settings.log_level, settings.log_format)
     db = Database(settings.effective_database_url)
     try:
         state = read_state(db)
@@ -188,4 +190,6 @@ def app_from_environment() -> AsgiApp:
     """Entry point for uvicorn worker processes: settings arrive through SECRETSD_* variables.
     (`serve` unseals passphrase-protected servers in the supervisor; a worker started some other
     way with a passphrase protector starts sealed on its own.)"""
-    return build_server(Settings.from_env())
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    return build_server(settings)

@@ -22,6 +22,7 @@ from secretsd.cli import accounts, root_keys
 from secretsd.clock import SystemClock
 from secretsd.crypto.protectors import ProtectorMismatch, ProtectorUnavailable
 from secretsd.kms.root_keys import RootKeyError
+from secretsd.logs import FORMATS, configure_logging
 from secretsd.protocol.sealed import AsgiApp, SealedGate, starting
 from secretsd.settings import Settings
 from secretsd.store.database import Database
@@ -34,16 +35,6 @@ def _settings(**options: object) -> Settings:
     if "data_dir" in changes:
         changes["data_dir"] = Path(str(changes["data_dir"]))
     return replace(base, **changes)  # type: ignore[arg-type]
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    # yoyo narrates every migration step at INFO; only its warnings matter to an operator.
-    logging.getLogger("yoyo").setLevel(logging.WARNING)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -65,17 +56,26 @@ def _init(settings: Settings) -> InitResult:
     finally:
         db.close()
     if result.sealed:
-        click.echo(
+        _notice(
+            settings,
             "secretsd: sealed (a passphrase protects the root keys); unseal with `secretsd unseal`",
-            err=True,
         )
     if result.created:
-        click.echo(
+        _notice(
+            settings,
             f"secretsd: initialised account {result.account_id}; administrator credentials in"
             f" {settings.admin_credentials_path}",
-            err=True,
         )
     return result
+
+
+def _notice(settings: Settings, text: str) -> None:
+    """A line for the operator on stderr: a log record when the log is JSON, so that every line
+    there stays one JSON object."""
+    if settings.log_format == "json":
+        logging.getLogger("secretsd").warning(text)
+    else:
+        click.echo(text, err=True)
 
 
 @click.group()
@@ -101,7 +101,7 @@ _database = click.option(
 def init(data_dir: str | None, database_url: str | None) -> None:
     """Initialise a data directory and database (serve does this on first start)."""
     settings = _settings(data_dir=data_dir, database_url=database_url)
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     _init(settings)
 
 
@@ -112,6 +112,12 @@ def init(data_dir: str | None, database_url: str | None) -> None:
 @_database
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes. [1]")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    help="text lines, or one JSON object per line (time, level, logger, message, request_id,"
+    " operation, status, ms). [text]",
+)
 @click.option(
     "--purge-interval",
     "purge_interval_seconds",
@@ -134,7 +140,7 @@ def init(data_dir: str | None, database_url: str | None) -> None:
 def serve(**options: object) -> None:
     """Run the server (initialising the data directory on first start)."""
     settings = _settings(**options)
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     _check_tls(settings)
     sealed = _init(settings).sealed
     sock = _bind(settings.host, settings.port)

@@ -156,7 +156,12 @@ class ApiApp:
         except Exception:
             # Never a traceback on the wire; the log gets the details (values are not in them:
             # handlers never put secret values into exception messages).
-            log.exception("internal error request_id=%s operation=%s", request_id, operation)
+            log.exception(
+                "internal error request_id=%s operation=%s",
+                request_id,
+                operation,
+                extra={"request_id": request_id, "operation": operation},
+            )
             status, payload = (
                 500,
                 error_body("InternalServiceError", "An error occurred on the server side."),
@@ -165,13 +170,20 @@ class ApiApp:
             status, payload = _query_error_body(query_route, status, payload, request_id)
         await self._respond(send, status, payload, request_id, content_type)
         if status >= 400 or log.isEnabledFor(logging.DEBUG):
+            ms = round((time.perf_counter() - started) * 1000, 2)
             log.log(
                 logging.INFO if status >= 400 else logging.DEBUG,
                 "request_id=%s operation=%s status=%d ms=%.2f",
                 request_id,
                 operation,
                 status,
-                (time.perf_counter() - started) * 1000,
+                ms,
+                extra={
+                    "request_id": request_id,
+                    "operation": operation,
+                    "status": status,
+                    "ms": ms,
+                },
             )
 
     async def _handle(self, scope: Scope, body: bytes, request_id: str) -> tuple[int, bytes, str]:
@@ -205,7 +217,12 @@ class ApiApp:
             return 500, INTERNAL_ERROR, operation
         except Exception:
             # Details go to the log (never values: nothing puts them in exception messages).
-            log.exception("internal error request_id=%s operation=%s", request_id, operation)
+            log.exception(
+                "internal error request_id=%s operation=%s",
+                request_id,
+                operation,
+                extra={"request_id": request_id, "operation": operation},
+            )
             return 500, INTERNAL_ERROR, operation
         return 200, b"" if result is None else orjson.dumps(result), operation
 
@@ -345,7 +362,13 @@ def _log_unavailable(request_id: str, operation: str, exc: StoreUnavailable) -> 
     # The database is away (a failover in progress): the caller gets AWS's retryable 500, which
     # every SDK retries, and the next request reconnects to the new primary. Expected, so one
     # line and no traceback.
-    log.warning("database unavailable request_id=%s operation=%s: %s", request_id, operation, exc)
+    log.warning(
+        "database unavailable request_id=%s operation=%s: %s",
+        request_id,
+        operation,
+        exc,
+        extra={"request_id": request_id, "operation": operation},
+    )
 
 
 def _query_error_body(
