@@ -23,6 +23,7 @@ from secretsd.protocol.asgi import ApiApp, Route
 from secretsd.protocol.model import load_service_model
 from secretsd.protocol.query import QueryRoute, QueryService
 from secretsd.protocol.sealed import AsgiApp, SealedGate, UnsealRefused
+from secretsd.protocol.throttle import Throttle, quotas
 from secretsd.protocol.validate import Validator
 from secretsd.scheduler.purge import purge_loop
 from secretsd.service.authorization import Authorizer, GenerationWatch
@@ -105,6 +106,11 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
             )
         ],
         mounts=[(CONSOLE_PREFIX, console)],
+        throttle=(
+            Throttle(quotas(settings.throttle_rates, settings.workers))
+            if settings.throttle
+            else None
+        ),
         query_routes=[
             QueryRoute(
                 "iam",

@@ -54,6 +54,11 @@ class Settings:
     tls_key: str = ""
     # "text" (one human-readable line per record) or "json" (one JSON object per line).
     log_format: str = "text"
+    # AWS's request rate quotas per calling account and region (docs/operations.md); off by
+    # default. `throttle_rates`: "Operation=rate,..." overrides the quota that operation is in.
+    # Each worker process keeps its own buckets at rate / workers.
+    throttle: bool = False
+    throttle_rates: str = ""
 
     @property
     def effective_database_url(self) -> str:

@@ -24,6 +24,7 @@ from secretsd.crypto.protectors import ProtectorMismatch, ProtectorUnavailable
 from secretsd.kms.root_keys import RootKeyError
 from secretsd.logs import FORMATS, configure_logging
 from secretsd.protocol.sealed import AsgiApp, SealedGate, starting
+from secretsd.protocol.throttle import QuotaConfigError, quotas
 from secretsd.settings import Settings
 from secretsd.store.database import Database
 from secretsd.tls import ReloadingContext, TlsConfigError, new_context
@@ -137,11 +138,24 @@ def init(data_dir: str | None, database_url: str | None) -> None:
     help="PEM certificate chain: serve HTTPS (with --tls-key). SIGHUP re-reads both.",
 )
 @click.option("--tls-key", type=click.Path(dir_okay=False), help="PEM private key for --tls-cert.")
+@click.option(
+    "--throttle/--no-throttle",
+    default=None,
+    help="Apply AWS's Secrets Manager request rate quotas per account and region. [off]",
+)
+@click.option(
+    "--throttle-rates",
+    help="Override quotas: Operation=rate[,...] (requests per second for the operation's quota).",
+)
 def serve(**options: object) -> None:
     """Run the server (initialising the data directory on first start)."""
     settings = _settings(**options)
     configure_logging(settings.log_level, settings.log_format)
     _check_tls(settings)
+    try:
+        quotas(settings.throttle_rates, settings.workers)
+    except QuotaConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
     sealed = _init(settings).sealed
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]

@@ -24,6 +24,7 @@ from secretsd.auth import sigv4
 from secretsd.auth.principals import Principal, PrincipalDirectory, token_digest
 from secretsd.errors import ServiceError
 from secretsd.protocol import query
+from secretsd.protocol.throttle import Throttle
 from secretsd.protocol.validate import Validator
 from secretsd.service.context import CallContext
 from secretsd.service.secrets import SecretsService
@@ -96,6 +97,7 @@ class ApiApp:
         routes: Sequence[Route] = (),
         query_routes: Sequence[query.QueryRoute] = (),
         mounts: Sequence[Mount] = (),
+        throttle: Throttle | None = None,
     ) -> None:
         self._routes = {
             r.target_prefix: r
@@ -109,6 +111,7 @@ class ApiApp:
         self._background = tuple(background)
         self._tasks: list[asyncio.Task[None]] = []
         self._mounts = tuple(mounts)
+        self._throttle = throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -205,6 +208,13 @@ class ApiApp:
                 )
             assert route is not None
             principal, region = self._authenticate(scope, headers, body, route.signing_name)
+            # After authentication, as AWS does: the caller's account is the one charged.
+            if (
+                self._throttle is not None
+                and route.signing_name == SIGNING_NAME
+                and not self._throttle.allow(principal.identity.account_id, region, operation)
+            ):
+                raise ServiceError("ThrottlingException", "Rate exceeded")
             params = route.validator.parse_input(operation, _load_json(body))
             ctx = _call_context(scope, principal, region, operation)
             result = handler(route.service, ctx, params)
