@@ -59,6 +59,21 @@ class Settings:
     # Each worker process keeps its own buckets at rate / workers.
     throttle: bool = False
     throttle_rates: str = ""
+    # The Secrets Manager Agent compatible listener (docs/operations.md): off when negative, 0
+    # picks a free port. It calls this server with the credentials of `agent_profile` in
+    # `agent_credentials_file`, so those credentials' policies decide what it may read.
+    agent_port: int = -1
+    agent_host: str = "127.0.0.1"
+    agent_credentials_file: str = ""
+    agent_profile: str = "default"
+    agent_region: str = "us-east-1"
+    agent_ttl_seconds: int = 300
+    agent_cache_size: int = 1000
+    # Environment variables holding the token requests must carry (first one set wins; a value
+    # `file://PATH` names a file holding it), as the Agent's ssrf_env_variables.
+    agent_token_variables: str = "AWS_TOKEN,AWS_SESSION_TOKEN,AWS_CONTAINER_AUTHORIZATION_TOKEN"
+    # CA bundle the listener verifies this server's certificate with, when serving TLS.
+    agent_ca_bundle: str = ""
 
     @property
     def effective_database_url(self) -> str:

@@ -16,6 +16,14 @@ import click
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from secretsd.agent.run import (
+    DEFAULT_TOKEN_VARIABLES,
+    AgentOptions,
+    agent_server,
+    build_agent,
+    start_in_thread,
+)
+from secretsd.agent.upstream import AgentConfigError
 from secretsd.app import build_app, build_server, passphrase_protector, worker_app
 from secretsd.bootstrap import InitResult, RootKeyMismatch, initialise
 from secretsd.cli import accounts, root_keys
@@ -147,6 +155,24 @@ def init(data_dir: str | None, database_url: str | None) -> None:
     "--throttle-rates",
     help="Override quotas: Operation=rate[,...] (requests per second for the operation's quota).",
 )
+@click.option(
+    "--agent-port",
+    type=click.IntRange(min=0),
+    help="Also serve the Secrets Manager Agent's HTTP API on this port (loopback). [off]",
+)
+@click.option("--agent-host", help="Address of the Agent listener. [127.0.0.1]")
+@click.option(
+    "--agent-credentials-file",
+    type=click.Path(dir_okay=False),
+    help="Shared credentials file holding the Agent listener's own credentials.",
+)
+@click.option("--agent-profile", help="Profile of --agent-credentials-file to use. [default]")
+@click.option("--agent-region", help="Region the Agent listener reads secrets in. [us-east-1]")
+@click.option(
+    "--agent-ttl-seconds",
+    type=click.IntRange(0, 3600),
+    help="How long the Agent listener serves a cached value; 0 disables its cache. [300]",
+)
 def serve(**options: object) -> None:
     """Run the server (initialising the data directory on first start)."""
     settings = _settings(**options)
@@ -160,6 +186,8 @@ def serve(**options: object) -> None:
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     settings = replace(settings, port=port, data_dir=settings.data_dir.resolve())
+    if settings.agent_port >= 0:
+        _start_agent_beside(settings, host, port)
     if settings.workers == 1:
         server = uvicorn.Server(_uvicorn_config(settings, app=_server_app(settings)))
         _announce(settings, host, port)
@@ -200,6 +228,86 @@ class ForwardingMultiprocess(Multiprocess):
         for process in self.processes:
             if process.pid is not None and process.is_alive(timeout=0.1):
                 os.kill(process.pid, signal.SIGHUP)
+
+
+def _start_agent_beside(settings: Settings, host: str, port: int) -> None:
+    """The Agent listener in a thread of this (supervising) process, calling this server."""
+    scheme = "https" if settings.tls_cert else "http"
+    # A wildcard listen address is reached over loopback.
+    local = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)  # noqa: S104
+    shown = f"[{local}]" if ":" in local else local
+    options = AgentOptions(
+        endpoint=f"{scheme}://{shown}:{port}",
+        credentials_file=settings.agent_credentials_file,
+        profile=settings.agent_profile,
+        region=settings.agent_region,
+        ttl_seconds=settings.agent_ttl_seconds,
+        cache_size=settings.agent_cache_size,
+        token_variables=settings.agent_token_variables,
+        ca_bundle=settings.agent_ca_bundle,
+    )
+    try:
+        app = build_agent(options)
+    except AgentConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sock = _bind(settings.agent_host, settings.agent_port)
+    agent_host, agent_port = sock.getsockname()[:2]
+    start_in_thread(agent_server(app, settings.log_level), sock)
+    agent_shown = f"[{agent_host}]" if ":" in agent_host else agent_host
+    click.echo(f"secretsd: agent listening on http://{agent_shown}:{agent_port}")
+
+
+@main.command()
+@click.option("--endpoint", required=True, help="URL of the secretsd server to read from.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(min=0), default=2773, show_default=True)
+@click.option(
+    "--credentials-file",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Shared credentials file holding the listener's own credentials.",
+)
+@click.option("--profile", default="default", show_default=True)
+@click.option("--region", default="us-east-1", show_default=True)
+@click.option("--ttl-seconds", type=click.IntRange(0, 3600), default=300, show_default=True)
+@click.option("--cache-size", type=click.IntRange(1, 1000), default=1000, show_default=True)
+@click.option(
+    "--token-variables",
+    default=DEFAULT_TOKEN_VARIABLES,
+    show_default=True,
+    help="Environment variables holding the SSRF token (first set wins; file://PATH allowed).",
+)
+@click.option(
+    "--ca-bundle", type=click.Path(dir_okay=False), help="CA bundle for an https endpoint."
+)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info"
+)
+@click.option("--log-format", type=click.Choice(FORMATS), default="text")
+def agent(**options: Any) -> None:
+    """Run only the Secrets Manager Agent compatible listener, reading from a secretsd server
+    (on an application host, as the AWS Secrets Manager Agent runs beside an application)."""
+    configure_logging(options["log_level"], options["log_format"])
+    agent_options = AgentOptions(
+        endpoint=options["endpoint"],
+        credentials_file=options["credentials_file"],
+        profile=options["profile"],
+        region=options["region"],
+        ttl_seconds=options["ttl_seconds"],
+        cache_size=options["cache_size"],
+        token_variables=options["token_variables"],
+        ca_bundle=options["ca_bundle"] or "",
+    )
+    try:
+        app = build_agent(agent_options)
+    except AgentConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sock = _bind(options["host"], options["port"])
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"secretsd: agent listening on http://{shown}:{port}")
+    sys.stdout.flush()
+    agent_server(app, options["log_level"]).run(sockets=[sock])
 
 
 def _check_tls(settings: Settings) -> None:
