@@ -176,12 +176,13 @@ def init(data_dir: str | None, database_url: str | None) -> None:
 def serve(**options: object) -> None:
     """Run the server (initialising the data directory on first start)."""
     settings = _settings(**options)
-    configure_logging(settings.log_level, settings.log_format)
+    # Checked before anything else happens (logging configured, data dir created).
     _check_tls(settings)
     try:
         quotas(settings.throttle_rates, settings.workers)
     except QuotaConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+    configure_logging(settings.log_level, settings.log_format)
     sealed = _init(settings).sealed
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
@@ -226,8 +227,12 @@ class ForwardingMultiprocess(Multiprocess):
         if self.config.ssl_context_factory is None:
             return  # workers without TLS install no handler: SIGHUP would end them
         for process in self.processes:
-            if process.pid is not None and process.is_alive(timeout=0.1):
+            if process.pid is None:
+                continue
+            try:
                 os.kill(process.pid, signal.SIGHUP)
+            except ProcessLookupError:
+                pass  # exited meanwhile: its replacement loads the files afresh anyway
 
 
 def _start_agent_beside(settings: Settings, host: str, port: int) -> None:
