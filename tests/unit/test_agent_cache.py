@@ -3,12 +3,23 @@ parsing and the error body shape."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from secretsd.agent.cache import AgentCache, still_current
-from secretsd.agent.listener import HttpError, error_response, parse_request, refresh_now, render
+from secretsd.agent.listener import (
+    AgentApp,
+    HttpError,
+    error_response,
+    parse_request,
+    refresh_now,
+    render,
+)
+from secretsd.agent.upstream import UpstreamError
 
 
 class Clock:
@@ -75,3 +86,49 @@ def test_parsing_and_errors() -> None:
     assert shown["SecretBinary"] == "AAE=" and shown["CreatedDate"] == "1704067200.5"
     whole = render({"CreatedDate": datetime(2024, 1, 1, tzinfo=UTC)})
     assert whole["CreatedDate"] == "1704067200"
+
+
+class SlowUpstream:
+    """Counts calls; each GetSecretValue takes a while (in the listener's worker thread)."""
+
+    def __init__(self) -> None:
+        self.gets = 0
+        self.describes = 0
+        self.fail_with: UpstreamError | None = None
+
+    def get_secret_value(
+        self, secret_id: str, version_id: str | None, version_stage: str | None
+    ) -> dict[str, Any]:
+        self.gets += 1
+        time.sleep(0.05)
+        if self.fail_with is not None:
+            raise self.fail_with
+        return {"ARN": f"arn:{secret_id}", "Name": secret_id, "VersionId": "v1"}
+
+    def versions_to_stages(self, secret_arn: str) -> dict[str, list[str]]:
+        self.describes += 1
+        if self.fail_with is not None:
+            raise self.fail_with
+        return {"v2": ["AWSCURRENT"]}
+
+
+def test_concurrent_misses_call_the_server_once_and_outages_serve_the_cache() -> None:
+    clock = Clock()
+    upstream = SlowUpstream()
+    app = AgentApp(upstream, AgentCache(ttl=10, size=10, clock=clock), "t")
+
+    async def scenario() -> None:
+        key = ("s", None, None)
+        answers = await asyncio.gather(*(app._fetch(key, False) for _ in range(20)))
+        assert all(a["VersionId"] == "v1" for a in answers)
+        assert upstream.gets == 1
+        # Expired, and the server is down: the cached value is served (a transient error).
+        clock.now = 11.0
+        upstream.fail_with = UpstreamError(500, "InternalServiceError", "down")
+        assert (await app._fetch(key, False))["VersionId"] == "v1"
+        # A refusal is not transient: it reaches the caller.
+        upstream.fail_with = UpstreamError(400, "AccessDeniedException", "no")
+        with pytest.raises(UpstreamError):
+            await app._fetch(key, True)
+
+    asyncio.run(scenario())

@@ -155,7 +155,7 @@ class AgentApp:
         self._token = token.encode()
         self._max = max_connections
         self._active = 0
-        self._lock = asyncio.Lock()
+        self._refreshing: dict[Key, asyncio.Lock] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -220,33 +220,44 @@ class AgentApp:
         raise HttpError(403, b"Bad Token")
 
     async def _fetch(self, key: Key, refresh: bool) -> dict[str, Any]:
-        # One refresh at a time: concurrent misses for a key wait for the first rather than
-        # all calling upstream (the Agent's cache takes a write lock to refresh, likewise).
-        async with self._lock:
-            cached, fresh = (None, False) if refresh else self._cache.lookup(key)
+        if not refresh:
+            cached, fresh = self._cache.lookup(key)
             if cached is not None and fresh:
                 return cached
-            if cached is not None:
-                try:
-                    stages = await asyncio.to_thread(
-                        self._upstream.versions_to_stages, str(cached["ARN"])
-                    )
-                except UpstreamError as exc:
-                    if not exc.transient:
-                        raise
-                    stages = None
-                    current = True  # the Agent serves the cached value through an outage
-                else:
-                    current = still_current(key, cached, stages)
-                if current:
-                    self._cache.store(key, cached)
-                    return cached
+        # One refresh per key at a time: concurrent misses wait for the first rather than all
+        # calling the server; other keys' hits and refreshes go on meanwhile.
+        lock = self._refreshing.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._refresh(key, refresh)
+        finally:
+            if not lock.locked():
+                self._refreshing.pop(key, None)
+
+    async def _refresh(self, key: Key, refresh: bool) -> dict[str, Any]:
+        cached, fresh = (None, False) if refresh else self._cache.lookup(key)
+        if cached is not None and fresh:
+            return cached  # refreshed by the request this one waited for
+        if cached is not None:
             try:
-                answer = await asyncio.to_thread(self._upstream.get_secret_value, *key)
+                stages = await asyncio.to_thread(
+                    self._upstream.versions_to_stages, str(cached["ARN"])
+                )
             except UpstreamError as exc:
-                if cached is not None and exc.transient:
-                    return cached
-                raise
-            value = render(answer)
-            self._cache.store(key, value)
-            return value
+                if not exc.transient:
+                    raise
+                current = True  # the Agent serves the cached value through an outage
+            else:
+                current = still_current(key, cached, stages)
+            if current:
+                self._cache.store(key, cached)
+                return cached
+        try:
+            answer = await asyncio.to_thread(self._upstream.get_secret_value, *key)
+        except UpstreamError as exc:
+            if cached is not None and exc.transient:
+                return cached
+            raise
+        value = render(answer)
+        self._cache.store(key, value)
+        return value
