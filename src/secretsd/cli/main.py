@@ -169,6 +169,11 @@ def init(data_dir: str | None, database_url: str | None) -> None:
 @click.option("--agent-profile", help="Profile of --agent-credentials-file to use. [default]")
 @click.option("--agent-region", help="Region the Agent listener reads secrets in. [us-east-1]")
 @click.option(
+    "--agent-ca-bundle",
+    type=click.Path(dir_okay=False),
+    help="CA bundle the Agent listener verifies this server's TLS certificate with.",
+)
+@click.option(
     "--agent-ttl-seconds",
     type=click.IntRange(0, 3600),
     help="How long the Agent listener serves a cached value; 0 disables its cache. [300]",
