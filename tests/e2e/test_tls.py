@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, SSLError
@@ -99,7 +101,10 @@ def test_tls_with_reload_on_sighup_and_secure_transport(tmp_path: Path) -> None:
     first = ca.issue(cert, key)
     data_dir = tmp_path / "data"
     tls_args = ["--workers", "2", "--tls-cert", str(cert), "--tls-key", str(key)]
-    server = ServerProcess(data_dir, extra_args=tls_args).start()
+    # The Agent listener beside it calls it over TLS, trusting the CA.
+    tls_args += ["--agent-port", "0", "--agent-ca-bundle", str(ca_path)]
+    tls_args += ["--agent-credentials-file", str(data_dir / "admin.credentials")]
+    server = ServerProcess(data_dir, extra_args=tls_args, env={"AWS_TOKEN": "tls-token"}).start()
     try:
         assert server.endpoint.startswith("https://127.0.0.1:")
         admin = server.credentials
@@ -107,6 +112,18 @@ def test_tls_with_reload_on_sighup_and_secure_transport(tmp_path: Path) -> None:
         name = f"tls-{os.urandom(4).hex()}"
         sm.create_secret(Name=name, SecretString="over-tls")
         assert sm.get_secret_value(SecretId=name)["SecretString"] == "over-tls"
+
+        agent_url = re.search(
+            r"agent listening on (http://\S+)", server.stdout_log_path.read_text()
+        )
+        assert agent_url is not None
+        via_agent = httpx.get(
+            f"{agent_url.group(1)}/v1/{name}",
+            headers={"X-Aws-Parameters-Secrets-Token": "tls-token"},
+            timeout=30,
+        )
+        assert via_agent.status_code == 200, via_agent.text
+        assert via_agent.json()["SecretString"] == "over-tls"
 
         # Without the CA the certificate is not trusted: the client really verifies it.
         untrusting = _client("secretsmanager", server.endpoint, admin, True)
