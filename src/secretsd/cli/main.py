@@ -363,6 +363,9 @@ def _unseal_before_workers(settings: Settings, sock: socket.socket) -> bytes | N
     return found[0] if found else None
 
 
+TLS_GRACEFUL_STOP_SECONDS = 5
+
+
 def _uvicorn_config(settings: Settings, **app: Any) -> uvicorn.Config:
     if settings.tls_cert:
         # Absolute paths: workers and reloads must find the same files whatever their cwd.
@@ -370,6 +373,10 @@ def _uvicorn_config(settings: Settings, **app: Any) -> uvicorn.Config:
             str(Path(settings.tls_cert).resolve()), str(Path(settings.tls_key).resolve())
         )
         app["ssl_context_factory"] = tls
+        # On stop, an idle keep-alive TLS connection is closed with close_notify, and the event
+        # loop waits up to 30 s for the peer's answer, which a client that is not reading never
+        # sends: bound the whole graceful stop instead (requests here take milliseconds).
+        app["timeout_graceful_shutdown"] = TLS_GRACEFUL_STOP_SECONDS
     return uvicorn.Config(
         **app,
         lifespan="on",
