@@ -19,7 +19,6 @@ from secretsd.audit.exporters import Exporter, JsonLinesExporter, SyslogExporter
 from secretsd.audit.redact import Redactor
 from secretsd.audit.writer import AuditOptions, AuditWriter
 from secretsd.auth.principals import PrincipalDirectory, seal_secret
-from secretsd.cli.logs import configure_logging
 from secretsd.clock import SystemClock
 from secretsd.console.app import PREFIX as CONSOLE_PREFIX
 from secretsd.console.app import ConsoleApp
@@ -30,12 +29,14 @@ from secretsd.crypto.rootkey import RootKeyring
 from secretsd.kms.keyring import Keyring
 from secretsd.kms.root_keys import open_keyring, protector_params, read_state
 from secretsd.kms.service import KmsService
+from secretsd.logs import configure_logging
 from secretsd.protocol.asgi import ApiApp, Route
 from secretsd.protocol.metrics import Metrics
 from secretsd.protocol.model import load_service_model
 from secretsd.protocol.query import QueryRoute, QueryService
 from secretsd.protocol.rest import RestProtocol, RestRoute
 from secretsd.protocol.sealed import AsgiApp, SealedGate, UnsealRefused
+from secretsd.protocol.throttle import Throttle, quotas
 from secretsd.protocol.validate import Validator
 from secretsd.runtime.environment import FunctionSpec
 from secretsd.runtime.pool import EnvironmentPool
@@ -247,6 +248,11 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
             )
         ],
         mounts=[(CONSOLE_PREFIX, console)],
+        throttle=(
+            Throttle(quotas(settings.throttle_rates, settings.workers))
+            if settings.throttle
+            else None
+        ),
         query_routes=[
             QueryRoute(
                 "iam",
@@ -333,6 +339,7 @@ def worker_app(settings: Settings, wrapping_key: bytes) -> ApiApp:
     """Factory for the workers of a passphrase-protected server, which the supervisor unsealed
     before starting them (the derived key reaches them through multiprocessing's pipe, never
     the environment or a file)."""
+    configure_logging(settings.log_level, settings.log_format)
     db = Database(settings.effective_database_url)
     try:
         state = read_state(db)
@@ -340,7 +347,6 @@ def worker_app(settings: Settings, wrapping_key: bytes) -> ApiApp:
         root_keys = live_root_keys(settings, db, protector)
     finally:
         db.close()
-    configure_logging(settings.log_level, settings.log_format)
     return build_app(settings, root_keys)
 
 

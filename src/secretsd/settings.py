@@ -25,9 +25,6 @@ class Settings:
     # Requests larger than this are refused before being parsed.
     max_body_bytes: int = 1_048_576
     log_level: str = "info"
-    # "text" (one line, human-readable) or "json" (one JSON object per line, with request_id,
-    # operation, status and error_code fields on request lines).
-    log_format: str = "text"
     # How long an access key's unsealed secret stays cached in a worker (seconds).
     credential_cache_seconds: float = 30.0
     # How long a worker keeps an unwrapped data key in memory (never on disk); 0 disables it.
@@ -70,11 +67,34 @@ class Settings:
     # /metrics: served unless disabled; with a token, scrapes must send "Bearer <token>".
     metrics_enabled: bool = True
     metrics_token: str = ""
-    # TLS: a PEM certificate (chain) and its key; both or neither. SIGHUP re-reads them.
-    tls_cert_path: str = ""
-    tls_key_path: str = ""
     # Set by `serve` for several workers: prometheus-client's multiprocess directory.
     metrics_multiprocess_dir: str = ""
+    # TLS: PEM certificate chain and private key; both empty serves plain HTTP. SIGHUP re-reads
+    # them for new connections (docs/operations.md).
+    tls_cert: str = ""
+    tls_key: str = ""
+    # "text" (one human-readable line per record) or "json" (one JSON object per line).
+    log_format: str = "text"
+    # AWS's request rate quotas per calling account and region (docs/operations.md); off by
+    # default. `throttle_rates`: "Operation=rate,..." overrides the quota that operation is in.
+    # Each worker process keeps its own buckets at rate / workers.
+    throttle: bool = False
+    throttle_rates: str = ""
+    # The Secrets Manager Agent compatible listener (docs/operations.md): off when negative, 0
+    # picks a free port. It calls this server with the credentials of `agent_profile` in
+    # `agent_credentials_file`, so those credentials' policies decide what it may read.
+    agent_port: int = -1
+    agent_host: str = "127.0.0.1"
+    agent_credentials_file: str = ""
+    agent_profile: str = "default"
+    agent_region: str = "us-east-1"
+    agent_ttl_seconds: int = 300
+    agent_cache_size: int = 1000
+    # Environment variables holding the token requests must carry (first one set wins; a value
+    # `file://PATH` names a file holding it), as the Agent's ssrf_env_variables.
+    agent_token_variables: str = "AWS_TOKEN,AWS_SESSION_TOKEN,AWS_CONTAINER_AUTHORIZATION_TOKEN"
+    # CA bundle the listener verifies this server's certificate with, when serving TLS.
+    agent_ca_bundle: str = ""
 
     @property
     def effective_database_url(self) -> str:

@@ -1,140 +1,250 @@
-"""TLS: `--tls-cert/--tls-key` serve HTTPS to an unmodified boto3, aws:SecureTransport is true
-over it, and SIGHUP swaps the certificate for new connections without a restart."""
+"""TLS: HTTPS for boto3 and the AWS CLI with a private CA, certificates re-read on SIGHUP for new
+connections (the listener, open connections and the worker processes stay), a broken pair on
+reload keeps the previous certificate, aws:SecureTransport is true only over TLS, and the audit
+trail records (and serves) calls made over TLS."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
+import re
 import signal
+import socket
 import ssl
 import time
 from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError, SSLError
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from support.factories import ServerFactory
+from support.certs import Authority
+from support.clients import DEFAULT_REGION, ISOLATED_AWS_ENV, run_aws_cli
 from support.server import Credentials, ServerProcess
 
-REGION = "us-east-1"
+NO_RETRIES = Config(retries={"max_attempts": 0}, connect_timeout=30, read_timeout=30)
+TLS_ONLY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": "*",
+            "Condition": {"Bool": {"aws:SecureTransport": "true"}},
+        }
+    ],
+}
 
 
-def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+# Clients made by a test, closed before its server stops: a TLS server's graceful stop waits
+# (up to the event loop's 30 s SSL shutdown timeout) for each idle keep-alive connection's peer to
+# answer close_notify, which a client that is not reading never does.
+_OPEN: list[Any] = []
 
 
-def client(server: ServerProcess, service: str, ca: Path, who: Credentials | None = None) -> Any:
-    creds = who or server.credentials
-    return boto3.session.Session().client(
+def _close_all() -> None:
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+def _client(service: str, endpoint: str, creds: Credentials, verify: str | bool) -> Any:
+    client = boto3.session.Session().client(
         service,
-        endpoint_url=server.endpoint,
-        region_name=REGION,
+        endpoint_url=endpoint,
+        region_name=DEFAULT_REGION,
         aws_access_key_id=creds.access_key_id,
         aws_secret_access_key=creds.secret_access_key,
-        verify=str(ca),
+        verify=verify,
+        config=NO_RETRIES,
     )
+    _OPEN.append(client)
+    return client
 
 
-def served_certificate(server: ServerProcess) -> str:
-    return ssl.get_server_certificate(("127.0.0.1", server.port))
+def _open(port: int, ca: Path) -> ssl.SSLSocket:
+    ctx = ssl.create_default_context(cafile=str(ca))
+    raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+    return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
 
 
-def test_https_secure_transport_and_certificate_reload_on_sighup(
-    server_factory: ServerFactory, tmp_path: Path
-) -> None:
-    first_cert, first_key = self_signed(tmp_path, "first")
+def _serial(conn: ssl.SSLSocket) -> int:
+    der = conn.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def _fresh_serials(port: int, ca: Path, count: int) -> set[int]:
+    serials = set()
+    for _ in range(count):
+        with _open(port, ca) as conn:
+            serials.add(_serial(conn))
+    return serials
+
+
+def _health(conn: ssl.SSLSocket) -> bytes:
+    conn.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    data = b""
+    while b'{"status":"ok"}' not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _wait_for_serial(port: int, ca: Path, serial: int, timeout: float = 15.0) -> None:
+    """Every one of a run of fresh connections (so reaching every worker) shows `serial`."""
+    deadline = time.monotonic() + timeout
+    seen: set[int] = set()
+    while time.monotonic() < deadline:
+        seen = _fresh_serials(port, ca, 12)
+        if seen == {serial}:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"fresh connections still show {seen}, want only {serial}")
+
+
+def test_tls_with_reload_on_sighup_and_secure_transport(tmp_path: Path) -> None:
+    ca = Authority.new()
+    ca_path = ca.write(tmp_path / "ca.pem")
     cert, key = tmp_path / "server.crt", tmp_path / "server.key"
-    cert.write_bytes(first_cert.read_bytes())
-    key.write_bytes(first_key.read_bytes())
-    server = server_factory(extra_args=["--tls-cert", str(cert), "--tls-key", str(key)])
-    assert server.endpoint.startswith("https://")
+    first = ca.issue(cert, key)
+    data_dir = tmp_path / "data"
+    tls_args = ["--workers", "2", "--tls-cert", str(cert), "--tls-key", str(key)]
+    # The Agent listener beside it calls it over TLS, trusting the CA.
+    tls_args += ["--agent-port", "0", "--agent-ca-bundle", str(ca_path)]
+    tls_args += ["--agent-credentials-file", str(data_dir / "admin.credentials")]
+    server = ServerProcess(data_dir, extra_args=tls_args, env={"AWS_TOKEN": "tls-token"}).start()
+    try:
+        assert server.endpoint.startswith("https://127.0.0.1:")
+        admin = server.credentials
+        sm = _client("secretsmanager", server.endpoint, admin, str(ca_path))
+        name = f"tls-{os.urandom(4).hex()}"
+        sm.create_secret(Name=name, SecretString="over-tls")
+        assert sm.get_secret_value(SecretId=name)["SecretString"] == "over-tls"
 
-    # An IAM user allowed to list secrets only over TLS, and denied anything over plain HTTP.
-    iam = client(server, "iam", first_cert)
-    iam.create_user(UserName="tls-only")
-    iam.put_user_policy(
-        UserName="tls-only",
-        PolicyName="tls",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": "secretsmanager:ListSecrets",
-                        "Resource": "*",
-                        "Condition": {"Bool": {"aws:SecureTransport": "true"}},
-                    },
-                    {
-                        "Effect": "Deny",
-                        "Action": "*",
-                        "Resource": "*",
-                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                    },
-                ],
-            }
-        ),
-    )
-    created = iam.create_access_key(UserName="tls-only")["AccessKey"]
-    user = Credentials(created["AccessKeyId"], created["SecretAccessKey"])
-    assert client(server, "secretsmanager", first_cert, user).list_secrets()["SecretList"] == []
+        agent_url = re.search(
+            r"agent listening on (http://\S+)", server.stdout_log_path.read_text()
+        )
+        assert agent_url is not None
+        via_agent = httpx.get(
+            f"{agent_url.group(1)}/v1/{name}",
+            headers={"X-Aws-Parameters-Secrets-Token": "tls-token"},
+            timeout=30,
+        )
+        assert via_agent.status_code == 200, via_agent.text
+        assert via_agent.json()["SecretString"] == "over-tls"
 
-    # The audit trail sees the same calls (and no value of the new access key).
-    events = client(server, "cloudtrail", first_cert).lookup_events(
-        LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "tls-only"}]
-    )["Events"]
-    deadline = time.monotonic() + 5
-    while not events and time.monotonic() < deadline:
-        time.sleep(0.1)
-        events = client(server, "cloudtrail", first_cert).lookup_events(
-            LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "tls-only"}]
-        )["Events"]
-    assert [e["EventName"] for e in events] == ["ListSecrets"]
+        # Without the CA the certificate is not trusted: the client really verifies it.
+        untrusting = _client("secretsmanager", server.endpoint, admin, True)
+        with pytest.raises(SSLError):
+            untrusting.describe_secret(SecretId=name)
 
-    # A new certificate in the same files, SIGHUP: new connections get it, no restart.
-    second_cert, second_key = self_signed(tmp_path, "second")
-    cert.write_bytes(second_cert.read_bytes())
-    key.write_bytes(second_key.read_bytes())
-    pid = server.pid
-    os.kill(pid, signal.SIGHUP)
-    wanted = ssl.DER_cert_to_PEM_cert(ssl.PEM_cert_to_DER_cert(second_cert.read_text()))
-    deadline = time.monotonic() + 10
-    while served_certificate(server) != wanted and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert served_certificate(server) == wanted
-    assert server.running and server.pid == pid
-    assert client(server, "sts", second_cert).get_caller_identity()["Arn"].endswith(":user/admin")
-    assert "TLS certificate reloaded" in server.logs()
+        cli = run_aws_cli(
+            [
+                "--ca-bundle",
+                str(ca_path),
+                "secretsmanager",
+                "get-secret-value",
+                "--secret-id",
+                name,
+            ],
+            endpoint=server.endpoint,
+            credentials_file=server.credentials_path,
+            home=tmp_path,
+            env=ISOLATED_AWS_ENV | {"AWS_SHARED_CREDENTIALS_FILE": str(server.credentials_path)},
+        )
+        assert cli.returncode == 0, cli.stderr
+        assert cli.output["SecretString"] == "over-tls"
+
+        # A user whose only permission requires TLS.
+        iam = _client("iam", server.endpoint, admin, str(ca_path))
+        iam.create_user(UserName="tls-only")
+        iam.put_user_policy(
+            UserName="tls-only", PolicyName="tls", PolicyDocument=json.dumps(TLS_ONLY)
+        )
+        made = iam.create_access_key(UserName="tls-only")["AccessKey"]
+        user = Credentials(made["AccessKeyId"], made["SecretAccessKey"])
+        as_user = _client("secretsmanager", server.endpoint, user, str(ca_path))
+        assert as_user.get_secret_value(SecretId=name)["SecretString"] == "over-tls"
+
+        # The audit trail, read over TLS, has the user's call (records are committed in
+        # batches: poll briefly).
+        trail = _client("cloudtrail", server.endpoint, admin, str(ca_path))
+        by_user = [{"AttributeKey": "Username", "AttributeValue": "tls-only"}]
+        deadline = time.monotonic() + 5
+        events = trail.lookup_events(LookupAttributes=by_user)["Events"]
+        while not events and time.monotonic() < deadline:
+            time.sleep(0.1)
+            events = trail.lookup_events(LookupAttributes=by_user)["Events"]
+        assert [e["EventName"] for e in events] == ["GetSecretValue"]
+
+        # Reload: new certificate files, SIGHUP to the supervisor.
+        assert _fresh_serials(server.port, ca_path, 8) == {first}
+        held = _open(server.port, ca_path)
+        assert b"200 OK" in _health(held)
+        second = ca.issue(cert, key)
+        assert second != first
+        os.kill(server.pid, signal.SIGHUP)
+        _wait_for_serial(server.port, ca_path, second)
+        # The connection opened before the reload still works, with the certificate it began
+        # with: nothing was restarted.
+        assert _serial(held) == first
+        assert b"200 OK" in _health(held)
+        held.close()
+        assert sm.get_secret_value(SecretId=name)["SecretString"] == "over-tls"
+
+        # A broken pair on reload: logged, and the previous certificate stays in service.
+        key.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+        os.kill(server.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while server.logs().count("TLS reload failed") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.logs().count("TLS reload failed") == 2  # once per worker
+        assert _fresh_serials(server.port, ca_path, 8) == {second}
+        assert sm.get_secret_value(SecretId=name)["SecretString"] == "over-tls"
+    finally:
+        _close_all()
+        server.stop()
+
+    # The same data over plain HTTP: aws:SecureTransport is false, the user is refused.
+    plain = ServerProcess(data_dir).start()
+    try:
+        assert plain.endpoint.startswith("http://")
+        as_user = _client("secretsmanager", plain.endpoint, user, True)
+        with pytest.raises(ClientError) as denied:
+            as_user.get_secret_value(SecretId=name)
+        assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+        admin_sm = _client("secretsmanager", plain.endpoint, admin, True)
+        assert admin_sm.get_secret_value(SecretId=name)["SecretString"] == "over-tls"
+    finally:
+        plain.stop()
+
+
+def test_tls_single_worker_reload(tmp_path: Path) -> None:
+    ca = Authority.new()
+    ca_path = ca.write(tmp_path / "ca.pem")
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    first = ca.issue(cert, key)
+    server = ServerProcess(
+        tmp_path / "data", extra_args=["--tls-cert", str(cert), "--tls-key", str(key)]
+    ).start()
+    try:
+        assert _fresh_serials(server.port, ca_path, 3) == {first}
+        second = ca.issue(cert, key)
+        os.kill(server.pid, signal.SIGHUP)
+        _wait_for_serial(server.port, ca_path, second)
+        sm = _client("secretsmanager", server.endpoint, server.credentials, str(ca_path))
+        assert sm.list_secrets()["SecretList"] == []
+        # The client keeps its connection open and idle: the stop is still prompt and clean.
+        started = time.monotonic()
+        # (uvicorn re-raises the SIGTERM it caught once it has stopped: -15, not a SIGKILL.)
+        assert server.stop() == -signal.SIGTERM
+        assert time.monotonic() - started < 8
+    finally:
+        _close_all()
+        server.stop()

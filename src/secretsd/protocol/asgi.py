@@ -28,6 +28,7 @@ from secretsd.auth.principals import Principal, PrincipalDirectory, token_digest
 from secretsd.errors import ServiceError
 from secretsd.protocol import query, rest
 from secretsd.protocol.metrics import Metrics
+from secretsd.protocol.throttle import Throttle
 from secretsd.protocol.validate import Validator
 from secretsd.service.context import CallContext
 from secretsd.service.invocation import FunctionInvoker
@@ -125,6 +126,7 @@ class ApiApp:
         function_invoker: FunctionInvoker | None = None,
         audit: AuditSink | None = None,
         metrics: Metrics | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         # How Secrets Manager invokes Lambda functions (rotation), for whoever needs it.
         self.function_invoker = function_invoker
@@ -144,6 +146,7 @@ class ApiApp:
         self._mounts = tuple(mounts)
         self._audit = audit
         self._metrics = metrics
+        self._throttle = throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -233,18 +236,20 @@ class ApiApp:
             status, payload = _query_error_body(query_route, status, payload, request_id)
         await self._respond(send, status, payload, request_id, content_type)
         if status >= 400 or log.isEnabledFor(logging.DEBUG):
+            ms = round((time.perf_counter() - started) * 1000, 2)
             log.log(
                 logging.INFO if status >= 400 else logging.DEBUG,
                 "request_id=%s operation=%s status=%d ms=%.2f",
                 request_id,
                 operation,
                 status,
-                (time.perf_counter() - started) * 1000,
+                ms,
                 extra={
                     "request_id": request_id,
                     "operation": operation,
                     "status": status,
                     "error_code": seen.error_code,
+                    "ms": ms,
                 },
             )
 
@@ -274,6 +279,14 @@ class ApiApp:
                 )
             assert route is not None
             principal, region = self._authenticate(scope, headers, body, route.signing_name, seen)
+            # After authentication, as AWS does: the caller's account is the one charged (and
+            # the throttled call is still audited, with its ThrottlingException).
+            if (
+                self._throttle is not None
+                and route.signing_name == SIGNING_NAME
+                and not self._throttle.allow(principal.identity.account_id, region, operation)
+            ):
+                raise ServiceError("ThrottlingException", "Rate exceeded")
             raw = _load_json(body)
             seen.params = raw
             params = route.validator.parse_input(operation, raw)
@@ -423,17 +436,19 @@ class ApiApp:
         )
         await send({"type": "http.response.body", "body": payload})
         if status >= 400 or log.isEnabledFor(logging.DEBUG):
+            ms = round((time.perf_counter() - started) * 1000, 2)
             log.log(
                 logging.INFO if status >= 400 else logging.DEBUG,
                 "request_id=%s operation=%s status=%d ms=%.2f",
                 request_id,
                 operation,
                 status,
-                (time.perf_counter() - started) * 1000,
+                ms,
                 extra={
                     "request_id": request_id,
                     "operation": operation,
                     "status": status,
+                    "ms": ms,
                     "error_code": seen.error_code,
                 },
             )
