@@ -30,7 +30,7 @@ from secretsd.audit.record import (
 from secretsd.audit.redact import Redactor
 from secretsd.clock import Clock
 from secretsd.store.audit_repository import AuditRepository, StoredBlock, StoredDigest
-from secretsd.store.database import Database, Tx
+from secretsd.store.database import Database, StoreUnavailable, Tx
 
 log = logging.getLogger("secretsd.audit")
 
@@ -126,6 +126,10 @@ class AuditWriter:
                 if now >= self._next_service_events:
                     self._next_service_events = now + self._options.service_event_seconds
                     self.publish_service_events()
+            except StoreUnavailable as exc:
+                # A failover in progress: expected, one line and no traceback; the records
+                # stay buffered (fail-open) and the next round retries.
+                log.warning("audit writer: database unavailable: %s", exc)
             except Exception:
                 log.exception("audit writer failed")
 
