@@ -16,6 +16,9 @@ Variants (several may be joined with "+", e.g. "plaintext+no-authz"):
   anything, identity policies are never loaded, and the Secrets Manager service's own
   `_allow`/`_allow_missing` (which build the condition keys for the check) do nothing.
   Authentication (SigV4, the access key lookup) is unchanged.
+- ``no-audit``: `AuditWriter.record` accepts every call without building, redacting, chaining
+  or committing its CloudTrail record (the writer task then has nothing to flush). /metrics and
+  everything else are unchanged.
 
 Worker processes: uvicorn starts them with multiprocessing's "spawn", and a spawned child first
 imports the parent's `-m` module again, as ``__mp_main__``, before it runs the worker; so the
@@ -33,7 +36,7 @@ from typing import Any
 
 VARIANT_ENV = "BENCH_SECRETSD_VARIANT"
 APPLIED_LINE = "bench variant_server: applied {variant} in pid {pid}"
-VARIANTS = ("plaintext", "no-authz")
+VARIANTS = ("plaintext", "no-authz", "no-audit")
 
 
 class VariantError(ValueError):
@@ -120,6 +123,16 @@ def _patch_no_authz() -> None:
     _replace(SecretsService, "_allow_missing", nothing)
 
 
+def _patch_no_audit() -> None:
+    from secretsd.audit.record import CallFacts
+    from secretsd.audit.writer import AuditWriter
+
+    async def record(self: AuditWriter, facts: CallFacts) -> bool:
+        return True
+
+    _replace(AuditWriter, "record", record)
+
+
 def _replace(cls: type, name: str, function: Callable[..., Any]) -> None:
     # A renamed method would otherwise leave the real code running under a baseline's name.
     if not callable(getattr(cls, name, None)):
@@ -132,6 +145,7 @@ def _replace(cls: type, name: str, function: Callable[..., Any]) -> None:
 _PATCHES: dict[str, Callable[[], None]] = {
     "plaintext": _patch_plaintext,
     "no-authz": _patch_no_authz,
+    "no-audit": _patch_no_audit,
 }
 
 

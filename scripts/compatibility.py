@@ -10,6 +10,7 @@ from __future__ import annotations
 import botocore
 import botocore.session
 
+from secretsd.api.cloudtrail import HANDLERS as CLOUDTRAIL_HANDLERS
 from secretsd.api.functions import HANDLERS as LAMBDA_HANDLERS
 from secretsd.api.iam import HANDLERS as IAM_HANDLERS
 from secretsd.api.kms import HANDLERS as KMS_HANDLERS
@@ -118,6 +119,17 @@ def render() -> str:
             ", ".join(supported_names) + ".",
             "",
         ]
+    trail = session.get_service_model("cloudtrail")
+    lines += [
+        "## CloudTrail (JSON protocol), reading the audit trail",
+        "",
+        f"From the botocore `cloudtrail` model: {len(CLOUDTRAIL_HANDLERS)} of"
+        f" {len(trail.operation_names)} operations supported"
+        f" ({', '.join(n for n in trail.operation_names if n in CLOUDTRAIL_HANDLERS)}: every"
+        " lookup attribute, time range, pagination; see docs/operations.md); the others answer"
+        " `UnknownOperationException`.",
+        "",
+    ]
     return "\n".join(lines)
 
 

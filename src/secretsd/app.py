@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from secretsd.api import cloudtrail as cloudtrail_api
 from secretsd.api import functions as functions_api
 from secretsd.api import iam as iam_api
 from secretsd.api import kms as kms_api
@@ -11,6 +14,10 @@ from secretsd.api.peering import peering_route
 from secretsd.api.replication import with_replication
 from secretsd.api.rotation import with_rotation
 from secretsd.api.secretsmanager import HANDLERS
+from secretsd.audit.chain import RootKeySigners
+from secretsd.audit.exporters import Exporter, JsonLinesExporter, SyslogExporter
+from secretsd.audit.redact import Redactor
+from secretsd.audit.writer import AuditOptions, AuditWriter
 from secretsd.auth.principals import PrincipalDirectory, seal_secret
 from secretsd.clock import SystemClock
 from secretsd.console.app import PREFIX as CONSOLE_PREFIX
@@ -22,17 +29,21 @@ from secretsd.crypto.rootkey import RootKeyring
 from secretsd.kms.keyring import Keyring
 from secretsd.kms.root_keys import open_keyring, protector_params, read_state
 from secretsd.kms.service import KmsService
+from secretsd.logs import configure_logging
 from secretsd.protocol.asgi import ApiApp, Route
+from secretsd.protocol.metrics import Metrics
 from secretsd.protocol.model import load_service_model
 from secretsd.protocol.query import QueryRoute, QueryService
 from secretsd.protocol.rest import RestProtocol, RestRoute
 from secretsd.protocol.sealed import AsgiApp, SealedGate, UnsealRefused
+from secretsd.protocol.throttle import Throttle, quotas
 from secretsd.protocol.validate import Validator
 from secretsd.runtime.environment import FunctionSpec
 from secretsd.runtime.pool import EnvironmentPool
 from secretsd.scheduler.purge import purge_loop
 from secretsd.service.authorization import Authorizer, GenerationWatch
 from secretsd.service.builtin_rotators import builtin_rotators
+from secretsd.service.cloudtrail import CloudTrailService
 from secretsd.service.console_sessions import ConsoleSessions
 from secretsd.service.cross_account import CrossAccountService
 from secretsd.service.functions import LambdaService
@@ -46,7 +57,9 @@ from secretsd.service.rotation_outcomes import RotationOutcomes
 from secretsd.service.secrets import SecretsService
 from secretsd.service.sts import StsService
 from secretsd.settings import Settings
+from secretsd.store.audit_repository import open_audit_database
 from secretsd.store.database import Database
+from secretsd.store.metrics_repository import StoreCounts, store_counts
 from secretsd.store.notifications import IAM_CHANNEL, ChangeListener
 
 
@@ -80,8 +93,10 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         authorizer,
         settings.value_cache_seconds,
     )
-    sm_validator = Validator(load_service_model("secretsmanager"))
-    kms_validator = Validator(load_service_model("kms"))
+    sm_model = load_service_model("secretsmanager")
+    kms_model = load_service_model("kms")
+    sm_validator = Validator(sm_model)
+    kms_validator = Validator(kms_model)
     principals = PrincipalDirectory(db, root_key, settings.credential_cache_seconds, watch.current)
     peers = parse_peers(settings.replication_peers, settings.replication_credentials)
     replication = ReplicationService(db, keyring, clock, service, peers)
@@ -101,6 +116,72 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
     # The console calls the same handlers as the wire API, replication's and rotation's layers
     # included.
     sm_handlers = with_rotation(with_replication(HANDLERS, replication, cross_account), rotation)
+    tokens = TokenCodec(root_key)
+    audit_url = settings.audit_database_url
+    shared_audit_db = audit_url == settings.effective_database_url
+    # LookupEvents reads through the worker's connection where the trail is in the main
+    # database (PostgreSQL), through one of its own where it has a file of its own (SQLite).
+    audit_reader = db if shared_audit_db else open_audit_database(audit_url, audit_url)
+    cloudtrail = CloudTrailService(audit_reader, clock, authorizer, tokens)
+    iam_model = load_service_model("iam")
+    sts_model = load_service_model("sts")
+    cloudtrail_model = load_service_model("cloudtrail")
+    lambda_model = load_service_model("lambda")
+    logs_model = load_service_model("logs")
+
+    def counts() -> StoreCounts:
+        with db.transaction() as tx:
+            return store_counts(tx, clock.now_ms())
+
+    metrics = (
+        Metrics(
+            counts,
+            token=settings.metrics_token,
+            multiprocess_dir=settings.metrics_multiprocess_dir,
+        )
+        if settings.metrics_enabled
+        else None
+    )
+    exporters: list[Exporter] = []
+    if settings.audit_log_path:
+        exporters.append(JsonLinesExporter(Path(settings.audit_log_path)))
+    if settings.audit_syslog_address:
+        exporters.append(SyslogExporter(settings.audit_syslog_address))
+    audit = AuditWriter(
+        # The writer's own connection (to the trail's SQLite file: in fail-open mode its
+        # commits need not be fsync'd one by one, as a crash may lose the last flush
+        # interval's records anyway); on PostgreSQL the worker's connection.
+        db
+        if shared_audit_db
+        else open_audit_database(
+            audit_url,
+            settings.effective_database_url,
+            sync_every_commit=settings.audit_fail_closed,
+        ),
+        db,
+        clock,
+        RootKeySigners(root_key).current,
+        {
+            "secretsmanager": Redactor(sm_model),
+            "kms": Redactor(kms_model),
+            "iam": Redactor(iam_model),
+            "sts": Redactor(sts_model),
+            "cloudtrail": Redactor(cloudtrail_model),
+            "lambda": Redactor(lambda_model),
+            "logs": Redactor(logs_model),
+        },
+        AuditOptions(
+            fail_closed=settings.audit_fail_closed,
+            flush_seconds=settings.audit_flush_seconds,
+            digest_seconds=settings.audit_digest_seconds,
+        ),
+        exporters,
+        on_written=metrics.audit_written if metrics is not None else None,
+    )
+
+    async def stop_audit() -> None:
+        audit.stop()
+
     console = ConsoleApp(
         ConsoleSessions(
             db,
@@ -109,8 +190,8 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
             idle_seconds=settings.console_idle_seconds,
             absolute_seconds=settings.console_session_seconds,
         ),
-        ApiOperations(service, sm_handlers, sm_validator),
-        ApiOperations(kms, kms_api.HANDLERS, kms_validator),
+        ApiOperations(service, sm_handlers, sm_validator, "secretsmanager", audit, clock.now_ms),
+        ApiOperations(kms, kms_api.HANDLERS, kms_validator, "kms", audit, clock.now_ms),
         clock=clock,
         rotation_outcomes=RotationOutcomes(db, service),
     )
@@ -126,9 +207,12 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
             replication_loop(replication, db, clock),
             pool.reap_loop,
             rotation_loop(rotation),
+            audit.run,
         ],
-        on_shutdown=[functions.close],
+        on_shutdown=[functions.close, stop_audit],
         function_invoker=functions,
+        audit=audit,
+        metrics=metrics,
         routes=[
             Route(
                 "TrentService.",
@@ -143,30 +227,42 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
                 "logs",
                 LogsService(db, authorizer),
                 logs_api.HANDLERS,
-                Validator(load_service_model("logs")),
+                Validator(logs_model),
+            ),
+            Route(
+                cloudtrail_api.TARGET_PREFIX,
+                "cloudtrail",
+                cloudtrail,
+                cloudtrail_api.HANDLERS,
+                Validator(cloudtrail_model),
             ),
         ],
         rest_routes=[
             RestRoute(
                 "/2015-03-31/",
                 "lambda",
-                RestProtocol(load_service_model("lambda"), functions_api.OPERATIONS),
+                RestProtocol(lambda_model, functions_api.OPERATIONS),
                 functions,
                 functions_api.HANDLERS,
                 LAMBDA_MAX_BODY_BYTES,
             )
         ],
         mounts=[(CONSOLE_PREFIX, console)],
+        throttle=(
+            Throttle(quotas(settings.throttle_rates, settings.workers))
+            if settings.throttle
+            else None
+        ),
         query_routes=[
             QueryRoute(
                 "iam",
-                QueryService.from_model(load_service_model("iam")),
+                QueryService.from_model(iam_model),
                 iam,
                 iam_api.HANDLERS,
             ),
             QueryRoute(
                 "sts",
-                QueryService.from_model(load_service_model("sts")),
+                QueryService.from_model(sts_model),
                 sts,
                 sts_api.HANDLERS,
             ),
@@ -243,6 +339,7 @@ def worker_app(settings: Settings, wrapping_key: bytes) -> ApiApp:
     """Factory for the workers of a passphrase-protected server, which the supervisor unsealed
     before starting them (the derived key reaches them through multiprocessing's pipe, never
     the environment or a file)."""
+    configure_logging(settings.log_level, settings.log_format)
     db = Database(settings.effective_database_url)
     try:
         state = read_state(db)
@@ -257,4 +354,6 @@ def app_from_environment() -> AsgiApp:
     """Entry point for uvicorn worker processes: settings arrive through SECRETSD_* variables.
     (`serve` unseals passphrase-protected servers in the supervisor; a worker started some other
     way with a passphrase protector starts sealed on its own.)"""
-    return build_server(Settings.from_env())
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    return build_server(settings)

@@ -53,10 +53,62 @@ class Settings:
     # region, or `default`).
     replication_peers: str = ""
     replication_credentials: str = ""
+    # The audit trail (docs/operations.md); there is no switch to turn it off.
+    # Refuse a call (500 InternalServiceError) whose audit record cannot be committed; each call
+    # then waits for its record's commit (batched with the worker's other calls).
+    audit_fail_closed: bool = False
+    # Without fail-closed, records are committed in batches at least this often.
+    audit_flush_seconds: float = 0.05
+    # How often each chain's head is signed (a digest), at most.
+    audit_digest_seconds: float = 60.0
+    # Exporters: a JSON lines file, and syslog (/dev/log, udp://host:514 or tcp://host:514).
+    audit_log_path: str = ""
+    audit_syslog_address: str = ""
+    # /metrics: served unless disabled; with a token, scrapes must send "Bearer <token>".
+    metrics_enabled: bool = True
+    metrics_token: str = ""
+    # Set by `serve` for several workers: prometheus-client's multiprocess directory.
+    metrics_multiprocess_dir: str = ""
+    # TLS: PEM certificate chain and private key; both empty serves plain HTTP. SIGHUP re-reads
+    # them for new connections (docs/operations.md).
+    tls_cert: str = ""
+    tls_key: str = ""
+    # "text" (one human-readable line per record) or "json" (one JSON object per line).
+    log_format: str = "text"
+    # AWS's request rate quotas per calling account and region (docs/operations.md); off by
+    # default. `throttle_rates`: "Operation=rate,..." overrides the quota that operation is in.
+    # Each worker process keeps its own buckets at rate / workers.
+    throttle: bool = False
+    throttle_rates: str = ""
+    # The Secrets Manager Agent compatible listener (docs/operations.md): off when negative, 0
+    # picks a free port. It calls this server with the credentials of `agent_profile` in
+    # `agent_credentials_file`, so those credentials' policies decide what it may read.
+    agent_port: int = -1
+    agent_host: str = "127.0.0.1"
+    agent_credentials_file: str = ""
+    agent_profile: str = "default"
+    agent_region: str = "us-east-1"
+    agent_ttl_seconds: int = 300
+    agent_cache_size: int = 1000
+    # Environment variables holding the token requests must carry (first one set wins; a value
+    # `file://PATH` names a file holding it), as the Agent's ssrf_env_variables.
+    agent_token_variables: str = "AWS_TOKEN,AWS_SESSION_TOKEN,AWS_CONTAINER_AUTHORIZATION_TOKEN"
+    # CA bundle the listener verifies this server's certificate with, when serving TLS.
+    agent_ca_bundle: str = ""
 
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'secretsd.db').resolve()}"
+
+    @property
+    def audit_database_url(self) -> str:
+        """Where the audit trail lives: on SQLite a file of its own next to the database (its
+        constant appends then never invalidate the workers' caches, which follow the main
+        file's commits, nor queue behind secret writes); on PostgreSQL the same database."""
+        url = self.effective_database_url
+        if not url.startswith("sqlite:///"):
+            return url
+        return url[: -len(".db")] + "-audit.db" if url.endswith(".db") else url + "-audit"
 
     @property
     def root_key_path(self) -> Path:

@@ -21,6 +21,7 @@ plaintext copy from the scan.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import threading
@@ -37,7 +38,7 @@ import pytest
 from botocore.config import Config
 
 from support import canary
-from support.factories import ClientFactory, SecretsManagerFactory
+from support.factories import ClientFactory, SecretsManagerFactory, ServerFactory
 from support.names import NameFactory
 from support.server import ServerProcess
 
@@ -214,13 +215,15 @@ def _postgres_files(run: Run, request: pytest.FixtureRequest) -> list[Path]:
 
 def test_no_canary_or_key_on_disk(
     backend: str,
-    fresh_server: ServerProcess,
+    server_factory: ServerFactory,
     sm_factory: SecretsManagerFactory,
     client_factory: ClientFactory,
     unique_name: NameFactory,
     request: pytest.FixtureRequest,
 ) -> None:
     started = time.monotonic()
+    # Structured logs at debug level (a record per request): they are scanned like every file.
+    fresh_server = server_factory(extra_args=["--log-format", "json", "--log-level", "debug"])
     run = Run(fresh_server, sm_factory, client_factory)
     kms = client_factory("kms", server=fresh_server)
     key_id = kms.create_key(Description="canary key")["KeyMetadata"]["KeyId"]
@@ -314,3 +317,12 @@ def test_no_canary_or_key_on_disk(
     assert len(run.data_keys) >= CANARIES
     assert [h.path.name for h in controls] == ["admin.credentials"]
     assert hits == [], report + "\n" + "\n".join(f"{h.path}@{h.offset}: {h.label}" for h in hits)
+    # Every line on stderr (both runs, across the kill) is one JSON object; the requests are in.
+    records = []
+    for line in fresh_server.log_path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            raise AssertionError(f"not a JSON log line: {line[:300]!r}") from None
+    assert all({"time", "level", "logger", "message"} <= r.keys() for r in records)
+    assert sum(r.get("operation") == "PutSecretValue" for r in records) >= CANARIES // 2

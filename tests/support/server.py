@@ -19,7 +19,7 @@ from typing import IO
 
 import pytest
 
-LISTENING_RE = re.compile(r"^secretsd: listening on (http://127\.0\.0\.1:(\d+))$")
+LISTENING_RE = re.compile(r"^secretsd: listening on (https?://127\.0\.0\.1:(\d+))$")
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 LOG_NAME = "server.log"

@@ -114,7 +114,7 @@ def test_launcher_refuses_to_start_without_a_known_variant(tmp_path: Path) -> No
         timeout=60,
     )
     assert proc.returncode == 2
-    assert "variants are plaintext, no-authz" in proc.stderr
+    assert "variants are plaintext, no-authz, no-audit" in proc.stderr
     assert "listening" not in proc.stdout
 
 

@@ -73,7 +73,7 @@ def test_unknown(action: str) -> None:
 
 
 def test_catalogued_services() -> None:
-    assert SERVICES == ("secretsmanager", "kms", "iam", "sts", "lambda", "logs")
+    assert SERVICES == ("secretsmanager", "kms", "iam", "sts", "lambda", "logs", "cloudtrail")
     assert all(catalogued_service(s) for s in SERVICES)
     assert catalogued_service("SecretsManager")
     assert not catalogued_service("s3")
@@ -100,6 +100,7 @@ def test_sizes_are_plausible() -> None:
     assert len(service_actions("kms")) > 50
     assert len(service_actions("sts")) >= 15
     assert len(service_actions("secretsmanager")) >= 23
+    assert "lookupevents" in service_actions("cloudtrail")
 
 
 def test_secret_actions_have_the_secret_resource_type() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
+import signal
 import socket
 import sys
 from dataclasses import replace
@@ -16,16 +18,27 @@ import click
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from secretsd.agent.run import (
+    DEFAULT_TOKEN_VARIABLES,
+    AgentOptions,
+    agent_server,
+    build_agent,
+    start_in_thread,
+)
+from secretsd.agent.upstream import AgentConfigError
 from secretsd.app import build_app, build_server, passphrase_protector, worker_app
 from secretsd.bootstrap import InitResult, RootKeyMismatch, initialise
-from secretsd.cli import accounts, backup, root_keys
+from secretsd.cli import accounts, audit, backup, root_keys
 from secretsd.clock import SystemClock
 from secretsd.crypto.protectors import ProtectorMismatch, ProtectorUnavailable
 from secretsd.kms.root_keys import RootKeyError
+from secretsd.logs import FORMATS, configure_logging
 from secretsd.protocol.sealed import AsgiApp, SealedGate, starting
+from secretsd.protocol.throttle import QuotaConfigError, quotas
 from secretsd.service.peers import PeerConfigError, parse_peers
 from secretsd.settings import Settings
 from secretsd.store.database import Database
+from secretsd.tls import ReloadingContext, TlsConfigError, new_context
 
 
 def _settings(**options: object) -> Settings:
@@ -34,16 +47,6 @@ def _settings(**options: object) -> Settings:
     if "data_dir" in changes:
         changes["data_dir"] = Path(str(changes["data_dir"]))
     return replace(base, **changes)  # type: ignore[arg-type]
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    # yoyo narrates every migration step at INFO; only its warnings matter to an operator.
-    logging.getLogger("yoyo").setLevel(logging.WARNING)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -65,17 +68,26 @@ def _init(settings: Settings) -> InitResult:
     finally:
         db.close()
     if result.sealed:
-        click.echo(
+        _notice(
+            settings,
             "secretsd: sealed (a passphrase protects the root keys); unseal with `secretsd unseal`",
-            err=True,
         )
     if result.created:
-        click.echo(
+        _notice(
+            settings,
             f"secretsd: initialised account {result.account_id}; administrator credentials in"
             f" {settings.admin_credentials_path}",
-            err=True,
         )
     return result
+
+
+def _notice(settings: Settings, text: str) -> None:
+    """A line for the operator on stderr: a log record when the log is JSON, so that every line
+    there stays one JSON object."""
+    if settings.log_format == "json":
+        logging.getLogger("secretsd").warning(text)
+    else:
+        click.echo(text, err=True)
 
 
 @click.group()
@@ -101,7 +113,7 @@ _database = click.option(
 def init(data_dir: str | None, database_url: str | None) -> None:
     """Initialise a data directory and database (serve does this on first start)."""
     settings = _settings(data_dir=data_dir, database_url=database_url)
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     _init(settings)
 
 
@@ -112,6 +124,12 @@ def init(data_dir: str | None, database_url: str | None) -> None:
 @_database
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes. [1]")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    help="text lines, or one JSON object per line (time, level, logger, message, request_id,"
+    " operation, status, ms, error_code). [text]",
+)
 @click.option(
     "--purge-interval",
     "purge_interval_seconds",
@@ -137,28 +155,76 @@ def init(data_dir: str | None, database_url: str | None) -> None:
     type=click.Path(dir_okay=False),
     help="AWS-style credentials file for the peers: a [REGION] (or [default]) section each.",
 )
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False),
+    help="PEM certificate chain: serve HTTPS (with --tls-key). SIGHUP re-reads both.",
+)
+@click.option("--tls-key", type=click.Path(dir_okay=False), help="PEM private key for --tls-cert.")
+@click.option(
+    "--throttle/--no-throttle",
+    default=None,
+    help="Apply AWS's Secrets Manager request rate quotas per account and region. [off]",
+)
+@click.option(
+    "--throttle-rates",
+    help="Override quotas: Operation=rate[,...] (requests per second for the operation's quota).",
+)
+@click.option(
+    "--agent-port",
+    type=click.IntRange(min=0),
+    help="Also serve the Secrets Manager Agent's HTTP API on this port (loopback). [off]",
+)
+@click.option("--agent-host", help="Address of the Agent listener. [127.0.0.1]")
+@click.option(
+    "--agent-credentials-file",
+    type=click.Path(dir_okay=False),
+    help="Shared credentials file holding the Agent listener's own credentials.",
+)
+@click.option("--agent-profile", help="Profile of --agent-credentials-file to use. [default]")
+@click.option("--agent-region", help="Region the Agent listener reads secrets in. [us-east-1]")
+@click.option(
+    "--agent-ca-bundle",
+    type=click.Path(dir_okay=False),
+    help="CA bundle the Agent listener verifies this server's TLS certificate with.",
+)
+@click.option(
+    "--agent-ttl-seconds",
+    type=click.IntRange(0, 3600),
+    help="How long the Agent listener serves a cached value; 0 disables its cache. [300]",
+)
 def serve(**options: object) -> None:
     """Run the server (initialising the data directory on first start)."""
     peers = options.pop("replication_peers")
     if isinstance(peers, tuple) and peers:
         options["replication_peers"] = ",".join(str(p) for p in peers)
     settings = _settings(**options)
+    # Checked before anything else happens (logging configured, data dir created).
+    _check_tls(settings)
+    try:
+        quotas(settings.throttle_rates, settings.workers)
+    except QuotaConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
     try:
         parse_peers(settings.replication_peers, settings.replication_credentials)
     except PeerConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     sealed = _init(settings).sealed
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     settings = replace(settings, port=port, data_dir=settings.data_dir.resolve())
+    if settings.workers > 1 and settings.metrics_enabled:
+        settings = replace(settings, metrics_multiprocess_dir=str(_metrics_dir(settings)))
+    if settings.agent_port >= 0:
+        _start_agent_beside(settings, host, port)
     if settings.workers == 1:
         server = uvicorn.Server(_uvicorn_config(settings, app=_server_app(settings)))
-        _announce(host, port)
+        _announce(settings, host, port)
         server.run(sockets=[sock])
         return
     if sealed:
-        _announce(host, port)
+        _announce(settings, host, port)
         wrapping_key = _unseal_before_workers(settings, sock)
         if wrapping_key is None:
             return
@@ -170,7 +236,7 @@ def serve(**options: object) -> None:
             factory=True,
             workers=settings.workers,
         )
-        Multiprocess(config, sockets=[sock]).run()
+        ForwardingMultiprocess(config, sockets=[sock]).run()
         return
     build_app(settings)  # fail here, once, rather than in every worker
     # Workers are fresh processes: they rebuild the same Settings from the environment.
@@ -178,8 +244,127 @@ def serve(**options: object) -> None:
     config = _uvicorn_config(
         settings, app="secretsd.app:app_from_environment", factory=True, workers=settings.workers
     )
-    _announce(host, port)
-    Multiprocess(config, sockets=[sock]).run()
+    _announce(settings, host, port)
+    ForwardingMultiprocess(config, sockets=[sock]).run()
+
+
+class ForwardingMultiprocess(Multiprocess):
+    """uvicorn's supervisor, except that SIGHUP goes on to the workers (each re-reads its TLS
+    certificate in place) instead of replacing them."""
+
+    def handle_hup(self) -> None:
+        if self.config.ssl_context_factory is None:
+            return  # workers without TLS install no handler: SIGHUP would end them
+        for process in self.processes:
+            if process.pid is None:
+                continue
+            try:
+                os.kill(process.pid, signal.SIGHUP)
+            except ProcessLookupError:
+                pass  # exited meanwhile: its replacement loads the files afresh anyway
+
+
+def _start_agent_beside(settings: Settings, host: str, port: int) -> None:
+    """The Agent listener in a thread of this (supervising) process, calling this server."""
+    scheme = "https" if settings.tls_cert else "http"
+    # A wildcard listen address is reached over loopback.
+    local = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)  # noqa: S104
+    shown = f"[{local}]" if ":" in local else local
+    options = AgentOptions(
+        endpoint=f"{scheme}://{shown}:{port}",
+        credentials_file=settings.agent_credentials_file,
+        profile=settings.agent_profile,
+        region=settings.agent_region,
+        ttl_seconds=settings.agent_ttl_seconds,
+        cache_size=settings.agent_cache_size,
+        token_variables=settings.agent_token_variables,
+        ca_bundle=settings.agent_ca_bundle,
+    )
+    try:
+        app = build_agent(options)
+    except AgentConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sock = _bind(settings.agent_host, settings.agent_port)
+    agent_host, agent_port = sock.getsockname()[:2]
+    start_in_thread(agent_server(app, settings.log_level), sock)
+    agent_shown = f"[{agent_host}]" if ":" in agent_host else agent_host
+    click.echo(f"secretsd: agent listening on http://{agent_shown}:{agent_port}")
+
+
+@main.command()
+@click.option("--endpoint", required=True, help="URL of the secretsd server to read from.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(min=0), default=2773, show_default=True)
+@click.option(
+    "--credentials-file",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Shared credentials file holding the listener's own credentials.",
+)
+@click.option("--profile", default="default", show_default=True)
+@click.option("--region", default="us-east-1", show_default=True)
+@click.option("--ttl-seconds", type=click.IntRange(0, 3600), default=300, show_default=True)
+@click.option("--cache-size", type=click.IntRange(1, 1000), default=1000, show_default=True)
+@click.option(
+    "--token-variables",
+    default=DEFAULT_TOKEN_VARIABLES,
+    show_default=True,
+    help="Environment variables holding the SSRF token (first set wins; file://PATH allowed).",
+)
+@click.option(
+    "--ca-bundle", type=click.Path(dir_okay=False), help="CA bundle for an https endpoint."
+)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info"
+)
+@click.option("--log-format", type=click.Choice(FORMATS), default="text")
+def agent(**options: Any) -> None:
+    """Run only the Secrets Manager Agent compatible listener, reading from a secretsd server
+    (on an application host, as the AWS Secrets Manager Agent runs beside an application)."""
+    configure_logging(options["log_level"], options["log_format"])
+    agent_options = AgentOptions(
+        endpoint=options["endpoint"],
+        credentials_file=options["credentials_file"],
+        profile=options["profile"],
+        region=options["region"],
+        ttl_seconds=options["ttl_seconds"],
+        cache_size=options["cache_size"],
+        token_variables=options["token_variables"],
+        ca_bundle=options["ca_bundle"] or "",
+    )
+    try:
+        app = build_agent(agent_options)
+    except AgentConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sock = _bind(options["host"], options["port"])
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"secretsd: agent listening on http://{shown}:{port}")
+    sys.stdout.flush()
+    agent_server(app, options["log_level"]).run(sockets=[sock])
+
+
+def _check_tls(settings: Settings) -> None:
+    """Both or neither, and loadable: refuse to start rather than fail in every worker."""
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    if settings.tls_cert:
+        try:
+            new_context(settings.tls_cert, settings.tls_key)
+        except TlsConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def _metrics_dir(settings: Settings) -> Path:
+    """A fresh directory for prometheus-client's per-worker files: the library reads
+    PROMETHEUS_MULTIPROC_DIR when the (spawned) workers import it, so it is set before they
+    start; left over from an earlier run, its counts would be summed in, so it starts empty."""
+    path = settings.data_dir / "metrics"
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
 
 
 def _server_app(settings: Settings) -> AsgiApp:
@@ -214,7 +399,20 @@ def _unseal_before_workers(settings: Settings, sock: socket.socket) -> bytes | N
     return found[0] if found else None
 
 
+TLS_GRACEFUL_STOP_SECONDS = 5
+
+
 def _uvicorn_config(settings: Settings, **app: Any) -> uvicorn.Config:
+    if settings.tls_cert:
+        # Absolute paths: workers and reloads must find the same files whatever their cwd.
+        tls = ReloadingContext(
+            str(Path(settings.tls_cert).resolve()), str(Path(settings.tls_key).resolve())
+        )
+        app["ssl_context_factory"] = tls
+        # On stop, an idle keep-alive TLS connection is closed with close_notify, and the event
+        # loop waits up to 30 s for the peer's answer, which a client that is not reading never
+        # sends: bound the whole graceful stop instead (requests here take milliseconds).
+        app["timeout_graceful_shutdown"] = TLS_GRACEFUL_STOP_SECONDS
     return uvicorn.Config(
         **app,
         lifespan="on",
@@ -227,15 +425,17 @@ def _uvicorn_config(settings: Settings, **app: Any) -> uvicorn.Config:
     )
 
 
-def _announce(host: str, port: int) -> None:
+def _announce(settings: Settings, host: str, port: int) -> None:
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"secretsd: listening on http://{shown}:{port}")
+    scheme = "https" if settings.tls_cert else "http"
+    click.echo(f"secretsd: listening on {scheme}://{shown}:{port}")
     sys.stdout.flush()
 
 
 root_keys.register(main, _settings, _data_dir, _database)
 accounts.register(main, _settings, _data_dir, _database)
 backup.register(main, _settings, _data_dir, _database)
+audit.register(main, _settings, _data_dir, _database)
 
 if __name__ == "__main__":
     main()

@@ -11,6 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from secretsd.audit.record import CallFacts
+from secretsd.audit.writer import AuditSink
+from secretsd.errors import ServiceError
+from secretsd.protocol.asgi import new_request_id
 from secretsd.protocol.validate import Validator
 from secretsd.service.console_sessions import ConsoleSession
 from secretsd.service.context import CallContext
@@ -41,6 +45,11 @@ class ApiOperations:
     service: Any
     handlers: Mapping[str, Callable[[Any, CallContext, dict[str, Any]], Any]]
     validator: Validator
+    # The audit trail records console actions as the API calls they are (userAgent
+    # "secretsd-console"); signing_name names the service in the record.
+    signing_name: str = ""
+    audit: AuditSink | None = None
+    now_ms: Callable[[], int] | None = None
 
     async def call(
         self,
@@ -63,9 +72,47 @@ class ApiOperations:
         missing = [m for m in self.validator.idempotency_tokens(operation) if m not in params]
         if missing:
             params = {**params, **{m: str(uuid.uuid4()) for m in missing}}
-        parsed = self.validator.parse_input(operation, params)
-        ctx = call_context(session, operation, source_ip=source_ip, secure=secure)
-        result = self.handlers[operation](self.service, ctx, parsed)
-        if inspect.isawaitable(result):
-            result = await result
+        time_ms = self.now_ms() if self.now_ms is not None else 0
+        parsed: dict[str, Any] | None = None
+        try:
+            parsed = self.validator.parse_input(operation, params)
+            ctx = call_context(session, operation, source_ip=source_ip, secure=secure)
+            result = self.handlers[operation](self.service, ctx, parsed)
+            if inspect.isawaitable(result):
+                result = await result
+        except ServiceError as exc:
+            await self._record(session, operation, time_ms, source_ip, parsed, None, exc)
+            raise
+        await self._record(session, operation, time_ms, source_ip, parsed, result, None)
         return result or {}
+
+    async def _record(
+        self,
+        session: ConsoleSession,
+        operation: str,
+        time_ms: int,
+        source_ip: str,
+        params: dict[str, Any] | None,
+        result: Any,
+        error: ServiceError | None,
+    ) -> None:
+        if self.audit is None:
+            return
+        facts = CallFacts(
+            service=self.signing_name,
+            operation=operation,
+            request_id=new_request_id(),
+            time_ms=time_ms,
+            status=error.status if error is not None else 200,
+            region=session.region,
+            source_ip=source_ip,
+            user_agent="secretsd-console",
+            identity=session.identity,
+            request=params,
+            response=result if isinstance(result, Mapping) else None,
+            error_code=error.code if error is not None else None,
+            error_message=error.message if error is not None else None,
+        )
+        if not await self.audit.record(facts) and error is None:
+            # Fail-closed: an action whose record cannot be written is not shown as done.
+            raise ServiceError("InternalServiceError", "An error occurred on the server side.", 500)

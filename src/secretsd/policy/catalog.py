@@ -26,7 +26,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-SERVICES = ("secretsmanager", "kms", "iam", "sts", "lambda", "logs")
+SERVICES = ("secretsmanager", "kms", "iam", "sts", "lambda", "logs", "cloudtrail")
 # secretsd's own actions (not AWS's): `secretsd:ReplicateFromPeer` (docs/replication.md).
 OWN_SERVICES = ("secretsd",)
 

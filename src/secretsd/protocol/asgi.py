@@ -20,10 +20,15 @@ from typing import Any
 
 import orjson
 
+from secretsd.audit.record import CallFacts
+from secretsd.audit.writer import AuditSink
 from secretsd.auth import sigv4
+from secretsd.auth.identity import Identity
 from secretsd.auth.principals import Principal, PrincipalDirectory, token_digest
 from secretsd.errors import ServiceError
 from secretsd.protocol import query, rest
+from secretsd.protocol.metrics import Metrics
+from secretsd.protocol.throttle import Throttle
 from secretsd.protocol.validate import Validator
 from secretsd.service.context import CallContext
 from secretsd.service.invocation import FunctionInvoker
@@ -64,6 +69,25 @@ class BodyTooLarge(Exception):
     pass
 
 
+@dataclass(slots=True)
+class _Seen:
+    """What the handling of one call found out, for its audit record and its metrics: filled
+    in as far as the request got (a call refused at SigV4 still has its claimed key)."""
+
+    service: str = ""
+    operation: str = ""
+    region: str = ""
+    access_key_id: str | None = None
+    identity: Identity | None = None
+    params: Any = None
+    result: Any = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    def failed(self, code: str, message: str) -> None:
+        self.error_code, self.error_message = code, message
+
+
 def new_request_id() -> str:
     """A random (version 4) UUID, as AWS's request ids are; cheaper than uuid.uuid4()."""
     h = os.urandom(16).hex()
@@ -100,6 +124,9 @@ class ApiApp:
         rest_routes: Sequence[rest.RestRoute] = (),
         on_shutdown: Sequence[BackgroundTask] = (),
         function_invoker: FunctionInvoker | None = None,
+        audit: AuditSink | None = None,
+        metrics: Metrics | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         # How Secrets Manager invokes Lambda functions (rotation), for whoever needs it.
         self.function_invoker = function_invoker
@@ -117,6 +144,9 @@ class ApiApp:
         self._background = tuple(background)
         self._tasks: list[asyncio.Task[None]] = []
         self._mounts = tuple(mounts)
+        self._audit = audit
+        self._metrics = metrics
+        self._throttle = throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -135,13 +165,20 @@ class ApiApp:
         operation = "-"
         content_type = JSON_TYPE
         query_route: query.QueryRoute | None = None
+        seen = _Seen()
+        time_ms = int(self._now().timestamp() * 1000)
         try:
             if scope["method"] == "GET" and scope["path"] in ("/health", "/healthz"):
                 await self._respond(send, 200, b'{"status":"ok"}', request_id, b"application/json")
                 return
+            if scope["path"] == "/metrics" and self._metrics is not None:
+                await self._metrics.serve(scope, send)
+                return
             rest_route = self._rest_route(scope)
             if rest_route is not None:
-                await self._serve_rest(scope, receive, send, rest_route, request_id, started)
+                await self._serve_rest(
+                    scope, receive, send, rest_route, request_id, started, time_ms
+                )
                 return
             # Chosen from the headers alone, so that a body too large is refused in XML too.
             query_route = self._query_route(scope)
@@ -150,53 +187,90 @@ class ApiApp:
             body = await self._read_body(scope, receive)
             if query_route is not None:
                 status, payload, operation = self._handle_query(
-                    scope, body, request_id, query_route
+                    scope, body, request_id, query_route, seen
                 )
             else:
-                status, payload, operation = await self._handle(scope, body, request_id)
+                status, payload, operation = await self._handle(scope, body, request_id, seen)
         except BodyTooLarge:
-            status, payload = (
-                413,
-                error_body(
-                    "RequestEntityTooLargeException",
-                    f"Request body exceeds the maximum allowed size of {self._max_body} bytes.",
-                ),
-            )
+            message = f"Request body exceeds the maximum allowed size of {self._max_body} bytes."
+            seen.failed("RequestEntityTooLargeException", message)
+            status, payload = (413, error_body("RequestEntityTooLargeException", message))
         except StoreUnavailable as exc:
             _log_unavailable(request_id, operation, exc)
+            seen.failed("InternalServiceError", "An error occurred on the server side.")
             status, payload = 500, INTERNAL_ERROR
         except Exception:
             # Never a traceback on the wire; the log gets the details (values are not in them:
             # handlers never put secret values into exception messages).
-            log.exception("internal error request_id=%s operation=%s", request_id, operation)
+            log.exception(
+                "internal error request_id=%s operation=%s",
+                request_id,
+                operation,
+                extra={"request_id": request_id, "operation": operation},
+            )
+            seen.failed("InternalServiceError", "An error occurred on the server side.")
             status, payload = (
                 500,
                 error_body("InternalServiceError", "An error occurred on the server side."),
+            )
+        if self._audit is not None:
+            facts = _facts(scope, seen, request_id, time_ms, status)
+            if not await self._audit.record(facts):
+                # Fail-closed: a call whose record cannot be made durable is not answered.
+                log.error(
+                    "audit record not written: refused request_id=%s",
+                    request_id,
+                    extra={"request_id": request_id},
+                )
+                status, payload = 500, INTERNAL_ERROR
+                seen.failed("InternalServiceError", "audit trail unavailable")
+        if self._metrics is not None:
+            self._metrics.observe(
+                seen.service or "unknown",
+                seen.operation or "Unknown",
+                status,
+                seen.error_code or "",
+                time.perf_counter() - started,
             )
         if query_route is not None and status >= 400 and not payload.startswith(b"<"):
             status, payload = _query_error_body(query_route, status, payload, request_id)
         await self._respond(send, status, payload, request_id, content_type)
         if status >= 400 or log.isEnabledFor(logging.DEBUG):
+            ms = round((time.perf_counter() - started) * 1000, 2)
             log.log(
                 logging.INFO if status >= 400 else logging.DEBUG,
                 "request_id=%s operation=%s status=%d ms=%.2f",
                 request_id,
                 operation,
                 status,
-                (time.perf_counter() - started) * 1000,
+                ms,
+                extra={
+                    "request_id": request_id,
+                    "operation": operation,
+                    "status": status,
+                    "error_code": seen.error_code,
+                    "ms": ms,
+                },
             )
 
-    async def _handle(self, scope: Scope, body: bytes, request_id: str) -> tuple[int, bytes, str]:
+    async def _handle(
+        self, scope: Scope, body: bytes, request_id: str, seen: _Seen
+    ) -> tuple[int, bytes, str]:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         target = ""
         for name, value in headers:
             if name == b"x-amz-target":
                 target = value.decode("latin-1")
                 break
-        dot = target.find(".")
+        # The last dot: CloudTrail's target prefix has dots of its own.
+        dot = target.rfind(".")
         route = self._routes.get(target[: dot + 1]) if dot > 0 else None
         operation = target[dot + 1 :] if route is not None else ""
         handler = route.handlers.get(operation) if route is not None else None
+        if route is not None:
+            seen.service = route.signing_name
+            if handler is not None:
+                seen.operation = operation
         try:
             if scope["method"] != "POST" or handler is None:
                 raise ServiceError(
@@ -204,21 +278,41 @@ class ApiApp:
                     f"The operation {target or '(none)'} is not supported by this endpoint.",
                 )
             assert route is not None
-            principal, region = self._authenticate(scope, headers, body, route.signing_name)
-            params = route.validator.parse_input(operation, _load_json(body))
+            principal, region = self._authenticate(scope, headers, body, route.signing_name, seen)
+            # After authentication, as AWS does: the caller's account is the one charged (and
+            # the throttled call is still audited, with its ThrottlingException).
+            if (
+                self._throttle is not None
+                and route.signing_name == SIGNING_NAME
+                and not self._throttle.allow(principal.identity.account_id, region, operation)
+            ):
+                raise ServiceError("ThrottlingException", "Rate exceeded")
+            raw = _load_json(body)
+            seen.params = raw
+            params = route.validator.parse_input(operation, raw)
+            seen.params = params
             ctx = _call_context(scope, principal, region, operation)
             result = handler(route.service, ctx, params)
             if inspect.isawaitable(result):
                 result = await result
         except ServiceError as exc:
+            seen.failed(exc.code, exc.message)
             return exc.status, error_body(exc.code, exc.message), operation or target
         except StoreUnavailable as exc:
             _log_unavailable(request_id, operation, exc)
+            seen.failed("InternalServiceError", "An error occurred on the server side.")
             return 500, INTERNAL_ERROR, operation
         except Exception:
             # Details go to the log (never values: nothing puts them in exception messages).
-            log.exception("internal error request_id=%s operation=%s", request_id, operation)
+            log.exception(
+                "internal error request_id=%s operation=%s",
+                request_id,
+                operation,
+                extra={"request_id": request_id, "operation": operation},
+            )
+            seen.failed("InternalServiceError", "An error occurred on the server side.")
             return 500, INTERNAL_ERROR, operation
+        seen.result = result
         return 200, b"" if result is None else orjson.dumps(result), operation
 
     def _rest_route(self, scope: Scope) -> rest.RestRoute | None:
@@ -238,11 +332,14 @@ class ApiApp:
         route: rest.RestRoute,
         request_id: str,
         started: float,
+        time_ms: int,
     ) -> None:
-        """A REST-JSON request (Lambda): routed by method and path, signed like the others."""
+        """A REST-JSON request (Lambda): routed by method and path, signed like the others,
+        audited and measured like them."""
         operation = "-"
         headers: list[tuple[bytes, bytes]] = []
         content_type = rest.JSON_TYPE
+        seen = _Seen(service=route.signing_name)
         try:
             body = await self._read_body(scope, receive, route.max_body_bytes)
             matched = route.protocol.match(scope["method"], scope["path"])
@@ -259,36 +356,71 @@ class ApiApp:
                 raise ServiceError(
                     "UnknownOperationException", f"The operation {op.name} is not supported.", 404
                 )
+            seen.operation = op.name
             req_headers: list[tuple[bytes, bytes]] = scope["headers"]
-            principal, region = self._authenticate(scope, req_headers, body, route.signing_name)
+            principal, region = self._authenticate(
+                scope, req_headers, body, route.signing_name, seen
+            )
             params = route.protocol.parse(
                 op, uri, scope.get("query_string", b""), req_headers, body
             )
+            seen.params = params
             ctx = _call_context(scope, principal, region, op.name)
             result = handler(route.service, ctx, params)
             if inspect.isawaitable(result):
                 result = await result
+            seen.result = result
             status, headers, payload, content_type = route.protocol.response(op, result)
         except BodyTooLarge:
-            status, headers, payload = rest.error_response(
-                ServiceError(
-                    "RequestEntityTooLargeException",
-                    f"Request must be smaller than {route.max_body_bytes} bytes for the"
-                    f" {operation if operation != '-' else 'requested'} operation",
-                    413,
-                )
+            exc = ServiceError(
+                "RequestEntityTooLargeException",
+                f"Request must be smaller than {route.max_body_bytes} bytes for the"
+                f" {operation if operation != '-' else 'requested'} operation",
+                413,
             )
+            seen.failed(exc.code, exc.message)
+            status, headers, payload = rest.error_response(exc)
         except ServiceError as exc:
+            seen.failed(exc.code, exc.message)
             status, headers, payload = rest.error_response(exc)
         except StoreUnavailable as exc:
             _log_unavailable(request_id, operation, exc)
+            seen.failed("ServiceException", "An error occurred on the server side.")
             status, headers, payload = rest.error_response(
                 ServiceError("ServiceException", "An error occurred on the server side.", 500)
             )
         except Exception:
-            log.exception("internal error request_id=%s operation=%s", request_id, operation)
+            log.exception(
+                "internal error request_id=%s operation=%s",
+                request_id,
+                operation,
+                extra={"request_id": request_id, "operation": operation},
+            )
+            seen.failed("ServiceException", "An error occurred on the server side.")
             status, headers, payload = rest.error_response(
                 ServiceError("ServiceException", "An error occurred on the server side.", 500)
+            )
+        if self._audit is not None and not await self._audit.record(
+            _facts(scope, seen, request_id, time_ms, status)
+        ):
+            # Fail-closed: a call whose record cannot be made durable is not answered.
+            log.error(
+                "audit record not written: refused request_id=%s",
+                request_id,
+                extra={"request_id": request_id},
+            )
+            seen.failed("ServiceException", "audit trail unavailable")
+            content_type = rest.JSON_TYPE
+            status, headers, payload = rest.error_response(
+                ServiceError("ServiceException", "An error occurred on the server side.", 500)
+            )
+        if self._metrics is not None:
+            self._metrics.observe(
+                seen.service,
+                seen.operation or "Unknown",
+                status,
+                seen.error_code or "",
+                time.perf_counter() - started,
             )
         await send(
             {
@@ -304,13 +436,21 @@ class ApiApp:
         )
         await send({"type": "http.response.body", "body": payload})
         if status >= 400 or log.isEnabledFor(logging.DEBUG):
+            ms = round((time.perf_counter() - started) * 1000, 2)
             log.log(
                 logging.INFO if status >= 400 else logging.DEBUG,
                 "request_id=%s operation=%s status=%d ms=%.2f",
                 request_id,
                 operation,
                 status,
-                (time.perf_counter() - started) * 1000,
+                ms,
+                extra={
+                    "request_id": request_id,
+                    "operation": operation,
+                    "status": status,
+                    "ms": ms,
+                    "error_code": seen.error_code,
+                },
             )
 
     def _query_route(self, scope: Scope) -> query.QueryRoute | None:
@@ -332,27 +472,37 @@ class ApiApp:
         return self._query_routes.get(claimed.service)
 
     def _handle_query(
-        self, scope: Scope, body: bytes, request_id: str, route: query.QueryRoute
+        self, scope: Scope, body: bytes, request_id: str, route: query.QueryRoute, seen: _Seen
     ) -> tuple[int, bytes, str]:
         """An IAM or STS request (AWS query protocol)."""
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         form = query.read_form(body, scope.get("query_string", b""))
         action = form.get("Action", "")
+        seen.service = route.signing_name
         try:
-            principal, region = self._authenticate(scope, headers, body, route.signing_name)
+            principal, region = self._authenticate(scope, headers, body, route.signing_name, seen)
             handler = route.handlers.get(action)
             if handler is None or not route.protocol.has_operation(action):
                 raise query.invalid_action()
+            seen.operation = action
             params = route.protocol.parse(action, form)
+            seen.params = params
             ctx = _call_context(scope, principal, region, action)
             result = handler(route.service, ctx, params)
+            seen.result = result
             return 200, route.protocol.response(action, result, request_id), action
         except ServiceError as exc:
+            seen.failed(query.wire_code(exc), exc.message)
             status, payload = route.protocol.error(exc, request_id)
             return status, payload, action or "-"
 
     def _authenticate(
-        self, scope: Scope, headers: list[tuple[bytes, bytes]], body: bytes, signing_name: str
+        self,
+        scope: Scope,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        signing_name: str,
+        seen: _Seen,
     ) -> tuple[Principal, str]:
         """The verified caller and the region its signature is scoped to."""
         request = sigv4.HttpRequest(
@@ -363,6 +513,7 @@ class ApiApp:
             body=body,
         )
         cred = sigv4.parse_credential(request)
+        seen.access_key_id, seen.region = cred.access_key_id, cred.region
         # AWS checks the clock and the credential scope before it looks the key up.
         now = self._now()
         sigv4.check_credential(cred, now, service=signing_name)
@@ -389,6 +540,7 @@ class ApiApp:
             cred.service,
         )
         sigv4.verify(request, cred, key, now, service=signing_name, checked=True)
+        seen.identity = principal.identity
         return principal, cred.region
 
     async def _read_body(
@@ -457,7 +609,13 @@ def _log_unavailable(request_id: str, operation: str, exc: StoreUnavailable) -> 
     # The database is away (a failover in progress): the caller gets AWS's retryable 500, which
     # every SDK retries, and the next request reconnects to the new primary. Expected, so one
     # line and no traceback.
-    log.warning("database unavailable request_id=%s operation=%s: %s", request_id, operation, exc)
+    log.warning(
+        "database unavailable request_id=%s operation=%s: %s",
+        request_id,
+        operation,
+        exc,
+        extra={"request_id": request_id, "operation": operation},
+    )
 
 
 def _query_error_body(
@@ -490,6 +648,30 @@ def _call_context(scope: Scope, principal: Principal, region: str, operation: st
         operation=operation,
         source_ip=(scope.get("client") or ("", 0))[0],
         secure_transport=scope.get("scheme") == "https",
+    )
+
+
+def _facts(scope: Scope, seen: _Seen, request_id: str, time_ms: int, status: int) -> CallFacts:
+    user_agent = ""
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            user_agent = value.decode("latin-1")
+            break
+    return CallFacts(
+        service=seen.service or "unknown",
+        operation=seen.operation,
+        request_id=request_id,
+        time_ms=time_ms,
+        status=status,
+        region=seen.region,
+        source_ip=(scope.get("client") or ("", 0))[0],
+        user_agent=user_agent,
+        identity=seen.identity,
+        access_key_id=seen.access_key_id,
+        request=seen.params if isinstance(seen.params, Mapping) else None,
+        response=seen.result if isinstance(seen.result, Mapping) else None,
+        error_code=seen.error_code,
+        error_message=seen.error_message,
     )
 
 

@@ -336,6 +336,11 @@ class QueryRoute:
     handlers: Mapping[str, QueryHandler]
 
 
+def wire_code(exc: ServiceError) -> str:
+    """The error code a query-protocol client sees for `exc`."""
+    return _QUERY_CODES.get(exc.code, (exc.code, exc.status))[0]
+
+
 def invalid_action() -> ServiceError:
     # AWS's common-errors text for InvalidAction (IAM API Reference, "Common Errors").
     return ServiceError(

@@ -43,6 +43,7 @@ class Tx(Protocol):
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
     def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
 
 class StoreUnavailable(Exception):
@@ -104,6 +105,9 @@ class _SqliteTx:
     def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._conn.execute(sql, params).rowcount
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
+
 
 class _PostgresTx:
     dialect = "postgres"
@@ -131,12 +135,21 @@ class _PostgresTx:
     def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._conn.execute(self._sql(sql), params, prepare=True).rowcount
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        # psycopg sends the rows in one pipeline: one round trip, not one per row.
+        with self._conn.cursor() as cursor:
+            cursor.executemany(self._sql(sql), rows)
+
 
 class Database:
     """A lazily opened connection, used by one thread (the worker's event loop) at a time."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, sync_every_commit: bool = True) -> None:
+        """`sync_every_commit=False` (SQLite): commits are fsync'd at WAL checkpoints only
+        (synchronous=NORMAL), for writes that may be lost in a power cut (the audit writer in
+        fail-open mode, which may lose its last fraction of a second anyway)."""
         self.url = DatabaseUrl.parse(url)
+        self._synchronous = "FULL" if sync_every_commit else "NORMAL"
         self.dialect = self.url.dialect
         self._sqlite: sqlite3.Connection | None = None
         self._pg: psycopg.Connection[Any] | None = None
@@ -171,7 +184,7 @@ class Database:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             # FULL: every commit is fsync'd before the client hears "200".
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=10000")
             self._sqlite = conn
@@ -267,6 +280,15 @@ class Database:
             # standby: start over on a fresh connection to whichever host is primary now.
             self._discard_pg()
             raise StoreUnavailable(_first_line(exc)) from exc
+
+    def executescript(self, script: str) -> None:
+        """A SQLite script in one transaction (schema set-up of a side file)."""
+        conn = self._sqlite_conn()
+        fcntl.flock(self._writer_lock_fd(), fcntl.LOCK_EX)
+        try:
+            conn.executescript("BEGIN IMMEDIATE;\n" + script + "\nCOMMIT;")
+        finally:
+            fcntl.flock(self._writer_lock_fd(), fcntl.LOCK_UN)
 
     def delete_in_batches(
         self,

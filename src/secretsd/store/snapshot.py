@@ -15,6 +15,7 @@ part of it: a restore rebuilds exactly that schema, loads the rows, then migrate
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -124,6 +125,9 @@ def check_value(kind: str, value: Any, where: str) -> Any:
     if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
         return value
     if kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
+        # JSON lines have no infinity or NaN (they would come back as null): refused, not lost.
+        if not math.isfinite(value):
+            raise SnapshotError(f"{where}: a non-finite value in a float column")
         return float(value)
     if kind == "bool" and isinstance(value, bool | int) and value in (0, 1):
         return bool(value)

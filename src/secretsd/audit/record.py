@@ -1,0 +1,270 @@
+"""CloudTrail records: one per API call (AwsApiCall) and one per service event (AwsServiceEvent).
+
+Field names and shapes follow "CloudTrail record contents" (eventVersion 1.09): responseElements
+only for calls that change something (null for read-only calls and for errors, so GetSecretValue
+never carries its value); requestParameters and responseElements pass through the model-driven
+redaction in `redact.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from secretsd.audit.redact import Redactor
+from secretsd.auth.identity import Identity
+from secretsd.store.events import ServiceEvent
+
+EVENT_VERSION = "1.09"
+# Where the caller's account is not known (a request refused before its key was found).
+UNKNOWN_ACCOUNT = "unknown"
+# KMS operations CloudTrail marks readOnly although their names do not say so.
+_READ_ONLY_KMS = frozenset(
+    {
+        "Decrypt",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateMac",
+        "GenerateRandom",
+        "ReEncrypt",
+        "Sign",
+        "Verify",
+        "VerifyMac",
+    }
+)
+# "Filter": CloudWatch Logs' FilterLogEvents (its response, function output, is never copied).
+_READ_ONLY_PREFIXES = ("Get", "List", "Describe", "BatchGet", "Lookup", "Validate", "Filter")
+# CloudTrail records an authorization failure as AccessDenied whatever the service calls it.
+_ERROR_CODES = {"AccessDeniedException": "AccessDenied"}
+# The resource LookupEvents' ResourceType/ResourceName attributes see, by request member.
+_RESOURCE_MEMBERS = (
+    ("secretsmanager", "SecretId", "AWS::SecretsManager::Secret"),
+    ("secretsmanager", "Name", "AWS::SecretsManager::Secret"),
+    ("kms", "KeyId", "AWS::KMS::Key"),
+    ("kms", "AliasName", "AWS::KMS::Alias"),
+    ("iam", "UserName", "AWS::IAM::User"),
+    ("iam", "RoleName", "AWS::IAM::Role"),
+    ("iam", "PolicyArn", "AWS::IAM::Policy"),
+    ("iam", "GroupName", "AWS::IAM::Group"),
+    ("sts", "RoleArn", "AWS::IAM::Role"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What the endpoint knows about one call, whatever became of it. A route kind that is not
+    JSON or query (say, a REST route) fills the same fields and hands them to the recorder.
+
+    `request` and `response` are the call's parameters and result as the handler saw them (not
+    yet redacted: the recorder redacts them with the service's model)."""
+
+    service: str  # the SigV4 signing name: secretsmanager, kms, iam, sts, cloudtrail, ...
+    operation: str  # "" when the request never named a known operation
+    request_id: str
+    time_ms: int
+    status: int
+    region: str = ""
+    source_ip: str = ""
+    user_agent: str = ""
+    identity: Identity | None = None
+    access_key_id: str | None = None  # as claimed, for requests refused before a principal
+    request: Mapping[str, Any] | None = None
+    response: Mapping[str, Any] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """A record ready for its chain (account and region)."""
+
+    account_id: str
+    region: str
+    event_id: str
+    time_ms: int
+    body: dict[str, Any] = field(repr=False)
+
+
+def new_event_id(time_ms: int) -> str:
+    """A UUID, version 7 (RFC 9562): the time first, so ids are inserted at the end of their
+    index instead of at random places in it; opaque to clients, as CloudTrail's are."""
+    h = f"{time_ms & 0xFFFFFFFFFFFF:012x}" + os.urandom(10).hex()
+    return f"{h[:8]}-{h[8:12]}-7{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+
+
+def event_time(time_ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time_ms // 1000))
+
+
+def is_read_only(service: str, operation: str) -> bool:
+    if service == "kms" and operation in _READ_ONLY_KMS:
+        return True
+    return operation.startswith(_READ_ONLY_PREFIXES)
+
+
+def user_identity(identity: Identity) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "principalId": identity.userid,
+        "arn": identity.arn,
+        "accountId": identity.account_id,
+        "accessKeyId": identity.access_key_id,
+    }
+    if identity.owner_kind == "root":
+        out = {"type": "Root", **base}
+    elif identity.owner_kind == "role":
+        role_id = identity.userid.split(":", 1)[0]
+        out = {
+            "type": "AssumedRole",
+            **base,
+            "sessionContext": {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": role_id,
+                    "arn": identity.principal_arn,
+                    "accountId": identity.account_id,
+                    "userName": identity.owner_name,
+                },
+            },
+        }
+    else:
+        out = {"type": "IAMUser", **base, "userName": identity.owner_name}
+    if identity.is_session:
+        context = out.setdefault("sessionContext", {})
+        attributes: dict[str, Any] = {"mfaAuthenticated": "false"}
+        if identity.session_issued_ms is not None:
+            attributes["creationDate"] = event_time(identity.session_issued_ms)
+        context["attributes"] = attributes
+    return out
+
+
+def _resource(facts: CallFacts) -> tuple[str | None, str | None]:
+    for values in (facts.response, facts.request):
+        if not values:
+            continue
+        if facts.service == "secretsmanager" and isinstance(values.get("ARN"), str):
+            return "AWS::SecretsManager::Secret", values["ARN"]
+        for service, member, kind in _RESOURCE_MEMBERS:
+            if service == facts.service and isinstance(values.get(member), str):
+                return kind, values[member]
+    return None, None
+
+
+class RecordCache:
+    """Parts of records that repeat from call to call (a caller's userIdentity, the time of
+    the current second), kept per writer: a few microseconds per call on the hot path."""
+
+    def __init__(self, max_identities: int = 10_000) -> None:
+        self._who: dict[tuple[str, str, int | None], dict[str, Any]] = {}
+        self._max = max_identities
+        self._second = -1
+        self._time = ""
+
+    def who(self, identity: Identity) -> dict[str, Any]:
+        key = (identity.arn, identity.access_key_id, identity.session_issued_ms)
+        found = self._who.get(key)
+        if found is None:
+            if len(self._who) >= self._max:
+                self._who.clear()
+            # Shared by the records of this caller: never modified after this.
+            found = self._who[key] = user_identity(identity)
+        return found
+
+    def event_time(self, time_ms: int) -> str:
+        second = time_ms // 1000
+        if second != self._second:
+            self._second, self._time = second, event_time(time_ms)
+        return self._time
+
+
+def api_call_record(
+    facts: CallFacts, redactor: Redactor | None, cache: RecordCache | None = None
+) -> AuditRecord:
+    identity = facts.identity
+    account = identity.account_id if identity is not None else UNKNOWN_ACCOUNT
+    read_only = is_read_only(facts.service, facts.operation)
+    failed = facts.error_code is not None
+    request = redactor.request(facts.operation, facts.request) if redactor else None
+    response = (
+        redactor.response(facts.operation, facts.response)
+        if redactor and not read_only and not failed
+        else None
+    )
+    if identity is not None:
+        who = cache.who(identity) if cache is not None else user_identity(identity)
+    else:
+        who = {"type": "Unknown"}
+        if facts.access_key_id:
+            who["accessKeyId"] = facts.access_key_id
+    event_id = new_event_id(facts.time_ms)
+    body: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": who,
+        "eventTime": (
+            cache.event_time(facts.time_ms) if cache is not None else event_time(facts.time_ms)
+        ),
+        "eventSource": f"{facts.service}.amazonaws.com",
+        "eventName": facts.operation or "Unknown",
+        "awsRegion": facts.region or "us-east-1",
+        "sourceIPAddress": facts.source_ip,
+        "userAgent": facts.user_agent,
+        "requestParameters": request,
+        "responseElements": response,
+        "requestID": facts.request_id,
+        "eventID": event_id,
+        "readOnly": read_only,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": account,
+        "eventCategory": "Management",
+    }
+    if failed:
+        assert facts.error_code is not None
+        body["errorCode"] = _ERROR_CODES.get(facts.error_code, facts.error_code)
+        body["errorMessage"] = facts.error_message or ""
+    resource_type, resource_name = _resource(facts)
+    if resource_name is not None:
+        body["resources"] = [{"type": resource_type, "ARN": resource_name, "accountId": account}]
+    return AuditRecord(account, body["awsRegion"], event_id, facts.time_ms, body)
+
+
+def service_event_id(event: ServiceEvent) -> str:
+    """A stable event id for a service event row, so it is published once only."""
+    h = event.event_id.ljust(32, "0")[:32]
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def service_event_record(event: ServiceEvent) -> AuditRecord:
+    source = event.event_source
+    event_id = service_event_id(event)
+    body: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": {"type": "AWSService", "accountId": event.account_id, "invokedBy": source},
+        "eventTime": event_time(event.time_ms),
+        "eventSource": source,
+        "eventName": event.event_name,
+        "awsRegion": event.region,
+        "sourceIPAddress": source,
+        "userAgent": source,
+        "requestParameters": None,
+        "responseElements": None,
+        "requestID": new_event_id(event.time_ms),
+        "eventID": event_id,
+        "readOnly": False,
+        "eventType": "AwsServiceEvent",
+        "managementEvent": True,
+        "recipientAccountId": event.account_id,
+        "serviceEventDetails": dict(event.details),
+        "eventCategory": "Management",
+    }
+    resource_type = "AWS::SecretsManager::Secret" if source.startswith("secretsmanager") else None
+    if event.resource_arn is not None:
+        body["resources"] = [
+            {"type": resource_type, "ARN": event.resource_arn, "accountId": event.account_id}
+        ]
+    return AuditRecord(event.account_id, event.region, event_id, event.time_ms, body)
