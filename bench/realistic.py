@@ -14,7 +14,7 @@ the bare ASGI ceiling, both pinned to CPU 0 (wrk on CPU 1), running side by side
 
 secretsd and the ceiling get the same pre-signed request files, alternately, in each round. Then
 the peak RSS of the worker (VmHWM) and PASS/FAIL against issue 12's targets. `--py-spy DIR`
-samples the PostgreSQL worker with py-spy during an extra GetSecretValue run at 64 connections.
+samples the worker (each backend) with py-spy during an extra GetSecretValue run at 64 connections.
 """
 
 from __future__ import annotations
@@ -83,9 +83,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--backends", default="sqlite,postgresql", help="[sqlite,postgresql]")
     parser.add_argument("--quick", action="store_true", help="everything small (~1 min/backend)")
-    parser.add_argument("--secrets", type=int, help="secrets read and written [10000; quick 2000]")
+    parser.add_argument("--secrets", type=int, help="secrets read and written [10000; quick 1000]")
     parser.add_argument(
-        "--list-large", type=int, help="secrets for the large listing [200000; quick 20000]"
+        "--list-large", type=int, help="secrets for the large listing [200000; quick 10000]"
     )
     parser.add_argument(
         "--million", action="store_true", help="the large listing with 1,000,000 secrets"
@@ -95,7 +95,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="target seconds per run [8; quick 2]")
     parser.add_argument("--list-requests", type=int, help="1-client requests per page [300]")
     parser.add_argument("--database", help="postgresql://... of an empty database [own cluster]")
-    parser.add_argument("--py-spy", type=Path, help="profile GetSecretValue on PostgreSQL here")
+    parser.add_argument(
+        "--py-spy", type=Path, help="py-spy GetSecretValue c=64 on each backend, raw profiles here"
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not taskset the processes")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
@@ -107,8 +109,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if not args.backends or any(b not in BACKENDS for b in args.backends):
         parser.error(f"backends are {', '.join(BACKENDS)}")
     quick = args.quick
-    secrets_count = args.secrets or (2_000 if quick else 10_000)
-    large = 1_000_000 if args.million else (args.list_large or (20_000 if quick else 200_000))
+    secrets_count = args.secrets or (1_000 if quick else 10_000)
+    large = 1_000_000 if args.million else (args.list_large or (10_000 if quick else 200_000))
     if large <= secrets_count:
         parser.error("--list-large must exceed --secrets")
     args.plan = Plan(
@@ -429,7 +431,7 @@ def run_backend(
         result["first_reads"] = touch_all(stack, plan.secrets)
         sampler = ZipfSampler(plan.secrets, plan.zipf_s, seed=12)
         result.update(measure_reads_writes(stack, sampler, seed=13))
-        if py_spy is not None and backend == "postgresql":
+        if py_spy is not None:
             result["profile"] = _profile(stack, sampler, py_spy, backend)
         result["list_small"] = measure_list(stack, plan.secrets)
         more = plan.list_large - plan.secrets
