@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +164,8 @@ class Stack:
     plan: Plan
     log: Log
     ceiling_rate: float = 0.0
+    # The ceiling's last rate at each connection count: how many copies of a file it gets.
+    ceiling_rates: dict[int, float] = field(default_factory=dict)
 
     @property
     def wrk_cpus(self) -> str | None:
@@ -207,11 +209,14 @@ def _versus(
     runs: dict[str, list[wrk.WrkResult]] = {"secretsd": [], "ceiling": []}
     for round_no in range(stack.plan.rounds):
         requests = make(count)
+        expected = stack.ceiling_rates.get(
+            connections, stack.ceiling_rate * (0.3 if connections == 1 else 1.0)
+        )
         repeat = max(
             1,
             min(
                 stack.plan.max_requests * 2 // len(requests),
-                round(stack.ceiling_rate * stack.plan.duration_s / len(requests)),
+                round(expected * stack.plan.duration_s / len(requests)),
             ),
         )
         order = ["secretsd", "ceiling"] if round_no % 2 == 0 else ["ceiling", "secretsd"]
@@ -220,6 +225,8 @@ def _versus(
             sent = requests if who == "secretsd" else requests * repeat
             result = stack.replay(server, sent, connections, f"{name}-{who}-c{connections}")
             runs[who].append(result)
+            if who == "ceiling" and result.valid:
+                stack.ceiling_rates[connections] = result.rps
             stack.log(
                 f"  {name:18} c={connections:<3} r{round_no + 1} {who:8} {phases._brief(result)}"
                 f"  ({result.ok} ok of {len(sent)}, {result.duration_s:.1f} s)"
