@@ -416,6 +416,8 @@ def run_backend(
         argv += ["--database", database]
     ceiling_argv = [sys.executable, "-m", "bench.ceiling_server", "--port", "0", "--workers", "1"]
     result: dict[str, Any] = {"database": backend, "workers": 1, "pinned": plan.pin}
+    root.mkdir(parents=True, exist_ok=True)
+    result["fsync_ms_at_start"] = environment.fsync_ms(root)
     _log(f"\n=== realistic load on {backend}: 1 worker{' pinned to CPU 0' if plan.pin else ''} ===")
     with contextlib.ExitStack() as stack_cm:
         secretsd = stack_cm.enter_context(
@@ -460,6 +462,7 @@ def run_backend(
             "ceiling": ceiling.peak_rss_kib(),
         }
     result["loadavg_at_end"] = list(os.getloadavg())
+    result["fsync_ms_at_end"] = environment.fsync_ms(root)
     return result
 
 
@@ -612,6 +615,12 @@ def _list_rows(result: dict[str, Any]) -> list[list[str]]:
 
 def _facts(result: dict[str, Any]) -> list[str]:
     lines = []
+    if "fsync_ms_at_start" in result:
+        lines.append(
+            f"Disk: 4 KiB write + fsync {result['fsync_ms_at_start']:.2f} ms (median) at the"
+            f" start, {result.get('fsync_ms_at_end', float('nan')):.2f} ms at the end; load"
+            f" average at the end {result.get('loadavg_at_end', [0])[0]:.1f}."
+        )
     for key in ("seed_small", "seed_large"):
         s = result.get(key)
         if s:
