@@ -23,13 +23,15 @@ from typing import Any
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]+)(?::\d+)?\)$")
 # A database driver's frames: a synchronous call into the database.
 DB_DRIVER_MARKERS = ("psycopg/", "psycopg_pool/", "sqlite3/")
+DATABASE_MODULE = "secretsd/store/database.py"
 # secretsd's store layer (Database.transaction/statement, repositories).
 STORE_MARKER = "secretsd/store/"
 # Frames of the thread that runs the event loop (uvicorn.Server.run, in a worker process too).
 LOOP_THREAD_MARKER = "uvicorn/server.py"
 # The process's entry point, under which the event loop itself runs.
 ENTRY_MARKERS = ("secretsd/__main__.py", "secretsd/cli/")
-EVENT_LOOP_POLL = ("uvloop", "select", "epoll", "poll")
+# The loop's own C code (uvloop's poll and callbacks) shows as the Python frame that entered it.
+EVENT_LOOP_POLL = ("uvloop", "select", "epoll", "poll", "asyncio/runners.py")
 
 
 def find_py_spy(python_bin: Path) -> str | None:
@@ -93,7 +95,10 @@ def summarise(stacks: Iterable[tuple[list[str], int]], top: int = 15) -> dict[st
             "secretsd/" in f and not any(e in f for e in ENTRY_MARKERS) for f in frames
         )
         handler += count if in_handler else 0
-        if any(m in f for f in frames for m in DB_DRIVER_MARKERS):
+        # sqlite3 is C: a call into it shows as the store's own frame at the top of the stack.
+        if any(m in f for f in frames for m in DB_DRIVER_MARKERS) or (
+            frames and DATABASE_MODULE in frames[-1]
+        ):
             in_driver += count
         if any(STORE_MARKER in f for f in frames):
             in_store += count
@@ -123,8 +128,8 @@ def text(summary: dict[str, Any]) -> str:
         f"py-spy: {summary['samples']} samples of the event-loop thread"
         f" ({summary['other_thread_samples']} of other threads left out); secretsd code on the stack"
         f" {summary['in_secretsd']:.0%}, in secretsd/store {summary['in_store']:.0%},"
-        f" in the database driver {summary['in_db_driver']:.0%}, event loop idle in its poll"
-        f" {summary['loop_idle']:.0%}",
+        f" in a database call {summary['in_db_driver']:.0%}, in the event loop's own C code"
+        f" (its poll, mostly) {summary['loop_idle']:.0%}",
         "  top frames by own time:",
     ]
     lines += [f"    {s:6.1%}  {name}" for name, s in summary["top_self"]]
