@@ -188,8 +188,9 @@ class Stack:
         return list(sign_each(self.client.signer, calls))
 
 
-def _size(rate: float, plan: Plan, factor: float = 1.0) -> int:
-    least = plan.max_requests // 12  # 1,000 (quick) or 5,000: no run of a fraction of a second
+def _size(rate: float, plan: Plan, factor: float = 1.0, least: int | None = None) -> int:
+    if least is None:
+        least = plan.max_requests // 12  # 1,000 (quick) or 5,000: no run of a fraction of a second
     return max(least, min(plan.max_requests, round(rate * plan.duration_s * factor)))
 
 
@@ -369,7 +370,7 @@ def measure_list(stack: Stack, stored: int) -> dict[str, Any]:
                 f"ListSecrets {name}",
                 LIST_CONNECTIONS,
                 lambda n, calls=calls: stack.sign(calls(n)),  # type: ignore[misc]
-                _size(rate, plan, 0.5),
+                _size(rate, plan, 0.5, least=300),
             ),
         }
     return out
