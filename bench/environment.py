@@ -88,7 +88,7 @@ def fsync_ms(directory: Path, seconds: float = 1.0) -> float:
     """Median time of a 4 KiB write + fsync in `directory`: what each durable commit pays at
     least, on a shared disk as much as on the write path itself."""
     path = directory / "fsync-probe"
-    samples = []
+    samples: list[float] = []
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         end = time.perf_counter() + seconds

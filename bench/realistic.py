@@ -68,6 +68,7 @@ class Plan:
     list_requests: int
     pin: bool
     max_requests: int = 60_000
+    parts: tuple[str, ...] = ("reads", "writes", "list")
 
 
 def _log(message: str) -> None:
@@ -94,6 +95,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="interleaved rounds [2; quick 1]")
     parser.add_argument("--duration", type=float, help="target seconds per run [8; quick 2]")
     parser.add_argument("--list-requests", type=int, help="1-client requests per page [300]")
+    parser.add_argument(
+        "--only", default="reads,writes,list", help="parts: reads,writes,list [all of them]"
+    )
     parser.add_argument("--database", help="postgresql://... of an empty database [own cluster]")
     parser.add_argument(
         "--py-spy", type=Path, help="py-spy GetSecretValue c=64 on each backend, raw profiles here"
@@ -105,6 +109,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep-data", action="store_true")
     parser.add_argument("--no-install", action="store_true", help="never apt-get install wrk")
     args = parser.parse_args(argv)
+    args.only = tuple(x.strip() for x in args.only.split(",") if x.strip())
+    if not args.only or any(x not in ("reads", "writes", "list") for x in args.only):
+        parser.error("--only takes reads, writes, list")
     args.backends = tuple(x.strip() for x in args.backends.split(",") if x.strip())
     if not args.backends or any(b not in BACKENDS for b in args.backends):
         parser.error(f"backends are {', '.join(BACKENDS)}")
@@ -123,6 +130,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         list_requests=args.list_requests or (100 if quick else 300),
         pin=not args.no_pin and (os.cpu_count() or 1) >= 2,
         max_requests=12_000 if quick else 60_000,
+        parts=args.only,
     )
     return args
 
@@ -379,6 +387,20 @@ def measure_list(stack: Stack, stored: int) -> dict[str, Any]:
 # -- one backend ----------------------------------------------------------------------------------
 
 
+def measure_lists(
+    stack: Stack, data_dir: Path, database: str | None, progress: Callable[[int, float], None]
+) -> dict[str, Any]:
+    """ListSecrets with --secrets stored, then seeded up to --list-large and again."""
+    plan = stack.plan
+    out: dict[str, Any] = {"list_small": measure_list(stack, plan.secrets)}
+    more = plan.list_large - plan.secrets
+    seeded = seeding.seed(data_dir, database, APP_PREFIX, plan.secrets, more, progress=progress)
+    stack.log(f"  seeded {seeded.created:,} more in {seeded.seconds:.1f} s ({seeded.rate:,.0f}/s)")
+    out["seed_large"] = {"secrets": seeded.created, "seconds": seeded.seconds}
+    out["list_large"] = measure_list(stack, plan.list_large)
+    return out
+
+
 def _pinned(argv: list[str], plan: Plan) -> list[str]:
     return ["taskset", "-c", "0", *argv] if plan.pin else argv
 
@@ -446,18 +468,19 @@ def run_backend(
             f"  seeded {seeded.created:,} secrets in {seeded.seconds:.1f} s ({seeded.rate:,.0f}/s)"
         )
         result["seed_small"] = {"secrets": seeded.created, "seconds": seeded.seconds}
-        result["first_reads"] = touch_all(stack, plan.secrets)
         sampler = ZipfSampler(plan.secrets, plan.zipf_s, seed=12)
-        result.update(measure_reads(stack, sampler))
-        if py_spy is not None:
-            result["profile"] = _profile(stack, sampler, py_spy, backend)
-        result.update(measure_writes(stack, sampler, result["warm_rate"], seed=13))
-        result["list_small"] = measure_list(stack, plan.secrets)
-        more = plan.list_large - plan.secrets
-        seeded = seeding.seed(data_dir, database, APP_PREFIX, plan.secrets, more, progress=progress)
-        _log(f"  seeded {seeded.created:,} more in {seeded.seconds:.1f} s ({seeded.rate:,.0f}/s)")
-        result["seed_large"] = {"secrets": seeded.created, "seconds": seeded.seconds}
-        result["list_large"] = measure_list(stack, plan.list_large)
+        if "reads" in plan.parts or "writes" in plan.parts:
+            result["first_reads"] = touch_all(stack, plan.secrets)
+            result.update(measure_reads(stack, sampler))
+            if py_spy is not None:
+                result["profile"] = _profile(stack, sampler, py_spy, backend)
+            result.update(measure_writes(stack, sampler, result["warm_rate"], seed=13))
+            if "reads" not in plan.parts:
+                del result["get"]
+            if "writes" not in plan.parts:
+                del result["mixed"], result["put"]
+        if "list" in plan.parts:
+            result.update(measure_lists(stack, data_dir, database, progress))
         result["peak_rss_kib"] = {
             "secretsd": secretsd.peak_rss_kib(),
             "ceiling": ceiling.peak_rss_kib(),
@@ -475,8 +498,8 @@ def _row(result: dict[str, Any], connections: int) -> dict[str, Any] | None:
 
 
 def list_ratio(result: dict[str, Any], page: str) -> float | None:
-    """Large-listing page p50 over the 10k listing's first page p50 (1 client)."""
-    small = result.get("list_small", {}).get("first")
+    """Large-listing page p50 over the same page's p50 with 10k secrets (1 client)."""
+    small = result.get("list_small", {}).get(page)
     large = result.get("list_large", {}).get(page)
     if not small or not large:
         return None
@@ -587,7 +610,7 @@ LOAD_HEADER = [
     "ceiling p99 ms",
     "ratio",
 ]
-LIST_HEADER = ["secrets", "page", "1 client p50 ms", "p99 ms", "p50 vs 10k first page"]
+LIST_HEADER = ["secrets", "page", "1 client p50 ms", "p99 ms", "p50 vs 10k same page"]
 
 
 def _list_rows(result: dict[str, Any]) -> list[list[str]]:
@@ -600,7 +623,9 @@ def _list_rows(result: dict[str, Any]) -> list[list[str]]:
             if page not in listing:
                 continue
             seq = listing[page]["sequential"]
-            base = result["list_small"]["first"]["sequential"]["p50_ms"]
+            base = result["list_small"].get(page, result["list_small"]["first"])["sequential"][
+                "p50_ms"
+            ]
             label = "first" if page == "first" else f"deep (page {listing['deep_page']:,})"
             rows.append(
                 [

@@ -125,7 +125,7 @@ def _result(backend: str, get_ratio: float, p99: float, put_rps: float) -> dict[
         "mixed": versus(0.41),
         "put": versus(0.1, rps=put_rps),
         "list_small": listing(10_000, 2.0, 2.1),
-        "list_large": listing(1_000_000, 2.3, 2.5),
+        "list_large": listing(1_000_000, 2.3, 2.6),
         "peak_rss_kib": {"secretsd": {1: 120 * 1024}},
     }
 
@@ -141,7 +141,7 @@ def test_verdicts_use_each_backends_targets() -> None:
     assert postgres["PutSecretValue c=16 >= 1,000 writes/s"] == "PASS"
     assert sqlite["GetSecretValue c=64 p99 < 10 ms"] == "PASS"
     assert sqlite["mixed 90/10 c=64 >= 40% of ceiling"] == "PASS"
-    # 2.5 ms deep page at 1M vs 2.0 ms first page at 10k: 1.25x, more than 20% worse.
+    # Each page against the same page at 10k: first 1.15x, deep 2.6/2.1 = 1.24x, over 20%.
     name = "ListSecrets page with 1,000,000 within 20% of 10k (1 client p50)"
     assert sqlite[name] == "FAIL"
     assert sqlite["peak RSS < 150 MiB per worker"] == "PASS"
