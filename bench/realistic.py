@@ -392,6 +392,9 @@ def measure_lists(
 ) -> dict[str, Any]:
     """ListSecrets with --secrets stored, then seeded up to --list-large and again."""
     plan = stack.plan
+    if not stack.ceiling_rate:  # --only list: no read warm-up has sized the ceiling's runs
+        warm = stack.sign(("ListSecrets", {"MaxResults": LIST_PAGE}) for _ in range(500))
+        stack.ceiling_rate = stack.replay(stack.ceiling, warm * 10, 16, "warmup-ceiling").rps
     out: dict[str, Any] = {"list_small": measure_list(stack, plan.secrets)}
     more = plan.list_large - plan.secrets
     seeded = seeding.seed(data_dir, database, APP_PREFIX, plan.secrets, more, progress=progress)
