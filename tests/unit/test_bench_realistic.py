@@ -144,6 +144,6 @@ def test_verdicts_use_each_backends_targets() -> None:
     assert sqlite["GetSecretValue c=64 p99 < 10 ms"] == "PASS"
     assert sqlite["mixed 90/10 c=64 >= 40% of ceiling"] == "PASS"
     # Each page against the same page at 10k: first 1.15x, deep 2.6/2.1 = 1.24x, over 20%.
-    name = "ListSecrets page with 1,000,000 within 20% of 10k (1 client p50)"
+    name = "ListSecrets page with 1,000,000 within 20% of 10,000 (1 client p50)"
     assert sqlite[name] == "FAIL"
     assert sqlite["peak RSS < 150 MiB per worker"] == "PASS"
