@@ -474,14 +474,15 @@ def run_backend(
         sampler = ZipfSampler(plan.secrets, plan.zipf_s, seed=12)
         if "reads" in plan.parts or "writes" in plan.parts:
             result["first_reads"] = touch_all(stack, plan.secrets)
+        if "reads" in plan.parts:
             result.update(measure_reads(stack, sampler))
             if py_spy is not None:
                 result["profile"] = _profile(stack, sampler, py_spy, backend)
-            result.update(measure_writes(stack, sampler, result["warm_rate"], seed=13))
-            if "reads" not in plan.parts:
-                del result["get"]
-            if "writes" not in plan.parts:
-                del result["mixed"], result["put"]
+        if "writes" in plan.parts:
+            rate = result.get("warm_rate") or _warm_rate(
+                stack, stack.sign(get_calls(sampler, 1_500)), 16
+            )
+            result.update(measure_writes(stack, sampler, rate, seed=13))
         if "list" in plan.parts:
             result.update(measure_lists(stack, data_dir, database, progress))
         result["peak_rss_kib"] = {
