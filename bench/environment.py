@@ -7,6 +7,7 @@ import platform
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -81,3 +82,22 @@ def collect(repo: Path, data_root: Path, wrk_version: str) -> dict[str, Any]:
         "data_filesystem": _filesystem(data_root),
         "loadavg_at_start": list(os.getloadavg()),
     }
+
+
+def fsync_ms(directory: Path, seconds: float = 1.0) -> float:
+    """Median time of a 4 KiB write + fsync in `directory`: what each durable commit pays at
+    least, on a shared disk as much as on the write path itself."""
+    path = directory / "fsync-probe"
+    samples: list[float] = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end or len(samples) < 5:
+            started = time.perf_counter()
+            os.write(fd, b"\0" * 4096)
+            os.fsync(fd)
+            samples.append((time.perf_counter() - started) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+    return sorted(samples)[len(samples) // 2]

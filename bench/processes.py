@@ -108,6 +108,21 @@ class ServerProcess:
             raise RuntimeError(f"{self.name} is not running")
         return group_cpu_seconds(proc.pid)
 
+    def pids(self) -> list[int]:
+        """The live processes of the server's group: the supervisor first, then its workers
+        (with one worker, `secretsd serve` serves in the supervisor process itself)."""
+        proc = self._proc
+        if proc is None:
+            raise RuntimeError(f"{self.name} is not running")
+        return group_pids(proc.pid)
+
+    def peak_rss_kib(self) -> dict[int, int]:
+        """VmHWM (peak resident set) of each process that serves requests: the workers, or the
+        only process when it has none."""
+        pids = self.pids()
+        serving = pids[1:] if len(pids) > 1 else pids
+        return {pid: peak for pid in serving if (peak := vm_hwm_kib(pid)) is not None}
+
     def stop(self, timeout: float = 10.0) -> None:
         proc = self._proc
         if proc is None:
@@ -153,6 +168,33 @@ def group_cpu_seconds(pgid: int, proc_root: Path = Path("/proc")) -> float:
         if int(fields[2]) == pgid:
             ticks += int(fields[11]) + int(fields[12])
     return ticks / _CLOCK_TICKS
+
+
+def group_pids(pgid: int, proc_root: Path = Path("/proc")) -> list[int]:
+    """Processes of group `pgid`, the group leader first."""
+    found = []
+    for entry in proc_root.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2 :].split()[2]) == pgid:
+            found.append(int(entry.name))
+    return sorted(found, key=lambda pid: (pid != pgid, pid))
+
+
+def vm_hwm_kib(pid: int, proc_root: Path = Path("/proc")) -> int | None:
+    """Peak resident set size (VmHWM in /proc/PID/status), in KiB; None if the process is gone."""
+    try:
+        status = (proc_root / str(pid) / "status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
 
 
 def _drain(stream: IO[str], lines: queue.Queue[str | None]) -> None:

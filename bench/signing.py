@@ -11,7 +11,7 @@ import configparser
 import http.client
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,9 @@ CONTENT_TYPE = "application/x-amz-json-1.1"
 # Operations whose ClientRequestToken is an idempotency token: boto3 fills it in when the caller
 # does not, and the server requires it, so Client.call does the same.
 IDEMPOTENT_OPERATIONS = frozenset({"CreateSecret", "PutSecretValue", "UpdateSecret"})
+
+
+INVOCATION_ID_HEADER = "amz-sdk-invocation-id"
 
 
 def new_token() -> str:
@@ -64,17 +67,36 @@ class Signer:
         self.host = host
         self._auth = SigV4Auth(credentials, SERVICE, region)
 
-    def sign(self, operation: str, params: Mapping[str, Any]) -> SignedRequest:
+    def sign(
+        self, operation: str, params: Mapping[str, Any], *, invocation_id: str | None = None
+    ) -> SignedRequest:
+        """`invocation_id`: sent (and signed) as boto3 sends it, a fresh one per call, which
+        makes two requests signed within the same second (X-Amz-Date has 1 s resolution) with
+        the same parameters differ in their signature too."""
         body = json.dumps(params, separators=(",", ":")).encode()
-        request = AWSRequest(
-            method="POST",
-            url=f"http://{self.host}/",
-            data=body,
-            headers={"Content-Type": CONTENT_TYPE, "X-Amz-Target": f"{SERVICE}.{operation}"},
-        )
+        unsigned = {"Content-Type": CONTENT_TYPE, "X-Amz-Target": f"{SERVICE}.{operation}"}
+        if invocation_id is not None:
+            unsigned[INVOCATION_ID_HEADER] = invocation_id
+            unsigned["amz-sdk-request"] = "attempt=1"
+        request = AWSRequest(method="POST", url=f"http://{self.host}/", data=body, headers=unsigned)
         self._auth.add_auth(request)
         headers = tuple((str(k), str(v)) for k, v in request.headers.items())
         return SignedRequest(self.host, headers, body)
+
+
+def sign_each(
+    signer: Signer, calls: Iterable[tuple[str, Mapping[str, Any]]]
+) -> Iterator[SignedRequest]:
+    """Every call signed on its own, with its own invocation id: no two requests are alike, so
+    nothing can be answered from a cache of identical requests (or signatures)."""
+    for operation, params in calls:
+        yield signer.sign(operation, params, invocation_id=new_token())
+
+
+def signature(request: SignedRequest) -> str:
+    """The Signature= part of the Authorization header."""
+    auth = dict(request.headers)["Authorization"]
+    return auth.rsplit("Signature=", 1)[1]
 
 
 class Client:

@@ -129,8 +129,10 @@ def run_replay(
     connections: int,
     max_duration_s: float,
     label: str,
+    cpus: str | None = None,
 ) -> WrkResult:
-    """Send each request once, ending when all are answered or after `max_duration_s`."""
+    """Send each request once, ending when all are answered or after `max_duration_s`.
+    `cpus`: run wrk on these CPUs only (taskset list, e.g. "1")."""
     threads = threads_for(connections)
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         path = Path(tmp) / "requests.bin"
@@ -156,6 +158,7 @@ def run_replay(
             label,
             timeout=60,
             done_file=done_file,
+            cpus=cpus,
         )
 
 
@@ -203,9 +206,11 @@ def _run(
     *,
     timeout: float,
     done_file: Path | None = None,
+    cpus: str | None = None,
 ) -> WrkResult:
     threads = threads_for(connections)
     argv = [
+        *(["taskset", "-c", cpus] if cpus else []),
         binary,
         f"-t{threads}",
         f"-c{connections}",
