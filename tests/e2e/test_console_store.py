@@ -499,12 +499,15 @@ def test_details_retrieve_edit_delete_and_cancel(
     # Activity (beyond AWS's console): once the user may look up events, the section lists the
     # calls just made, newest first, who made them and from where; the admin's read by name is
     # found by the secret's ARN. No value, and no request parameter, is shown.
+    # Calls by name whose answer names no ARN (TagResource, UntagResource) are found by the ARN.
+    sm.tag_resource(SecretId="details/app", Tags=[{"Key": "by-name", "Value": "1"}])
+    sm.untag_resource(SecretId="details/app", TagKeys=["by-name"])
     iam = iam_client(console_server)
     iam.put_user_policy(
         UserName=writer.name, PolicyName="lookup", PolicyDocument=json.dumps(LOOKUP_EVENTS)
     )
     page.reload()
-    rows = reload_until_activity(page, {"GetSecretValue", "PutSecretValue"})
+    rows = reload_until_activity(page, {"GetSecretValue", "PutSecretValue", "UntagResource"})
     user = f"arn:aws:iam::{writer.account_id}:user/{writer.name} ({writer.name})"
     admin_arn = make_client(
         boto3.session.Session(), "sts", console_server.endpoint, console_server.credentials
@@ -517,6 +520,8 @@ def test_details_retrieve_edit_delete_and_cancel(
     assert names.index("PutSecretValue") < names.index("GetSecretValue")
     assert any(r[1] == "GetSecretValue" and r[2].startswith(admin_arn) for r in rows)
     assert any(r[1] == "CreateSecret" and r[2].startswith(admin_arn) for r in rows)
+    for name in ("TagResource", "UntagResource"):
+        assert any(r[1] == name and r[2].startswith(admin_arn) for r in rows), name
     times = [r[0] for r in rows]
     assert all(re.fullmatch(r"\w+ \d\d, \d{4}, \d\d:\d\d:\d\d", t) for t in times), times
     for value in ("tok-SENTINEL-1", "tok-2", "db-SENTINEL-2"):
