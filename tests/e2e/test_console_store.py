@@ -528,7 +528,7 @@ def test_details_retrieve_edit_delete_and_cancel(
         assert value not in page.locator("#activity").inner_text()
     assert "requestParameters" not in page.content()
     page.locator("#activity").scroll_into_view_if_needed()
-    shot(page, "17-details-activity")
+    shot(page, "18-details-activity")
     accessible(page)
     # Compare versions (beyond AWS's console): key names and their change, no value until the
     # user retrieves them for this comparison.
