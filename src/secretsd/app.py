@@ -194,6 +194,14 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         ApiOperations(kms, kms_api.HANDLERS, kms_validator, "kms", audit, clock.now_ms),
         clock=clock,
         rotation_outcomes=RotationOutcomes(db, service),
+        trail_api=ApiOperations(
+            cloudtrail,
+            cloudtrail_api.HANDLERS,
+            Validator(cloudtrail_model),
+            "cloudtrail",
+            audit,
+            clock.now_ms,
+        ),
     )
     return ApiApp(
         service=service,

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -116,6 +119,27 @@ def console_calls(server: ServerProcess, operation: str) -> list[dict[str, Any]]
         if at >= 0:
             calls.append(json.loads(line[line.index(": ", at) + 2 :]))
     return calls
+
+
+LOOKUP_EVENTS = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*"}],
+}
+
+
+def activity_rows(page: Page) -> list[list[str]]:
+    return [r.split("\t") for r in page.locator("#activity-events tbody tr").all_inner_texts()]
+
+
+def reload_until_activity(page: Page, wanted: set[str]) -> list[list[str]]:
+    """The trail's records follow their calls within the writer's flush interval."""
+    deadline = time.monotonic() + 10
+    while True:
+        rows = activity_rows(page)
+        if wanted <= {r[1] for r in rows if len(r) > 1} or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+        page.reload()
 
 
 def start_wizard(page: Page, server: ServerProcess) -> None:
@@ -432,6 +456,17 @@ def test_details_retrieve_edit_delete_and_cancel(
     expect(page.locator("#code-go")).to_contain_text('SecretId: aws.String("details/app")')
     # The value is not in the page until retrieved.
     assert "tok-SENTINEL-1" not in page.content()
+    # Activity needs cloudtrail:LookupEvents, which SecretsManagerReadWrite does not grant: the
+    # section shows the API's refusal, word for word.
+    trail_as_writer = make_client(
+        boto3.session.Session(), "cloudtrail", console_server.endpoint, writer.credentials
+    )
+    with pytest.raises(ClientError) as refused:
+        trail_as_writer.lookup_events()
+    error = refused.value.response["Error"]
+    assert error["Code"] == "AccessDeniedException"
+    expect(page.locator("#activity-error")).to_have_text(f"{error['Code']}: {error['Message']}")
+    expect(page.locator("#activity-events")).to_have_count(0)
     shot(page, "12-details")
     accessible(page)
     response_seen: list[str] = []
@@ -461,6 +496,40 @@ def test_details_retrieve_edit_delete_and_cancel(
     expect(page.locator("#versions")).to_contain_text("AWSPREVIOUS")
     assert "tok-2" not in page.content()
     assert sm.get_secret_value(SecretId="details/app")["SecretString"] == new_value
+    # Activity (beyond AWS's console): once the user may look up events, the section lists the
+    # calls just made, newest first, who made them and from where; the admin's read by name is
+    # found by the secret's ARN. No value, and no request parameter, is shown.
+    # Calls by name whose answer names no ARN (TagResource, UntagResource) are found by the ARN.
+    sm.tag_resource(SecretId="details/app", Tags=[{"Key": "by-name", "Value": "1"}])
+    sm.untag_resource(SecretId="details/app", TagKeys=["by-name"])
+    iam = iam_client(console_server)
+    iam.put_user_policy(
+        UserName=writer.name, PolicyName="lookup", PolicyDocument=json.dumps(LOOKUP_EVENTS)
+    )
+    page.reload()
+    rows = reload_until_activity(page, {"GetSecretValue", "PutSecretValue", "UntagResource"})
+    user = f"arn:aws:iam::{writer.account_id}:user/{writer.name} ({writer.name})"
+    admin_arn = make_client(
+        boto3.session.Session(), "sts", console_server.endpoint, console_server.credentials
+    ).get_caller_identity()["Arn"]
+    mine = [(r[1], r[3], r[4]) for r in rows if r[2] == user]
+    assert ("PutSecretValue", "127.0.0.1", "-") in mine
+    assert ("GetSecretValue", "127.0.0.1", "-") in mine
+    # Newest first: the user's Retrieve came before his Save.
+    names = [name for name, _, _ in mine]
+    assert names.index("PutSecretValue") < names.index("GetSecretValue")
+    assert any(r[1] == "GetSecretValue" and r[2].startswith(admin_arn) for r in rows)
+    assert any(r[1] == "CreateSecret" and r[2].startswith(admin_arn) for r in rows)
+    for name in ("TagResource", "UntagResource"):
+        assert any(r[1] == name and r[2].startswith(admin_arn) for r in rows), name
+    times = [r[0] for r in rows]
+    assert all(re.fullmatch(r"\w+ \d\d, \d{4}, \d\d:\d\d:\d\d", t) for t in times), times
+    for value in ("tok-SENTINEL-1", "tok-2", "db-SENTINEL-2"):
+        assert value not in page.locator("#activity").inner_text()
+    assert "requestParameters" not in page.content()
+    page.locator("#activity").scroll_into_view_if_needed()
+    shot(page, "18-details-activity")
+    accessible(page)
     # Compare versions (beyond AWS's console): key names and their change, no value until the
     # user retrieves them for this comparison.
     stages = sm.describe_secret(SecretId="details/app")["VersionIdsToStages"]
@@ -572,6 +641,20 @@ def test_details_retrieve_edit_delete_and_cancel(
     page.get_by_role("button", name="Schedule deletion").click()
     expect(page.locator("#detail-error")).to_contain_text("RecoveryWindowInDays")
     assert "DeletedDate" not in sm.describe_secret(SecretId="details/app")
+    # The activity comes 20 events a page; Older events goes back in time.
+    page.goto(f"{console_server.endpoint}/console/secrets/detail?id={quote(arn)}")
+    first = activity_rows(page)
+    assert len(first) == 20
+    page.get_by_role("link", name="Older events").click()
+    expect(page.get_by_role("link", name="Newest events")).to_be_visible()
+    older = activity_rows(page)
+    assert 1 <= len(older) <= 20 and older != first
+
+    def when(row: list[str]) -> datetime:
+        return datetime.strptime(row[0], "%B %d, %Y, %H:%M:%S")
+
+    assert min(map(when, first)) >= max(map(when, older))
+    iam.delete_user_policy(UserName=writer.name, PolicyName="lookup")
 
 
 def test_store_works_without_javascript(

@@ -78,6 +78,8 @@ class CallFacts:
     response: Mapping[str, Any] | None = None
     error_code: str | None = None
     error_message: str | None = None
+    # The ARNs of the secrets the call resolved from the ids it was given (CallContext.resolved).
+    resolved: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,11 @@ def user_identity(identity: Identity) -> dict[str, Any]:
 
 
 def _resource(facts: CallFacts) -> tuple[str | None, str | None]:
+    # One secret resolved: its ARN, whatever the caller typed and whatever became of the call
+    # (a refused GetSecretValue by name is found by the secret's ARN). Several (a batch): none
+    # stands for the call.
+    if facts.service == "secretsmanager" and len(set(facts.resolved)) == 1:
+        return "AWS::SecretsManager::Secret", facts.resolved[0]
     for values in (facts.response, facts.request):
         if not values:
             continue

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlencode
 import jinja2
 
 from secretsd.clock import Clock, SystemClock
+from secretsd.console.activity import activity_row
 from secretsd.console.calls import ApiOperations, call_context
 from secretsd.console.compare import VersionDiff, compare, reveal
 from secretsd.console.forms import (
@@ -73,6 +74,8 @@ BACK_PAGES = 20
 FIRST_PAGE = "~"
 # The key picker describes at most this many keys without an alias.
 UNNAMED_KEYS = 25
+# Events per page of a secret's activity.
+ACTIVITY_PAGE = 20
 LIST_FILTERS = ("all", "name", "description", "tag-key", "tag-value")
 
 Page = Callable[[Request, ConsoleSession], Awaitable[Response]]
@@ -98,8 +101,11 @@ class ConsoleApp:
         kms_api: ApiOperations,
         clock: Clock | None = None,
         rotation_outcomes: RotationOutcomes | None = None,
+        trail_api: ApiOperations | None = None,
     ) -> None:
         self._sessions = sessions
+        # CloudTrail's LookupEvents, for a secret's activity (beyond AWS's console).
+        self._trail = trail_api
         self._outcomes = rotation_outcomes
         # The server's clock (with its offset), so "due" and "overdue" agree with the API's dates.
         self._clock = clock or SystemClock()
@@ -681,6 +687,7 @@ class ConsoleApp:
             policy = got.get("ResourcePolicy")
         except ServiceError as exc:
             problems.append(f"Resource permissions: {exc.code}: {exc.message}")
+        activity = await self._activity(request, session, secret["ARN"])
         return self._render(
             "detail.html",
             session,
@@ -691,11 +698,38 @@ class ConsoleApp:
             problems=problems,
             value=value,
             comparison=comparison,
+            activity=activity,
             error=error,
             done=request.arg("done"),
             languages=SAMPLE_LANGUAGES,
             samples=sample_code(secret["Name"], session.region, self._endpoint(request)),
         )
+
+    async def _activity(
+        self, request: Request, session: ConsoleSession, arn: str
+    ) -> dict[str, Any] | None:
+        """The secret's activity: LookupEvents by ResourceName as the signed-in user, a page of
+        ACTIVITY_PAGE newest first. Only who, what, when and where are shown: never
+        requestParameters or responseElements."""
+        if self._trail is None:
+            return None
+        params: dict[str, Any] = {
+            "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": arn}],
+            "MaxResults": ACTIVITY_PAGE,
+        }
+        token = request.arg("activity")
+        if token:
+            params["NextToken"] = token
+        try:
+            found = await self._call(self._trail, request, session, "LookupEvents", params)
+        except ServiceError as exc:
+            return {"error": f"{exc.code}: {exc.message}", "events": [], "next": None}
+        return {
+            "error": "",
+            "events": [activity_row(e) for e in found.get("Events", [])],
+            "next": found.get("NextToken"),
+            "paged": bool(token),
+        }
 
     async def retrieve(self, request: Request, session: ConsoleSession) -> Response:
         """Retrieve secret value: the only page that puts a value in HTML (no-store, POST)."""

@@ -74,24 +74,23 @@ class ApiOperations:
             params = {**params, **{m: str(uuid.uuid4()) for m in missing}}
         time_ms = self.now_ms() if self.now_ms is not None else 0
         parsed: dict[str, Any] | None = None
+        ctx = call_context(session, operation, source_ip=source_ip, secure=secure)
         try:
             parsed = self.validator.parse_input(operation, params)
-            ctx = call_context(session, operation, source_ip=source_ip, secure=secure)
             result = self.handlers[operation](self.service, ctx, parsed)
             if inspect.isawaitable(result):
                 result = await result
         except ServiceError as exc:
-            await self._record(session, operation, time_ms, source_ip, parsed, None, exc)
+            await self._record(session, ctx, time_ms, parsed, None, exc)
             raise
-        await self._record(session, operation, time_ms, source_ip, parsed, result, None)
+        await self._record(session, ctx, time_ms, parsed, result, None)
         return result or {}
 
     async def _record(
         self,
         session: ConsoleSession,
-        operation: str,
+        ctx: CallContext,
         time_ms: int,
-        source_ip: str,
         params: dict[str, Any] | None,
         result: Any,
         error: ServiceError | None,
@@ -100,18 +99,19 @@ class ApiOperations:
             return
         facts = CallFacts(
             service=self.signing_name,
-            operation=operation,
+            operation=ctx.operation,
             request_id=new_request_id(),
             time_ms=time_ms,
             status=error.status if error is not None else 200,
             region=session.region,
-            source_ip=source_ip,
+            source_ip=ctx.source_ip,
             user_agent="secretsd-console",
             identity=session.identity,
             request=params,
             response=result if isinstance(result, Mapping) else None,
             error_code=error.code if error is not None else None,
             error_message=error.message if error is not None else None,
+            resolved=tuple(ctx.resolved),
         )
         if not await self.audit.record(facts) and error is None:
             # Fail-closed: an action whose record cannot be written is not shown as done.

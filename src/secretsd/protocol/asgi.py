@@ -83,6 +83,7 @@ class _Seen:
     result: Any = None
     error_code: str | None = None
     error_message: str | None = None
+    resolved: list[str] | None = None
 
     def failed(self, code: str, message: str) -> None:
         self.error_code, self.error_message = code, message
@@ -292,6 +293,7 @@ class ApiApp:
             params = route.validator.parse_input(operation, raw)
             seen.params = params
             ctx = _call_context(scope, principal, region, operation)
+            seen.resolved = ctx.resolved
             result = handler(route.service, ctx, params)
             if inspect.isawaitable(result):
                 result = await result
@@ -366,6 +368,7 @@ class ApiApp:
             )
             seen.params = params
             ctx = _call_context(scope, principal, region, op.name)
+            seen.resolved = ctx.resolved
             result = handler(route.service, ctx, params)
             if inspect.isawaitable(result):
                 result = await result
@@ -488,6 +491,7 @@ class ApiApp:
             params = route.protocol.parse(action, form)
             seen.params = params
             ctx = _call_context(scope, principal, region, action)
+            seen.resolved = ctx.resolved
             result = handler(route.service, ctx, params)
             seen.result = result
             return 200, route.protocol.response(action, result, request_id), action
@@ -672,6 +676,7 @@ def _facts(scope: Scope, seen: _Seen, request_id: str, time_ms: int, status: int
         response=seen.result if isinstance(seen.result, Mapping) else None,
         error_code=seen.error_code,
         error_message=seen.error_message,
+        resolved=tuple(seen.resolved or ()),
     )
 
 

@@ -199,9 +199,13 @@ class SecretsService:
         if where is None:
             return None
         if where[0] == READ_BY_ARN:
-            return repo.secret_by_arn(where[1][0], for_update=for_update)
-        account, region, name = where[1]
-        return repo.secret_by_name(account, region, name, for_update=for_update)
+            found = repo.secret_by_arn(where[1][0], for_update=for_update)
+        else:
+            account, region, name = where[1]
+            found = repo.secret_by_name(account, region, name, for_update=for_update)
+        if found is not None:
+            ctx.resolved.append(found.arn)
+        return found
 
     def _get(
         self,
