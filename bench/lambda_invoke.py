@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from botocore.config import Config  # noqa: E402
 from bench.processes import ServerProcess  # noqa: E402
 from bench.signing import read_credentials  # noqa: E402
 
+NO_RETRIES = Config(retries={"max_attempts": 0})
 TRUST = {
     "Version": "2012-10-17",
     "Statement": [
@@ -57,52 +60,70 @@ def summary(label: str, samples: list[float]) -> str:
     )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--invocations", type=int, default=500)
-    parser.add_argument("--database", default=None)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="secretsd-lambda-bench-") as tmp:
+@contextlib.contextmanager
+def temporary_server(prefix: str, database: str | None) -> Iterator[tuple[str, Path]]:
+    """`secretsd serve` on a fresh data dir (SQLite, or `database`): its endpoint and data dir."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         data = Path(tmp)
         argv = [sys.executable, "-m", "secretsd", "serve", "--port", "0", "--data-dir", str(data)]
         argv += ["--log-level", "warning"]
-        if args.database:
-            argv += ["--database", args.database]
+        if database:
+            argv += ["--database", database]
         server = ServerProcess("secretsd", argv, log_path=data / "server.log").start()
         try:
-            return run(server.endpoint, data, args)
+            yield server.endpoint, data
         finally:
             server.stop()
 
 
-def run(endpoint: str, data: Path, args: argparse.Namespace) -> int:
+def deploy_function(
+    endpoint: str, data: Path, name: str, handler_source: str
+) -> tuple[boto3.session.Session, str]:
+    """The administrator's session, and the ARN of a function `name` (module app.py holding
+    `handler_source`) that secretsmanager.amazonaws.com may invoke."""
     creds = read_credentials(data / "admin.credentials")
     session = boto3.session.Session(
         aws_access_key_id=creds.access_key,
         aws_secret_access_key=creds.secret_key,
         region_name="us-east-1",
     )
-    config = Config(retries={"max_attempts": 0})
-    iam = session.client("iam", endpoint_url=endpoint, config=config)
-    lam = session.client("lambda", endpoint_url=endpoint, config=config)
-    role = iam.create_role(RoleName="bench-fn", AssumeRolePolicyDocument=json.dumps(TRUST))
+    iam = session.client("iam", endpoint_url=endpoint, config=NO_RETRIES)
+    lam = session.client("lambda", endpoint_url=endpoint, config=NO_RETRIES)
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST))
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
-    arn = lam.create_function(
-        FunctionName="bench-fn",
+        archive.writestr("app.py", handler_source)
+    arn: str = lam.create_function(
+        FunctionName=name,
         Runtime="python3.12",
         Role=role["Role"]["Arn"],
         Handler="app.handler",
         Code={"ZipFile": package.getvalue()},
     )["FunctionArn"]
-    account = arn.split(":")[4]
     lam.add_permission(
-        FunctionName="bench-fn",
+        FunctionName=name,
         StatementId="rotation",
         Action="lambda:InvokeFunction",
         Principal="secretsmanager.amazonaws.com",
     )
+    return session, arn
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--invocations", type=int, default=500)
+    parser.add_argument("--database", default=None)
+    args = parser.parse_args()
+    with temporary_server("secretsd-lambda-bench-", args.database) as (endpoint, data):
+        return run(endpoint, data, args)
+
+
+def run(endpoint: str, data: Path, args: argparse.Namespace) -> int:
+    session, arn = deploy_function(
+        endpoint, data, "bench-fn", "def handler(event, context):\n    return event\n"
+    )
+    lam = session.client("lambda", endpoint_url=endpoint, config=NO_RETRIES)
+    account = arn.split(":")[4]
     payload = json.dumps(
         {
             "SecretId": f"arn:aws:secretsmanager:us-east-1:{account}:secret:x-AbCdEf",

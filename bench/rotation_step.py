@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import sys
-import tempfile
 import time
 import uuid
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +32,14 @@ _REPO = str(Path(__file__).resolve().parent.parent)
 if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
-import boto3  # noqa: E402
-from botocore.config import Config  # noqa: E402
 
-from bench.lambda_invoke import TRUST, percentile, summary  # noqa: E402
-from bench.processes import ServerProcess  # noqa: E402
-from bench.signing import read_credentials  # noqa: E402
+from bench.lambda_invoke import (  # noqa: E402
+    NO_RETRIES,
+    deploy_function,
+    percentile,
+    summary,
+    temporary_server,
+)
 from secretsd.service.context import CallContext  # noqa: E402
 from secretsd.service.invocation import FunctionInvoker, Invocation  # noqa: E402
 from secretsd.service.secrets import SecretsService  # noqa: E402
@@ -119,47 +118,15 @@ def main() -> int:
     parser.add_argument("--rotations", type=int, default=250, help="of each kind")
     parser.add_argument("--database", default=None)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="secretsd-rotation-bench-") as tmp:
-        data = Path(tmp)
-        argv = [sys.executable, "-m", "secretsd", "serve", "--port", "0", "--data-dir", str(data)]
-        argv += ["--log-level", "warning"]
-        if args.database:
-            argv += ["--database", args.database]
-        server = ServerProcess("secretsd", argv, log_path=data / "server.log").start()
-        try:
-            return run(server.endpoint, data, args)
-        finally:
-            server.stop()
+    with temporary_server("secretsd-rotation-bench-", args.database) as (endpoint, data):
+        return run(endpoint, data, args)
 
 
 def run(endpoint: str, data: Path, args: argparse.Namespace) -> int:
-    creds = read_credentials(data / "admin.credentials")
-    session = boto3.session.Session(
-        aws_access_key_id=creds.access_key,
-        aws_secret_access_key=creds.secret_key,
-        region_name="us-east-1",
+    session, arn = deploy_function(
+        endpoint, data, "bench-step", "def handler(event, context):\n    return None\n"
     )
-    config = Config(retries={"max_attempts": 0})
-    iam = session.client("iam", endpoint_url=endpoint, config=config)
-    lam = session.client("lambda", endpoint_url=endpoint, config=config)
-    sm = session.client("secretsmanager", endpoint_url=endpoint, config=config)
-    role = iam.create_role(RoleName="bench-step", AssumeRolePolicyDocument=json.dumps(TRUST))
-    package = io.BytesIO()
-    with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return None\n")
-    arn = lam.create_function(
-        FunctionName="bench-step",
-        Runtime="python3.12",
-        Role=role["Role"]["Arn"],
-        Handler="app.handler",
-        Code={"ZipFile": package.getvalue()},
-    )["FunctionArn"]
-    lam.add_permission(
-        FunctionName="bench-step",
-        StatementId="rotation",
-        Action="lambda:InvokeFunction",
-        Principal="secretsmanager.amazonaws.com",
-    )
+    sm = session.client("secretsmanager", endpoint_url=endpoint, config=NO_RETRIES)
     secrets = [
         sm.create_secret(Name=f"bench-rotation-{i}", SecretString="initial")["ARN"]
         for i in range(2 * args.rotations)
