@@ -5,7 +5,6 @@ AWS CLI; scheduled rotations on a server whose clock runs ahead; kill -9 mid-rot
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import threading
 import time
@@ -22,8 +21,10 @@ from support.factories import SecretsManagerFactory, ServerFactory
 from support.names import NameFactory
 from support.rotation import (
     Target,
+    alternate_twice,
     events,
     password_cluster,
+    value,
     wait_for_events,
     wait_rotated,
     wait_until,
@@ -60,13 +61,6 @@ def target() -> Iterator[Target]:
 
 def user_name() -> str:
     return "u" + uuid.uuid4().hex[:10]
-
-
-def value(sm: Any, secret_id: str, stage: str = "AWSCURRENT") -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(
-        sm.get_secret_value(SecretId=secret_id, VersionStage=stage)["SecretString"]
-    )
-    return document
 
 
 def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
@@ -156,17 +150,7 @@ def test_alternating_users(sm: Any, target: Target, unique_name: NameFactory) ->
         RotationLambdaARN=multi,
         RotationRules={"ScheduleExpression": "rate(10 days)"},
     )
-    wait_rotated(sm, name, started["VersionId"])
-    first = value(sm, name)
-    assert first["username"] == user + "_clone"
-    assert target.logs_in(first["username"], first["password"])
-    assert target.logs_in(user, "app-password")  # the previous user still works
-    assert value(sm, name, "AWSPREVIOUS")["username"] == user
-
-    wait_rotated(sm, name, sm.rotate_secret(SecretId=name)["VersionId"])
-    second = value(sm, name)
-    assert second["username"] == user and second["password"] != "app-password"
-    assert target.logs_in(user, second["password"])
+    first, _ = alternate_twice(sm, target, name, user, started["VersionId"])
     assert target.logs_in(first["username"], first["password"])
     described = sm.describe_secret(SecretId=name)
     assert described["RotationRules"] == {

@@ -24,8 +24,10 @@ from support.factories import AwsCli, ClientFactory, SecretsManagerFactory, Serv
 from support.names import NameFactory
 from support.rotation import (
     Target,
+    alternate_twice,
     events,
     password_cluster,
+    value,
     wait_for_events,
     wait_rotated,
     wait_until,
@@ -109,13 +111,6 @@ def single_zip() -> bytes:
 
 def user_name() -> str:
     return "l" + uuid.uuid4().hex[:10]
-
-
-def value(sm: Any, secret_id: str, stage: str = "AWSCURRENT") -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(
-        sm.get_secret_value(SecretId=secret_id, VersionStage=stage)["SecretString"]
-    )
-    return document
 
 
 def deploy(
@@ -262,17 +257,7 @@ def test_alternating_users_function(
     first_token = sm.rotate_secret(
         SecretId=name, RotationLambdaARN=function, RotationRules={"AutomaticallyAfterDays": 30}
     )["VersionId"]
-    wait_rotated(sm, name, first_token)
-    first = value(sm, name)
-    assert first["username"] == user + "_clone"
-    assert target.logs_in(first["username"], first["password"])
-    assert target.logs_in(user, "app-password")  # the previous user still works
-    assert value(sm, name, "AWSPREVIOUS")["username"] == user
-
-    wait_rotated(sm, name, sm.rotate_secret(SecretId=name)["VersionId"])
-    second = value(sm, name)
-    assert second["username"] == user and second["password"] != "app-password"
-    assert target.logs_in(user, second["password"])
+    first, _ = alternate_twice(sm, target, name, user, first_token)
     assert not target.logs_in(user, "app-password")
     assert target.logs_in(first["username"], first["password"])
     assert value(sm, name, "AWSPREVIOUS") == first

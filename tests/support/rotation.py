@@ -50,6 +50,34 @@ def wait_rotated(
     return wait_until(done, f"{version_id} to become AWSCURRENT", timeout)
 
 
+def value(sm: Any, secret_id: str, stage: str = "AWSCURRENT") -> dict[str, Any]:
+    """A credential secret's JSON at `stage`."""
+    document: dict[str, Any] = json.loads(
+        sm.get_secret_value(SecretId=secret_id, VersionStage=stage)["SecretString"]
+    )
+    return document
+
+
+def alternate_twice(
+    sm: Any, target: Target, name: str, user: str, first_token: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The alternating-users strategy as AWS's template does it, whoever rotates: the first
+    rotation (already started as `first_token`) switches to `<user>_clone` with `user` still
+    logging in; a second one switches back with a new password. Both values, in order."""
+    wait_rotated(sm, name, first_token)
+    first = value(sm, name)
+    assert first["username"] == user + "_clone"
+    assert target.logs_in(first["username"], first["password"])
+    assert target.logs_in(user, "app-password")  # the previous user still works
+    assert value(sm, name, "AWSPREVIOUS")["username"] == user
+
+    wait_rotated(sm, name, sm.rotate_secret(SecretId=name)["VersionId"])
+    second = value(sm, name)
+    assert second["username"] == user and second["password"] != "app-password"
+    assert target.logs_in(user, second["password"])
+    return first, second
+
+
 def events(server: ServerProcess, arn: str = "%") -> list[str]:
     """Rotation service events recorded in the server's database (of one secret), oldest
     first."""
