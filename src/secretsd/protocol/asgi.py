@@ -425,19 +425,7 @@ class ApiApp:
                 seen.error_code or "",
                 time.perf_counter() - started,
             )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", content_type),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"x-amzn-requestid", request_id.encode()),
-                    *headers,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        await self._respond(send, status, payload, request_id, content_type, headers)
         if status >= 400 or log.isEnabledFor(logging.DEBUG):
             ms = round((time.perf_counter() - started) * 1000, 2)
             log.log(
@@ -575,7 +563,12 @@ class ApiApp:
 
     @staticmethod
     async def _respond(
-        send: Send, status: int, payload: bytes, request_id: str, content_type: bytes
+        send: Send,
+        status: int,
+        payload: bytes,
+        request_id: str,
+        content_type: bytes,
+        headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         await send(
             {
@@ -585,6 +578,7 @@ class ApiApp:
                     (b"content-type", content_type),
                     (b"content-length", str(len(payload)).encode()),
                     (b"x-amzn-requestid", request_id.encode()),
+                    *headers,
                 ],
             }
         )
