@@ -95,6 +95,29 @@ def new_request_id() -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
 
 
+def _log_request(
+    request_id: str, operation: str | None, status: int, started: float, error_code: str | None
+) -> None:
+    """Failures at INFO, everything at DEBUG; never parameters (they may hold values)."""
+    if status >= 400 or log.isEnabledFor(logging.DEBUG):
+        ms = round((time.perf_counter() - started) * 1000, 2)
+        log.log(
+            logging.INFO if status >= 400 else logging.DEBUG,
+            "request_id=%s operation=%s status=%d ms=%.2f",
+            request_id,
+            operation,
+            status,
+            ms,
+            extra={
+                "request_id": request_id,
+                "operation": operation,
+                "status": status,
+                "ms": ms,
+                "error_code": error_code,
+            },
+        )
+
+
 def error_body(code: str, message: str) -> bytes:
     try:
         return orjson.dumps({"__type": code, "Message": message})
@@ -236,23 +259,7 @@ class ApiApp:
         if query_route is not None and status >= 400 and not payload.startswith(b"<"):
             status, payload = _query_error_body(query_route, status, payload, request_id)
         await self._respond(send, status, payload, request_id, content_type)
-        if status >= 400 or log.isEnabledFor(logging.DEBUG):
-            ms = round((time.perf_counter() - started) * 1000, 2)
-            log.log(
-                logging.INFO if status >= 400 else logging.DEBUG,
-                "request_id=%s operation=%s status=%d ms=%.2f",
-                request_id,
-                operation,
-                status,
-                ms,
-                extra={
-                    "request_id": request_id,
-                    "operation": operation,
-                    "status": status,
-                    "error_code": seen.error_code,
-                    "ms": ms,
-                },
-            )
+        _log_request(request_id, operation, status, started, seen.error_code)
 
     async def _handle(
         self, scope: Scope, body: bytes, request_id: str, seen: _Seen
@@ -426,23 +433,7 @@ class ApiApp:
                 time.perf_counter() - started,
             )
         await self._respond(send, status, payload, request_id, content_type, headers)
-        if status >= 400 or log.isEnabledFor(logging.DEBUG):
-            ms = round((time.perf_counter() - started) * 1000, 2)
-            log.log(
-                logging.INFO if status >= 400 else logging.DEBUG,
-                "request_id=%s operation=%s status=%d ms=%.2f",
-                request_id,
-                operation,
-                status,
-                ms,
-                extra={
-                    "request_id": request_id,
-                    "operation": operation,
-                    "status": status,
-                    "ms": ms,
-                    "error_code": seen.error_code,
-                },
-            )
+        _log_request(request_id, operation, status, started, seen.error_code)
 
     def _query_route(self, scope: Scope) -> query.QueryRoute | None:
         """The IAM or STS route of a query-protocol request signed for that service, else None
