@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import pstats
 import sys
@@ -127,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
             if status != 200:
                 raise SystemExit(f"GetSecretValue failed: {status} {body!r}")
             loop.run_until_complete(_loop(app, get, 2_000))  # warm caches
+            # What the server's lifespan startup does (no lifespan here).
+            gc.collect()
+            gc.freeze()
             started = time.perf_counter()
             cpu_started = time.process_time()
             loop.run_until_complete(_loop(app, get, args.requests))

@@ -8,6 +8,7 @@ client sends can produce a traceback on the wire.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import inspect
 import logging
@@ -581,6 +582,7 @@ class ApiApp:
             if message["type"] == "lifespan.startup":
                 for start in self._background:
                     self._tasks.append(asyncio.create_task(start()))
+                _freeze_startup_heap()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in self._tasks:
@@ -592,6 +594,16 @@ class ApiApp:
                         log.exception("shutdown hook failed")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _freeze_startup_heap() -> None:
+    """Move everything built at startup (botocore's models, policies, templates: hundreds of
+    thousands of objects that live as long as the process) out of the cyclic garbage collector's
+    reach. Otherwise every full collection walks them all again, which measured as a tenth of a
+    GetSecretValue's CPU time and as the pauses behind the p99 tail; requests' own short-lived
+    objects are still collected as before."""
+    gc.collect()
+    gc.freeze()
 
 
 def _log_unavailable(request_id: str, operation: str, exc: StoreUnavailable) -> None:
