@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Protocol
 
-from secretsd.audit.chain import GENESIS, DigestHead, DigestSigner, record_bytes, record_hash
+from secretsd.audit.chain import GENESIS, DigestHead, DigestSigner, record_hash
 from secretsd.audit.exporters import Exporter
 from secretsd.audit.record import (
     AuditRecord,
@@ -214,7 +214,7 @@ class AuditWriter:
             times: list[int] = []
             for rec in group:
                 seq += 1
-                body = record_bytes(rec.body)
+                body = rec.line
                 prev = record_hash(seq, prev, body)
                 bodies.append(body)
                 hashes.append(prev)

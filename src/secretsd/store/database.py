@@ -144,11 +144,16 @@ class _PostgresTx:
 class Database:
     """A lazily opened connection, used by one thread (the worker's event loop) at a time."""
 
-    def __init__(self, url: str, *, sync_every_commit: bool = True) -> None:
+    def __init__(
+        self, url: str, *, sync_every_commit: bool = True, sqlite_page_size: int | None = None
+    ) -> None:
         """`sync_every_commit=False` (SQLite): commits are fsync'd at WAL checkpoints only
         (synchronous=NORMAL), for writes that may be lost in a power cut (the audit writer in
-        fail-open mode, which may lose its last fraction of a second anyway)."""
+        fail-open mode, which may lose its last fraction of a second anyway).
+        `sqlite_page_size`: for a SQLite file this connection creates (an existing file keeps
+        the page size it was made with)."""
         self.url = DatabaseUrl.parse(url)
+        self._page_size = sqlite_page_size
         self._synchronous = "FULL" if sync_every_commit else "NORMAL"
         self.dialect = self.url.dialect
         self._sqlite: sqlite3.Connection | None = None
@@ -182,6 +187,8 @@ class Database:
                 self.url.sqlite_path, isolation_level=None, check_same_thread=False, timeout=10.0
             )
             conn.row_factory = sqlite3.Row
+            if self._page_size is not None:
+                conn.execute(f"PRAGMA page_size={int(self._page_size)}")
             conn.execute("PRAGMA journal_mode=WAL")
             # FULL: every commit is fsync'd before the client hears "200".
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
