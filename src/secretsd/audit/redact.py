@@ -79,18 +79,26 @@ class Redactor:
             for member in shape.members
         }
         self._plans: dict[str, dict[str, tuple[str, int, Shape]]] = {}
+        self._io: dict[str, tuple[StructureShape | None, StructureShape | None]] = {}
 
     def request(self, operation: str, params: Any) -> dict[str, Any] | None:
         if operation not in self._operations or not isinstance(params, Mapping):
             return None
-        shape = self._model.operation_model(operation).input_shape
+        shape = self._shapes(operation)[0]
         return self._structure(shape, params, 0) if shape is not None else None
 
     def response(self, operation: str, result: Any) -> dict[str, Any] | None:
         if operation not in self._operations or not isinstance(result, Mapping):
             return None
-        shape = self._model.operation_model(operation).output_shape
+        shape = self._shapes(operation)[1]
         return self._structure(shape, result, 0) if shape is not None else None
+
+    def _shapes(self, operation: str) -> tuple[StructureShape | None, StructureShape | None]:
+        found = self._io.get(operation)
+        if found is None:
+            model = self._model.operation_model(operation)
+            found = self._io[operation] = (model.input_shape, model.output_shape)
+        return found
 
     def _plan(self, shape: StructureShape) -> dict[str, tuple[str, int, Shape]]:
         """Per member: CloudTrail's name, and whether it is hidden, a plain scalar or needs
