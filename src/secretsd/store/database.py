@@ -32,6 +32,7 @@ DEFAULT_CONNECT_TIMEOUT = "3"
 # SQLSTATE 01000 is the plain WARNING PostgreSQL sends when a COMMIT stopped waiting for the
 # synchronous standby (a cancelled wait): the transaction is committed locally only.
 _WARNING_SQLSTATE = "01000"
+_WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024
 
 Row = Any  # sqlite3.Row or dict: both support row["column"]
 
@@ -190,6 +191,11 @@ class Database:
             if self._page_size is not None:
                 conn.execute(f"PRAGMA page_size={int(self._page_size)}")
             conn.execute("PRAGMA journal_mode=WAL")
+            # Checkpoint when the WAL reaches about 4 MiB whatever the page size (SQLite counts
+            # pages: its default of 1,000 pages would let a 64 KiB-page WAL grow to 64 MiB, and
+            # its checkpoint stall the committing loop for that long).
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA wal_autocheckpoint={max(1, _WAL_CHECKPOINT_BYTES // page_size)}")
             # FULL: every commit is fsync'd before the client hears "200".
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
