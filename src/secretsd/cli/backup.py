@@ -204,8 +204,8 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Any) -> Non
         force: bool,
         no_progress: bool,
     ) -> None:
-        """Write a consistent, encrypted snapshot of the database to FILE ('-': standard output),
-        while servers keep serving."""
+        """Write a consistent, encrypted snapshot of the database (with the audit trail's own
+        file on SQLite) to FILE ('-': standard output), while servers keep serving."""
         settings = settings_for(data_dir=data_dir, database_url=database_url)
         passphrase = read_passphrase(passphrase_file, "Backup passphrase", confirm=True)
         kdf = Argon2Params(settings.kdf_iterations, settings.kdf_memory_kib, settings.kdf_lanes)
