@@ -4,9 +4,11 @@ CloudTrail's member spelling, and the syslog exporter (to a local UDP socket).""
 from __future__ import annotations
 
 import socket
+import uuid
 from typing import Any
 
 import botocore.session
+import orjson
 import pytest
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,6 +25,7 @@ from secretsd.audit.chain import (
     signature_valid,
 )
 from secretsd.audit.exporters import SyslogExporter
+from secretsd.audit.record import EventIds, make_record
 from secretsd.audit.redact import HIDDEN, Redactor, lower_camel
 
 SERVICES = ("secretsmanager", "kms", "iam", "sts")
@@ -158,3 +161,24 @@ def test_syslog_exporter_sends_one_message_per_record() -> None:
     # <facility authpriv (10) * 8 + severity info (6)> = <86>
     assert first == b'<86>secretsd-audit: {"eventName":"GetSecretValue"}'
     assert second.endswith(b'{"eventName":"ListSecrets"}')
+
+
+@given(
+    st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF) | st.characters())
+)
+def test_a_record_is_written_whatever_text_a_parameter_holds(text: str) -> None:
+    """Lone surrogates (from JSON's \\udXXX escapes) are not UTF-8; the record is still made."""
+    record = make_record("1", "us-east-1", 0, {"eventID": "e", "requestParameters": {"p": text}})
+    assert orjson.loads(record.line)["requestParameters"]["p"].count("?") >= sum(
+        0xD800 <= ord(c) <= 0xDFFF for c in text
+    )
+
+
+def test_event_ids_are_unique_uuid7() -> None:
+    ids = EventIds()
+    made = [ids.new(1_765_000_000_000 + i // 7) for i in range(3000)]
+    assert len(set(made)) == len(made)
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert made == sorted(made, key=lambda t: t[:13])  # time first

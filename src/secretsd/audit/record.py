@@ -105,7 +105,23 @@ class AuditRecord(NamedTuple):
 
 
 def make_record(account_id: str, region: str, time_ms: int, body: dict[str, Any]) -> AuditRecord:
-    return AuditRecord(account_id, region, body["eventID"], time_ms, record_bytes(body))
+    try:
+        line = record_bytes(body)
+    except orjson.JSONEncodeError:
+        # A parameter with a lone surrogate (JSON's \ud800 escapes decode to one) is not
+        # UTF-8: recorded with "?" in its place, as the call is recorded whatever it held.
+        line = record_bytes(_scrubbed(body))
+    return AuditRecord(account_id, region, body["eventID"], time_ms, line)
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_scrubbed(k): _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    return value
 
 
 class EventIds:
