@@ -67,7 +67,8 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
     """`root_key`: the unsealed root key versions; opened here (key file or external KMS
     protector) when not given."""
     clock = SystemClock(settings.clock_offset_seconds)
-    db = Database(settings.effective_database_url)
+    # Group commit (SQLite): every route awaits its own commits' fsync before it answers.
+    db = Database(settings.effective_database_url, group_commit=True)
     if root_key is None:
         root_key = live_root_keys(settings, db)
     keyring = Keyring(root_key, clock, settings.data_key_cache_seconds)
