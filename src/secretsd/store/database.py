@@ -250,7 +250,6 @@ class Database:
                 # transaction() (a savepoint) does.
                 yield _SqliteTx(conn)
                 return
-            changes_before = conn.total_changes
             if write:
                 # Writers from several worker processes queue on a file lock first: the kernel
                 # wakes the next one the moment the lock is free, where SQLite's own busy
@@ -273,9 +272,9 @@ class Database:
                 if write:
                     self._own_writes += 1
                     fcntl.flock(self._writer_lock_fd(), fcntl.LOCK_UN)
-            # A transaction that changed nothing (a lease still held by another) wrote no WAL
-            # frame: nothing to make durable.
-            if self._group is not None and write and conn.total_changes != changes_before:
+            if self._group is not None and write:
+                # Even one that changed no row: total_changes would miss DDL, and the fsync of a
+                # WAL with nothing new is cheap.
                 self._group.committed()
             return
         pg = self._pg_conn()
