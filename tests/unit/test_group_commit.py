@@ -167,7 +167,7 @@ def test_every_acknowledged_commit_was_committed_before_an_fsync_that_finished(
             if finish_one and len(fsync.started) > fsync.finished:
                 finished_before = fsync.finished
                 fsync.release()
-                await until(lambda: fsync.finished > finished_before)
+                await until(lambda before=finished_before: fsync.finished > before)
                 await asyncio.sleep(0.005)
             in_flight = len(fsync.started) - fsync.finished
             assert in_flight <= 1
