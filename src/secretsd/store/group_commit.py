@@ -41,7 +41,7 @@ IDLE_SYNC_SECONDS = 0.05
 # How often the flusher checks that its fd is still the `-wal` file's.
 INODE_CHECK_SECONDS = 1.0
 # A PASSIVE checkpoint after this many commits (SQLite's own default is 1000 WAL pages).
-CHECKPOINT_EVERY_COMMITS = 500
+CHECKPOINT_EVERY_COMMITS = 250
 
 
 class FsyncFailed(StoreUnavailable):
