@@ -102,7 +102,6 @@ class GroupCommit:
         self._pending_since: float | None = None  # when the oldest unsynced commit was made
         self._waiters: list[tuple[int, asyncio.Future[None], asyncio.AbstractEventLoop]] = []
         self._wanted = 0  # the highest sequence number someone waits for
-        self._asleep = False  # the flusher waits with nothing pending (no timeout)
         self._failed: BaseException | None = None
         self._stopped = False
         self._thread: threading.Thread | None = None
@@ -122,11 +121,10 @@ class GroupCommit:
             self._committed += 1
             seq = self._committed
             if self._pending_since is None:
+                # No wake-up: a request's commit is followed by its wait(), which wakes the
+                # flusher; one nobody waits for is found by the flusher's poll. Each wake-up is
+                # a hand-over of the GIL (a context switch when the worker is pinned to a core).
                 self._pending_since = time.monotonic()
-                if self._asleep:
-                    # Only an idle flusher needs waking (for IDLE_SYNC_SECONDS); a busy one
-                    # looks again after its fsync. Each wake-up is a hand-over of the GIL.
-                    self._cond.notify()
         if self._thread is None:
             self._start()
         own = _own_commits.get()
@@ -208,9 +206,8 @@ class GroupCommit:
                             break
                         self._cond.wait(remaining)
                     else:
-                        self._asleep = True
-                        self._cond.wait()
-                        self._asleep = False
+                        # Idle: a poll every IDLE_SYNC_SECONDS (a few microseconds each).
+                        self._cond.wait(self._idle_sync)
                 # Every commit counted so far is in the WAL already (counted after COMMIT).
                 target = self._committed
             self._flush(target)
