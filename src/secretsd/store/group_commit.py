@@ -102,6 +102,8 @@ class GroupCommit:
         self._pending_since: float | None = None  # when the oldest unsynced commit was made
         self._waiters: list[tuple[int, asyncio.Future[None], asyncio.AbstractEventLoop]] = []
         self._wanted = 0  # the highest sequence number someone waits for
+        self._idle = False  # the flusher waits on the condition (not fsyncing)
+        self._kick_scheduled = False  # a wake-up of the flusher is due on the loop
         self._failed: BaseException | None = None
         self._stopped = False
         self._thread: threading.Thread | None = None
@@ -148,8 +150,17 @@ class GroupCommit:
             self._waiters.append((seq, future, loop))
             if seq > self._wanted:
                 self._wanted = seq
-                self._cond.notify()
+                if self._idle and not self._kick_scheduled:
+                    # One wake-up for all the waits of this turn of the loop, after them (a busy
+                    # flusher looks for waiters after its fsync by itself).
+                    self._kick_scheduled = True
+                    loop.call_soon(self._kick)
         await future
+
+    def _kick(self) -> None:
+        with self._cond:
+            self._kick_scheduled = False
+            self._cond.notify()
 
     @property
     def committed_seq(self) -> int:
@@ -204,10 +215,13 @@ class GroupCommit:
                         remaining = self._pending_since + self._idle_sync - time.monotonic()
                         if remaining <= 0:
                             break
+                        self._idle = True
                         self._cond.wait(remaining)
                     else:
                         # Idle: a poll every IDLE_SYNC_SECONDS (a few microseconds each).
+                        self._idle = True
                         self._cond.wait(self._idle_sync)
+                    self._idle = False
                 # Every commit counted so far is in the WAL already (counted after COMMIT).
                 target = self._committed
             self._flush(target)
