@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from secretsd.api import cloudtrail as cloudtrail_api
@@ -183,6 +184,12 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
     async def stop_audit() -> None:
         audit.stop()
 
+    async def sync_writes() -> None:
+        # The background tasks' last commits, fsync'd now rather than within 50 ms (SQLite).
+        group = db.group_commit
+        if group is not None:
+            await asyncio.to_thread(group.close)
+
     console = ConsoleApp(
         ConsoleSessions(
             db,
@@ -218,7 +225,7 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
             rotation_loop(rotation),
             audit.run,
         ],
-        on_shutdown=[functions.close, stop_audit],
+        on_shutdown=[functions.close, stop_audit, sync_writes],
         function_invoker=functions,
         audit=audit,
         metrics=metrics,

@@ -181,7 +181,9 @@ def test_every_acknowledged_commit_was_committed_before_an_fsync_that_finished(
                     ]
                     assert covering, (seq, fsync.started, fsync.finished)
         # Let everything finish: every commit is acknowledged in the end.
+        deadline = time.monotonic() + 10
         while not all(w.done() for w in waits.values()):
+            assert time.monotonic() < deadline, "commits never acknowledged"
             if len(fsync.started) > fsync.finished:
                 fsync.release()
             await asyncio.sleep(0.002)
