@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secretsd.protocol.asgi import ApiApp
+from secretsd.protocol.asgi import ApiApp, _own_commits_durable, _Seen
 from secretsd.store.database import Database, StoreUnavailable
 from secretsd.store.group_commit import (
     FsyncFailed,
@@ -308,6 +308,45 @@ def test_a_mounted_app_answers_once_its_commits_are_durable_and_never_if_they_ca
         with pytest.raises(StoreUnavailable):
             await asyncio.wait_for(answering, 5)
         assert sent == []  # nothing acknowledged
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        for _ in range(5):
+            fsync.release()
+        db.close()
+
+
+def test_the_api_routes_refuse_a_call_whose_commits_cannot_be_made_durable(
+    tmp_path: Path,
+) -> None:
+    """The JSON, query and REST routes' check: True once the call's commits are fsync'd, False
+    (and the call marked failed, so it is audited and answered as a 500) when the fsync fails."""
+    db, fsync = group_database(tmp_path)
+
+    async def call(fail: bool) -> tuple[bool, _Seen]:
+        seen = _Seen()
+        with db.transaction(write=True) as tx:
+            tx.execute("INSERT INTO t (v) VALUES ('api')")
+        checking = asyncio.ensure_future(
+            _own_commits_durable("req-1", "PutSecretValue", seen, "InternalServiceError")
+        )
+        await asyncio.to_thread(fsync.wait_started)
+        await asyncio.sleep(0.01)
+        assert not checking.done()  # the answer waits for the fsync
+        if fail:
+            fsync.fail_next = OSError(28, "No space left on device")
+        fsync.release()
+        return await asyncio.wait_for(checking, 5), seen
+
+    async def scenario() -> None:
+        await asyncio.to_thread(fsync.wait_started)
+        fsync.release()  # the CREATE TABLE's
+        durable, seen = await call(fail=False)
+        assert durable and seen.error_code is None
+        durable, seen = await call(fail=True)
+        assert not durable
+        assert seen.error_code == "InternalServiceError"
 
     try:
         asyncio.run(scenario())
