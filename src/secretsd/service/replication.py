@@ -925,6 +925,8 @@ def replication_loop(
                     while service.dispatch():
                         await asyncio.sleep(0)
                     if service.peers:
+                        # Another deployment must not get a version this one could still lose.
+                        await db.wait_durable()
                         await service.push_to_peers()
                         await service.notify_peers()
             except Exception as exc:

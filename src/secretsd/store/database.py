@@ -320,6 +320,14 @@ class Database:
             self._checkpoint_conn.execute("PRAGMA synchronous=FULL")
         self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
+    async def wait_durable(self) -> None:
+        """Return once every commit made so far on this connection is durable (at once without
+        group commit, where each commit was). For work that tells the world about what it read
+        (a push to another deployment), so the world never learns of a write a power cut could
+        still take back."""
+        if self._group is not None:
+            await self._group.wait(self._group.committed_seq)
+
     @property
     def group_commit(self) -> GroupCommit | None:
         """The sequencer and flusher of this SQLite connection, with group commit."""
