@@ -36,6 +36,7 @@ DEFAULT_CONNECT_TIMEOUT = "3"
 # SQLSTATE 01000 is the plain WARNING PostgreSQL sends when a COMMIT stopped waiting for the
 # synchronous standby (a cancelled wait): the transaction is committed locally only.
 _WARNING_SQLSTATE = "01000"
+_WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024
 
 Row = Any  # sqlite3.Row or dict: both support row["column"]
 
@@ -141,9 +142,14 @@ class Database:
     """A lazily opened connection, used by one thread (the worker's event loop) at a time."""
 
     def __init__(
-        self, url: str, *, sync_every_commit: bool = True, group_commit: bool = False
+        self,
+        url: str,
+        *,
+        sync_every_commit: bool = True,
+        sqlite_page_size: int | None = None,
+        group_commit: bool = False,
     ) -> None:
-        """SQLite only, both ignored on PostgreSQL. By default every commit is fsync'd inside
+        """SQLite only, all ignored on PostgreSQL. By default every commit is fsync'd inside
         COMMIT (synchronous=FULL), before the caller goes on: for the command-line tools.
 
         `group_commit=True` (a server worker's connection): commits are fsync'd by a thread of
@@ -152,8 +158,12 @@ class Database:
 
         `sync_every_commit=False`: commits are fsync'd at WAL checkpoints only, for writes that
         may be lost in a power cut (the audit writer in fail-open mode, which may lose its last
-        fraction of a second anyway)."""
+        fraction of a second anyway).
+
+        `sqlite_page_size`: for a SQLite file this connection creates (an existing file keeps
+        the page size it was made with)."""
         self.url = DatabaseUrl.parse(url)
+        self._page_size = sqlite_page_size
         self._synchronous = "FULL" if sync_every_commit and not group_commit else "NORMAL"
         self._group: GroupCommit | None = None
         if group_commit and self.url.dialect == "sqlite":
@@ -191,7 +201,14 @@ class Database:
                 self.url.sqlite_path, isolation_level=None, check_same_thread=False, timeout=10.0
             )
             conn.row_factory = sqlite3.Row
+            if self._page_size is not None:
+                conn.execute(f"PRAGMA page_size={int(self._page_size)}")
             conn.execute("PRAGMA journal_mode=WAL")
+            # Checkpoint when the WAL reaches about 4 MiB whatever the page size (SQLite counts
+            # pages: its default of 1,000 pages would let a 64 KiB-page WAL grow to 64 MiB, and
+            # its checkpoint stall the committing loop for that long).
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA wal_autocheckpoint={max(1, _WAL_CHECKPOINT_BYTES // page_size)}")
             # FULL: every commit is fsync'd before the client hears "200". NORMAL with group
             # commit: the flusher's fsync is, before the client hears it.
             conn.execute(f"PRAGMA synchronous={self._synchronous}")

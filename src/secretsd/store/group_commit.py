@@ -40,8 +40,9 @@ log = logging.getLogger("secretsd.store")
 IDLE_SYNC_SECONDS = 0.05
 # How often the flusher checks that its fd is still the `-wal` file's.
 INODE_CHECK_SECONDS = 1.0
-# A PASSIVE checkpoint after this many commits (SQLite's own default is 1000 WAL pages).
-CHECKPOINT_EVERY_COMMITS = 250
+# A PASSIVE checkpoint after this many commits: about 4 MiB of WAL at ~10 pages of 4 KiB each
+# (the size at which other connections checkpoint, see database.py).
+CHECKPOINT_EVERY_COMMITS = 100
 
 
 class FsyncFailed(StoreUnavailable):
