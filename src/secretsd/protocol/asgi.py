@@ -35,6 +35,7 @@ from secretsd.service.context import CallContext
 from secretsd.service.invocation import FunctionInvoker
 from secretsd.service.secrets import SecretsService
 from secretsd.store.database import StoreUnavailable
+from secretsd.store.group_commit import wait_for_own_commits
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -187,7 +188,7 @@ class ApiApp:
             path: str = scope["path"]
             for prefix, mounted in self._mounts:
                 if path == prefix.rstrip("/") or path.startswith(prefix):
-                    await mounted(scope, receive, send)
+                    await mounted(scope, receive, _after_own_commits(send))
                     return
         request_id = new_request_id()
         started = time.perf_counter()
@@ -247,6 +248,8 @@ class ApiApp:
                 500,
                 error_body("InternalServiceError", "An error occurred on the server side."),
             )
+        if not await _own_commits_durable(request_id, operation, seen, "InternalServiceError"):
+            status, payload = 500, INTERNAL_ERROR
         if self._audit is not None:
             facts = _facts(scope, seen, request_id, time_ms, status)
             if not await self._audit.record(facts):
@@ -417,6 +420,11 @@ class ApiApp:
                 extra={"request_id": request_id, "operation": operation},
             )
             seen.failed("ServiceException", "An error occurred on the server side.")
+            status, headers, payload = rest.error_response(
+                ServiceError("ServiceException", "An error occurred on the server side.", 500)
+            )
+        if not await _own_commits_durable(request_id, operation, seen, "ServiceException"):
+            content_type = rest.JSON_TYPE
             status, headers, payload = rest.error_response(
                 ServiceError("ServiceException", "An error occurred on the server side.", 500)
             )
@@ -625,6 +633,33 @@ def _freeze_startup_heap() -> None:
     objects are still collected as before."""
     gc.collect()
     gc.freeze()
+
+
+async def _own_commits_durable(
+    request_id: str, operation: str, seen: _Seen, error_code: str
+) -> bool:
+    """Wait until the writes this request committed are durable (on SQLite, fsync'd by the
+    group commit's flusher; the loop serves other requests meanwhile). False: they cannot be
+    made durable, and the call must not be acknowledged."""
+    try:
+        await wait_for_own_commits()
+    except StoreUnavailable as exc:
+        _log_unavailable(request_id, operation, exc)
+        seen.failed(error_code, "An error occurred on the server side.")
+        return False
+    return True
+
+
+def _after_own_commits(send: Send) -> Send:
+    """`send` for a mounted app (the console): its answer starts once the writes it committed
+    are durable."""
+
+    async def durable_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await wait_for_own_commits()
+        await send(message)
+
+    return durable_send
 
 
 def _log_unavailable(request_id: str, operation: str, exc: StoreUnavailable) -> None:

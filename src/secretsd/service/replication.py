@@ -918,13 +918,15 @@ def replication_loop(
         next_retry_ms = 0
         while True:
             try:
-                if leases.acquire(LEASE, ttl_seconds=max(2.0, tick_seconds * 20)) is not None:
+                if leases.keep(LEASE, ttl_seconds=max(2.0, tick_seconds * 20)):
                     if clock.now_ms() >= next_retry_ms:
                         service.retry_failed()
                         next_retry_ms = clock.now_ms() + int(retry_seconds * 1000)
                     while service.dispatch():
                         await asyncio.sleep(0)
                     if service.peers:
+                        # Another deployment must not get a version this one could still lose.
+                        await db.wait_durable()
                         await service.push_to_peers()
                         await service.notify_peers()
             except Exception as exc:

@@ -25,6 +25,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 from yoyo import get_backend, read_migrations
 
+from secretsd.store.errors import StoreConflict as StoreConflict
+from secretsd.store.errors import StoreUnavailable as StoreUnavailable
+from secretsd.store.group_commit import GroupCommit
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # A host that neither answers nor refuses (a crashed machine) must not hold a request for long;
 # the next host of a multi-host URL is tried after this many seconds. The URL may say otherwise.
@@ -45,14 +49,6 @@ class Tx(Protocol):
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
     def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int: ...
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
-
-
-class StoreUnavailable(Exception):
-    """The database could not be reached or refused the transaction."""
-
-
-class StoreConflict(Exception):
-    """A uniqueness constraint refused a write (another node or worker got there first)."""
 
 
 @dataclass(frozen=True)
@@ -146,16 +142,33 @@ class Database:
     """A lazily opened connection, used by one thread (the worker's event loop) at a time."""
 
     def __init__(
-        self, url: str, *, sync_every_commit: bool = True, sqlite_page_size: int | None = None
+        self,
+        url: str,
+        *,
+        sync_every_commit: bool = True,
+        sqlite_page_size: int | None = None,
+        group_commit: bool = False,
     ) -> None:
-        """`sync_every_commit=False` (SQLite): commits are fsync'd at WAL checkpoints only
-        (synchronous=NORMAL), for writes that may be lost in a power cut (the audit writer in
-        fail-open mode, which may lose its last fraction of a second anyway).
+        """SQLite only, all ignored on PostgreSQL. By default every commit is fsync'd inside
+        COMMIT (synchronous=FULL), before the caller goes on: for the command-line tools.
+
+        `group_commit=True` (a server worker's connection): commits are fsync'd by a thread of
+        their own, several at once (see group_commit.py); the caller awaits
+        `wait_for_own_commits()` before it acknowledges anything.
+
+        `sync_every_commit=False`: commits are fsync'd at WAL checkpoints only, for writes that
+        may be lost in a power cut (the audit writer in fail-open mode, which may lose its last
+        fraction of a second anyway).
+
         `sqlite_page_size`: for a SQLite file this connection creates (an existing file keeps
         the page size it was made with)."""
         self.url = DatabaseUrl.parse(url)
         self._page_size = sqlite_page_size
-        self._synchronous = "FULL" if sync_every_commit else "NORMAL"
+        self._synchronous = "FULL" if sync_every_commit and not group_commit else "NORMAL"
+        self._group: GroupCommit | None = None
+        if group_commit and self.url.dialect == "sqlite":
+            self._group = GroupCommit(self.url.sqlite_path + "-wal", checkpoint=self._checkpoint)
+        self._checkpoint_conn: sqlite3.Connection | None = None
         self.dialect = self.url.dialect
         self._sqlite: sqlite3.Connection | None = None
         self._pg: psycopg.Connection[Any] | None = None
@@ -196,8 +209,12 @@ class Database:
             # its checkpoint stall the committing loop for that long).
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             conn.execute(f"PRAGMA wal_autocheckpoint={max(1, _WAL_CHECKPOINT_BYTES // page_size)}")
-            # FULL: every commit is fsync'd before the client hears "200".
+            # FULL: every commit is fsync'd before the client hears "200". NORMAL with group
+            # commit: the flusher's fsync is, before the client hears it.
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            if self._group is not None:
+                # Checkpoints run in the checkpointer thread, never in a committing request.
+                conn.execute("PRAGMA wal_autocheckpoint=0")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=10000")
             self._sqlite = conn
@@ -272,6 +289,10 @@ class Database:
                 if write:
                     self._own_writes += 1
                     fcntl.flock(self._writer_lock_fd(), fcntl.LOCK_UN)
+            if self._group is not None and write:
+                # Even one that changed no row: total_changes would miss DDL, and the fsync of a
+                # WAL with nothing new is cheap.
+                self._group.committed()
             return
         pg = self._pg_conn()
         try:
@@ -302,6 +323,32 @@ class Database:
             conn.executescript("BEGIN IMMEDIATE;\n" + script + "\nCOMMIT;")
         finally:
             fcntl.flock(self._writer_lock_fd(), fcntl.LOCK_UN)
+        if self._group is not None:
+            self._group.committed()
+
+    def _checkpoint(self) -> None:
+        """A PASSIVE checkpoint (copy what the WAL holds into the database file, without waiting
+        for anyone), run by the checkpointer thread on a connection of its own."""
+        if self._checkpoint_conn is None:
+            self._checkpoint_conn = sqlite3.connect(
+                self.url.sqlite_path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            # A checkpoint syncs the WAL before it copies frames and the database file after.
+            self._checkpoint_conn.execute("PRAGMA synchronous=FULL")
+        self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    async def wait_durable(self) -> None:
+        """Return once every commit made so far on this connection is durable (at once without
+        group commit, where each commit was). For work that tells the world about what it read
+        (a push to another deployment), so the world never learns of a write a power cut could
+        still take back."""
+        if self._group is not None:
+            await self._group.wait(self._group.committed_seq)
+
+    @property
+    def group_commit(self) -> GroupCommit | None:
+        """The sequencer and flusher of this SQLite connection, with group commit."""
+        return self._group
 
     def delete_in_batches(
         self,
@@ -361,6 +408,11 @@ class Database:
             raise StoreUnavailable(_first_line(exc)) from exc
 
     def close(self) -> None:
+        if self._group is not None:
+            self._group.close()
+        if self._checkpoint_conn is not None:
+            self._checkpoint_conn.close()
+            self._checkpoint_conn = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
