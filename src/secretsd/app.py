@@ -49,6 +49,7 @@ from secretsd.service.cross_account import CrossAccountService
 from secretsd.service.functions import LambdaService
 from secretsd.service.iam import IamService
 from secretsd.service.logs import LogsService
+from secretsd.service.offload import Offloader
 from secretsd.service.pagination import TokenCodec
 from secretsd.service.peers import parse_peers
 from secretsd.service.replication import ReplicationService, replication_loop
@@ -203,6 +204,10 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
             clock.now_ms,
         ),
     )
+    # PostgreSQL: handlers wait on the network; they run in threads so that those waits overlap
+    # and never stall the event loop. SQLite reads are page-cache work a thread hand-off would
+    # only slow down: handlers run on the loop (ADR 0006).
+    offload = Offloader(settings.database_threads) if db.dialect == "postgres" else None
     return ApiApp(
         service=service,
         handlers=sm_handlers,
@@ -217,10 +222,15 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
             rotation_loop(rotation),
             audit.run,
         ],
-        on_shutdown=[functions.close, stop_audit],
+        on_shutdown=[
+            functions.close,
+            stop_audit,
+            *([offload.close] if offload is not None else []),
+        ],
         function_invoker=functions,
         audit=audit,
         metrics=metrics,
+        offload=offload,
         routes=[
             Route(
                 "TrentService.",

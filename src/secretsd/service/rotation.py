@@ -34,6 +34,7 @@ from secretsd.service.invocation import (
     FunctionNotInvokable,
     Invocation,
 )
+from secretsd.service.offload import on_loop
 from secretsd.service.schedule import DAY_MS, Schedule, next_window, parse_rules, rules_out
 from secretsd.service.secrets import MSG_TOKEN_REQUIRED, SecretsService
 from secretsd.service.views import WriteResult
@@ -271,7 +272,7 @@ class RotationService:
                     pending_token=pending, pending_mode=ROTATE, attempts=0, retry_at_ms=now
                 )
             )
-        self.wake.set()
+        on_loop(self.wake.set)
 
     def cancel_rotate_secret(self, ctx: CallContext, *, secret_id: str) -> WriteResult:
         with self._db.transaction(write=True) as tx:
@@ -421,11 +422,15 @@ class RotationService:
         return version.created_ms
 
     # -- running ------------------------------------------------------------------------------
-    def _spawn(self, run: _Run) -> asyncio.Task[None]:
+    def _spawn(self, run: _Run) -> None:
+        # RotateSecret's handler may be running in a thread (ADR 0006): the task is started on
+        # the loop either way.
+        on_loop(self._start_task, run)
+
+    def _start_task(self, run: _Run) -> None:
         task = asyncio.get_running_loop().create_task(self._run(run))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return task
 
     async def _run(self, run: _Run) -> None:
         steps = STEPS if run.mode == ROTATE else ("testSecret",)

@@ -1,4 +1,5 @@
-"""One connection per worker process, SQLite or PostgreSQL, behind the same small interface.
+"""SQLite or PostgreSQL behind the same small interface: on SQLite one connection per worker
+process, on PostgreSQL one per thread of the worker (ADR 0006: handlers run in a thread pool).
 
 The SQL in this package is written once, in the common subset of both dialects, with `?`
 placeholders; for PostgreSQL they are rewritten to `%s` (cached per statement). This keeps a
@@ -12,6 +13,8 @@ import fcntl
 import os
 import select
 import sqlite3
+import threading
+import weakref
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -141,8 +144,31 @@ class _PostgresTx:
             cursor.executemany(self._sql(sql), rows)
 
 
+class _PgSession:
+    """One thread's PostgreSQL connection, with what is counted per connection."""
+
+    __slots__ = ("__weakref__", "commit_warnings", "conn")
+
+    def __init__(self) -> None:
+        self.conn: psycopg.Connection[Any] | None = None
+        self.commit_warnings = 0
+
+    def on_notice(self, diag: psycopg.errors.Diagnostic) -> None:
+        # Called by psycopg in the thread running this connection's statement.
+        if diag.severity_nonlocalized == "WARNING" and diag.sqlstate == _WARNING_SQLSTATE:
+            self.commit_warnings += 1
+
+    def discard(self) -> None:
+        if self.conn is not None:
+            with suppress(psycopg.Error):
+                self.conn.close()
+            self.conn = None
+
+
 class Database:
-    """A lazily opened connection, used by one thread (the worker's event loop) at a time."""
+    """Lazily opened connections. SQLite: one, used by the worker's event loop thread.
+    PostgreSQL: one per thread that uses it (the loop's, and each handler thread's), each
+    opened, checked and replaced on its own; a nested transaction() stays on its thread's."""
 
     def __init__(self, url: str, *, sync_every_commit: bool = True) -> None:
         """`sync_every_commit=False` (SQLite): commits are fsync'd at WAL checkpoints only
@@ -152,13 +178,19 @@ class Database:
         self._synchronous = "FULL" if sync_every_commit else "NORMAL"
         self.dialect = self.url.dialect
         self._sqlite: sqlite3.Connection | None = None
-        self._pg: psycopg.Connection[Any] | None = None
+        self._local = threading.local()
+        # Every live thread's session, to close them all at close() (weak: a thread that ends
+        # takes its session with it).
+        self._sessions: weakref.WeakSet[_PgSession] = weakref.WeakSet()
+        self._sessions_lock = threading.Lock()
+        # Shared by the threads: a dict's get and set are atomic, and a statement converted
+        # twice by a race converts to the same text.
         self._statements: dict[str, str] = {}
         self._lock_fd: int | None = None
         self._own_writes = 0
+        self._writes_lock = threading.Lock()
         self._token_task: object = None
         self._token_version = 0
-        self._commit_warnings = 0
 
     def migrate(self, only: Collection[str] | None = None) -> None:
         """Bring the schema up to date (idempotent; safe to run from several nodes). With `only`,
@@ -197,35 +229,39 @@ class Database:
             )
         return self._lock_fd
 
-    def _pg_conn(self) -> psycopg.Connection[Any]:
-        if self._pg is None or self._pg.closed or self._pg.broken or _dropped(self._pg):
+    def _pg_session(self) -> _PgSession:
+        session: _PgSession | None = getattr(self._local, "pg", None)
+        if session is None:
+            session = _PgSession()
+            self._local.pg = session
+            with self._sessions_lock:
+                self._sessions.add(session)
+        return session
+
+    def _pg_conn(self, session: _PgSession) -> psycopg.Connection[Any]:
+        pg = session.conn
+        if pg is None or pg.closed or pg.broken or _dropped(pg):
             # A connection lost (the primary died, or failed over) is replaced here, on the next
             # transaction; with a multi-host URL libpq tries each host and, with
             # target_session_attrs=read-write, settles on the new primary.
-            self._discard_pg()
+            session.discard()
             try:
                 # Autocommit: single statements run alone; transaction() wraps the rest.
                 conn = psycopg.connect(self._conninfo(), row_factory=dict_row, autocommit=True)
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(_first_line(exc)) from exc
-            conn.add_notice_handler(self._on_notice)
-            self._pg = conn
-        return self._pg
+            conn.add_notice_handler(session.on_notice)
+            session.conn = pg = conn
+        return pg
 
     def _conninfo(self) -> str:
         if "connect_timeout" in conninfo_to_dict(self.url.url):
             return self.url.url
         return make_conninfo(self.url.url, connect_timeout=DEFAULT_CONNECT_TIMEOUT)
 
-    def _on_notice(self, diag: psycopg.errors.Diagnostic) -> None:
-        if diag.severity_nonlocalized == "WARNING" and diag.sqlstate == _WARNING_SQLSTATE:
-            self._commit_warnings += 1
-
-    def _discard_pg(self) -> None:
-        if self._pg is not None:
-            with suppress(psycopg.Error):
-                self._pg.close()
-            self._pg = None
+    def _count_write(self) -> None:
+        with self._writes_lock:
+            self._own_writes += 1
 
     @contextmanager
     def transaction(self, write: bool = False) -> Iterator[Tx]:
@@ -257,28 +293,29 @@ class Database:
                 conn.execute("COMMIT")
             finally:
                 if write:
-                    self._own_writes += 1
+                    self._count_write()
                     fcntl.flock(self._writer_lock_fd(), fcntl.LOCK_UN)
             return
-        pg = self._pg_conn()
+        session = self._pg_session()
+        pg = self._pg_conn(session)
         try:
             with pg.transaction():
                 yield _PostgresTx(pg, self._statements)
-                warnings_before_commit = self._commit_warnings
-            if self._commit_warnings != warnings_before_commit:
+                warnings_before_commit = session.commit_warnings
+            if session.commit_warnings != warnings_before_commit:
                 # COMMIT returned, but with a warning: on a synchronous cluster that is the
                 # cancelled wait for the standby, so the write is not known to survive the
                 # primary. Not acknowledged: the client retries (idempotently, by its token).
-                self._discard_pg()
+                session.discard()
                 raise StoreUnavailable("commit not confirmed by a synchronous standby")
             if write:
-                self._own_writes += 1
+                self._count_write()
         except psycopg.errors.IntegrityError as exc:
             raise StoreConflict(str(exc)) from exc
         except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as exc:
             # Lost connection, a server shutting down, or (after a failover) a primary turned
             # standby: start over on a fresh connection to whichever host is primary now.
-            self._discard_pg()
+            session.discard()
             raise StoreUnavailable(_first_line(exc)) from exc
 
     def executescript(self, script: str) -> None:
@@ -332,7 +369,8 @@ class Database:
 
     @property
     def own_writes(self) -> int:
-        """Write transactions this connection has committed (on either backend)."""
+        """Write transactions committed through this object, by any of its threads (on either
+        backend): counted after the commit, so a reader that sees the count sees the write."""
         return self._own_writes
 
     @contextmanager
@@ -341,10 +379,11 @@ class Database:
         if self.dialect == "sqlite":
             yield _SqliteTx(self._sqlite_conn())
             return
+        session = self._pg_session()
         try:
-            yield _PostgresTx(self._pg_conn(), self._statements)
+            yield _PostgresTx(self._pg_conn(session), self._statements)
         except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as exc:
-            self._discard_pg()
+            session.discard()
             raise StoreUnavailable(_first_line(exc)) from exc
 
     def close(self) -> None:
@@ -354,7 +393,11 @@ class Database:
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
-        self._discard_pg()
+        # Every thread's connection: a thread using this object again reconnects.
+        with self._sessions_lock:
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.discard()
 
 
 def known_migrations() -> list[str]:
