@@ -30,6 +30,7 @@ from secretsd.kms.keyring import Keyring
 from secretsd.kms.root_keys import open_keyring, protector_params, read_state
 from secretsd.kms.service import KmsService
 from secretsd.logs import configure_logging
+from secretsd.offload import Offloader
 from secretsd.protocol.asgi import ApiApp, Route
 from secretsd.protocol.metrics import Metrics
 from secretsd.protocol.model import load_service_model
@@ -49,7 +50,6 @@ from secretsd.service.cross_account import CrossAccountService
 from secretsd.service.functions import LambdaService
 from secretsd.service.iam import IamService
 from secretsd.service.logs import LogsService
-from secretsd.service.offload import Offloader
 from secretsd.service.pagination import TokenCodec
 from secretsd.service.peers import parse_peers
 from secretsd.service.replication import ReplicationService, replication_loop
@@ -71,6 +71,10 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
     db = Database(settings.effective_database_url)
     if root_key is None:
         root_key = live_root_keys(settings, db)
+    # PostgreSQL: handlers and background loops wait on the network; they run in threads so
+    # that those waits overlap and never stall the event loop. SQLite reads are page-cache work
+    # a thread hand-off would only slow down: everything runs on the loop (ADR 0006).
+    offload = Offloader(settings.database_threads) if db.dialect == "postgres" else None
     keyring = Keyring(root_key, clock, settings.data_key_cache_seconds)
     listener = (
         ChangeListener(settings.effective_database_url, IAM_CHANNEL)
@@ -178,6 +182,7 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         ),
         exporters,
         on_written=metrics.audit_written if metrics is not None else None,
+        offload=offload,
     )
 
     async def stop_audit() -> None:
@@ -204,10 +209,6 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
             clock.now_ms,
         ),
     )
-    # PostgreSQL: handlers wait on the network; they run in threads so that those waits overlap
-    # and never stall the event loop. SQLite reads are page-cache work a thread hand-off would
-    # only slow down: handlers run on the loop (ADR 0006).
-    offload = Offloader(settings.database_threads) if db.dialect == "postgres" else None
     return ApiApp(
         service=service,
         handlers=sm_handlers,
@@ -216,10 +217,10 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         max_body_bytes=settings.max_body_bytes,
         now=clock.now_datetime,
         background=[
-            purge_loop(service, settings.purge_interval_seconds, kms, sts),
-            replication_loop(replication, db, clock),
+            purge_loop(service, settings.purge_interval_seconds, kms, sts, offload),
+            replication_loop(replication, db, clock, offload=offload),
             pool.reap_loop,
-            rotation_loop(rotation),
+            rotation_loop(rotation, offload=offload),
             audit.run,
         ],
         on_shutdown=[

@@ -27,13 +27,13 @@ from secretsd.auth import sigv4
 from secretsd.auth.identity import Identity
 from secretsd.auth.principals import Principal, PrincipalDirectory, token_digest
 from secretsd.errors import ServiceError
+from secretsd.offload import Offloader
 from secretsd.protocol import query, rest
 from secretsd.protocol.metrics import Metrics
 from secretsd.protocol.throttle import Throttle
 from secretsd.protocol.validate import Validator
 from secretsd.service.context import CallContext
 from secretsd.service.invocation import FunctionInvoker
-from secretsd.service.offload import Offloader
 from secretsd.service.secrets import SecretsService
 from secretsd.store.database import StoreUnavailable
 

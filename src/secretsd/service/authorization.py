@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from secretsd.auth.identity import Identity
 from secretsd.clock import Clock
 from secretsd.errors import ServiceError
+from secretsd.offload import current_call
 from secretsd.policy import (
     ContextValue,
     Decision,
@@ -30,7 +31,6 @@ from secretsd.policy import (
 )
 from secretsd.policy.managed import aws_managed_policy
 from secretsd.service.context import CallContext
-from secretsd.service.offload import current_call
 from secretsd.store.database import Database
 from secretsd.store.iam_repository import IamRepository
 from secretsd.store.notifications import ChangeListener
@@ -84,7 +84,9 @@ class GenerationWatch:
                 return self._generation
         else:
             task = current_call()
-            writes = self._db.own_writes
+            # Only writes that notified (IAM changes): the lease renewals and audit flushes
+            # committed many times a second need no re-read.
+            writes = self._db.notified_writes
             if self._generation >= 0 and writes == self._writes:
                 if task is not None and task is self._task:
                     return self._generation  # already read during this request

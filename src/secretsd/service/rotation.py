@@ -23,6 +23,7 @@ from typing import Any
 from secretsd.background import log_failed_pass
 from secretsd.clock import Clock
 from secretsd.errors import ServiceError, invalid_parameter, invalid_request
+from secretsd.offload import Offloader, off_loop, on_loop
 from secretsd.policy import ContextValue
 from secretsd.scheduler.leases import holder_name
 from secretsd.service import staging
@@ -34,7 +35,6 @@ from secretsd.service.invocation import (
     FunctionNotInvokable,
     Invocation,
 )
-from secretsd.service.offload import on_loop
 from secretsd.service.schedule import DAY_MS, Schedule, next_window, parse_rules, rules_out
 from secretsd.service.secrets import MSG_TOKEN_REQUIRED, SecretsService
 from secretsd.service.views import WriteResult
@@ -653,14 +653,14 @@ def _arn_account(arn: str, default: str) -> str:
 
 
 def rotation_loop(
-    service: RotationService, tick_seconds: float = 1.0
+    service: RotationService, tick_seconds: float = 1.0, offload: Offloader | None = None
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     """Every worker looks for due rotations; the per-secret claim lets one of them run each."""
 
     async def run() -> None:
         while True:
             try:
-                service.start_due()
+                await off_loop(offload, service.start_due)
             except Exception as exc:
                 log_failed_pass(log, "rotation scheduling", exc)
             service.wake.clear()

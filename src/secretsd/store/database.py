@@ -118,6 +118,8 @@ class _PostgresTx:
     def __init__(self, conn: psycopg.Connection[Any], statements: dict[str, str]) -> None:
         self._conn = conn
         self._statements = statements
+        # Whether this transaction sent a notification (pg_notify): counted at its commit.
+        self.notified = False
 
     def _sql(self, sql: str) -> str:
         converted = self._statements.get(sql)
@@ -127,6 +129,8 @@ class _PostgresTx:
         return converted
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        if sql.startswith("SELECT pg_notify("):
+            self.notified = True
         self._conn.execute(self._sql(sql), params, prepare=True)
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
@@ -188,6 +192,7 @@ class Database:
         self._statements: dict[str, str] = {}
         self._lock_fd: int | None = None
         self._own_writes = 0
+        self._notified_writes = 0
         self._writes_lock = threading.Lock()
         self._token_task: object = None
         self._token_version = 0
@@ -259,9 +264,11 @@ class Database:
             return self.url.url
         return make_conninfo(self.url.url, connect_timeout=DEFAULT_CONNECT_TIMEOUT)
 
-    def _count_write(self) -> None:
+    def _count_write(self, notified: bool = False) -> None:
         with self._writes_lock:
             self._own_writes += 1
+            if notified:
+                self._notified_writes += 1
 
     @contextmanager
     def transaction(self, write: bool = False) -> Iterator[Tx]:
@@ -300,7 +307,8 @@ class Database:
         pg = self._pg_conn(session)
         try:
             with pg.transaction():
-                yield _PostgresTx(pg, self._statements)
+                tx = _PostgresTx(pg, self._statements)
+                yield tx
                 warnings_before_commit = session.commit_warnings
             if session.commit_warnings != warnings_before_commit:
                 # COMMIT returned, but with a warning: on a synchronous cluster that is the
@@ -308,8 +316,8 @@ class Database:
                 # primary. Not acknowledged: the client retries (idempotently, by its token).
                 session.discard()
                 raise StoreUnavailable("commit not confirmed by a synchronous standby")
-            if write:
-                self._count_write()
+            if write or tx.notified:
+                self._count_write(tx.notified)
         except psycopg.errors.IntegrityError as exc:
             raise StoreConflict(str(exc)) from exc
         except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as exc:
@@ -372,6 +380,12 @@ class Database:
         """Write transactions committed through this object, by any of its threads (on either
         backend): counted after the commit, so a reader that sees the count sees the write."""
         return self._own_writes
+
+    @property
+    def notified_writes(self) -> int:
+        """PostgreSQL: transactions committed through this object that sent a notification
+        (an IAM change): what the others learn through LISTEN, this process knows at once."""
+        return self._notified_writes
 
     @contextmanager
     def statement(self) -> Iterator[Tx]:

@@ -75,3 +75,11 @@ class Offloader:
     async def close(self) -> None:
         """At shutdown: calls still running finish in their threads; nothing new starts."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def off_loop(offload: Offloader | None, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` in `offload`'s threads, or right here without any (SQLite): for background
+    loops' database work, which would otherwise stall the requests of the loop they run on."""
+    if offload is None:
+        return fn(*args)
+    return await offload.call(fn, *args)
