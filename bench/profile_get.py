@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import gc
 import io
@@ -86,12 +87,21 @@ async def _loop(app: App, request: SignedRequest, count: int) -> None:
     async def send(message: dict[str, Any]) -> None:
         return None
 
-    # No lifespan here, so no audit writer task: commit the audit buffer every 40 requests, as
-    # the writer task does every 50 ms at about that rate per worker.
+    # No lifespan here, so the audit writer task is started here, as the server's lifespan does;
+    # a server's loop also runs other tasks between requests (every 64 here), which lets the
+    # writer commit its batch on its own schedule (every 50 ms) as it does when serving.
     audit = getattr(app, "_audit", None)
-    for i in range(count):
-        await app(scope, receive, send)
-        if audit is not None and i % 40 == 39:
+    writer = asyncio.create_task(audit.run()) if audit is not None else None
+    try:
+        for i in range(count):
+            await app(scope, receive, send)
+            if i % 64 == 63:
+                await asyncio.sleep(0)
+    finally:
+        if writer is not None:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
             audit.flush()
 
 

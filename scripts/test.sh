@@ -2,6 +2,8 @@
 # Install what the test suite needs and run all checks: ruff, ruff format, mypy, pytest.
 # Made for a fresh Debian machine as root (that is what CI runs); idempotent and quick to re-run.
 # Extra arguments go to pytest, e.g. scripts/test.sh -k sqlite -x
+# SECRETSD_UPDATE_SCREENSHOTS=1 also rewrites the console screenshots in docs/console/ (without
+# it the browser tests write them to a temporary directory).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -26,6 +26,9 @@ from support.factories import (
 from support.names import NameFactory
 from support.postgres import PostgresServer, PostgresUnavailable, postgres_required
 from support.server import SCRUBBED_ENV_PREFIXES, ServerProcess
+
+if TYPE_CHECKING:
+    from support.browser import Screenshots
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -143,3 +146,15 @@ def aws_cli(request: pytest.FixtureRequest, backend: str, _cli_home: Path) -> Aw
 def unique_name(request: pytest.FixtureRequest) -> NameFactory:
     """`unique_name()` / `unique_name("suffix")`: a secret name no other test uses."""
     return NameFactory(request.node.name)
+
+
+@pytest.fixture(scope="session")
+def shot(tmp_path_factory: pytest.TempPathFactory) -> Screenshots:
+    """The browser tests' screenshots: into docs/console/ with SECRETSD_UPDATE_SCREENSHOTS=1,
+    else into a temporary directory (a test run leaves the committed ones alone)."""
+    # Imported here: only the browser tests need Playwright.
+    from support.browser import DOCS_SCREENSHOTS, Screenshots, updating_docs_screenshots
+
+    if updating_docs_screenshots():
+        return Screenshots(DOCS_SCREENSHOTS)
+    return Screenshots(tmp_path_factory.mktemp("screenshots"))

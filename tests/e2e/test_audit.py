@@ -24,6 +24,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -621,6 +622,34 @@ def test_fail_closed_refuses_calls_whose_record_cannot_be_written_and_metrics_co
     assert sm.get_secret_value(SecretId="guarded")["SecretString"] == "v"
     assert metrics(server, token)[key] == calls + 1
     assert not [k for k in after if "guarded" in k]  # no secret names in labels
+    code, out = _verify(server)
+    assert code == 0, out
+
+
+def test_fail_closed_refuses_a_write_before_it_runs_once_the_store_fails(
+    server_factory: ServerFactory, client_factory: ClientFactory
+) -> None:
+    server = server_factory(env={"SECRETSD_AUDIT_FAIL_CLOSED": "true"})
+    # No retries: each attempt is seen alone.
+    sm = client_factory("secretsmanager", server=server, config=Config(retries={"max_attempts": 1}))
+    sm.create_secret(Name="guarded", SecretString="v")
+    execute(server, *_block_audit_inserts(server))
+    with pytest.raises(ClientError) as refused:
+        sm.get_secret_value(SecretId="guarded")  # ran, but its record failed: refused after
+    assert refused.value.response["Error"]["Code"] == "InternalServiceError"
+    with pytest.raises(ClientError) as refused_write:
+        sm.put_secret_value(SecretId="guarded", SecretString="never-stored")
+    assert refused_write.value.response["Error"]["Code"] == "InternalServiceError"
+    on_table = "" if server.database_url is None else " ON audit_blocks"
+    execute(server, ("DROP TRIGGER audit_blocked" + on_table, ()))
+    # The write never ran: one version, the old value (reads go through at once: a read whose
+    # record is committed reopens the gate for writes).
+    assert len(sm.list_secret_version_ids(SecretId="guarded")["Versions"]) == 1
+    assert sm.get_secret_value(SecretId="guarded")["SecretString"] == "v"
+    assert sm.put_secret_value(SecretId="guarded", SecretString="v2")["VersionId"]
+    trail = records(server)
+    puts = [r for r in trail if r["eventName"] == "PutSecretValue"]
+    assert [p.get("errorCode") for p in puts] == [None]  # the refused one left no record
     code, out = _verify(server)
     assert code == 0, out
 

@@ -12,21 +12,33 @@ one, a server started on each, and every secret checked through the API:
   present are a prefix of each thread's writes, AWSCURRENT/AWSPREVIOUS sit on the newest two
   versions present, and the IAM user and the key policy are there too.
 
+The audit trail comes along (on SQLite it has a file of its own, the backup's "audit" part):
+on every restored server `secretsd audit verify` passes (chains and signed digests), LookupEvents
+(boto3 and `aws cloudtrail lookup-events`) shows the calls made before the backup with their
+original event ids, new calls continue the same chains (the first new block follows the restored
+head's sequence number and hash, and verify still passes), the restored trail holds no secret
+value (its files or rows scanned, with a positive control), and a record edited in the restored
+store makes verify fail.
+
 Then the backup file is scanned, as tests/e2e/test_canary.py scans a data dir, for every value
 written, every data key and KMS key material version, every root key version, the key file and
-the admin's secret access key (raw, base64, hex): none is found. A positive control shows the scan
-would have found the envelopes in the decrypted snapshot, and not in the file.
+the admin's secret access key (raw, base64, hex): none is found, nor any value in the decrypted
+snapshot. A positive control shows the scan would have found the envelopes in the decrypted
+snapshot, and not in the file.
 
 The refusal test (SQLite): a changed byte, a cut-off file, a wrong passphrase, a missing or wrong
-root key file, a non-empty target; each leaves the target empty.
+root key file, a non-empty target; each leaves the target empty. A backup in the snapshot format
+of before the audit part (version 1) still restores and serves.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import shutil
+import sqlite3
 import threading
 import time
 import uuid
@@ -37,18 +49,21 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import boto3
+import orjson
+import psycopg
 import pytest
 from botocore.config import Config
 from click.testing import CliRunner
 
 from secretsd.cli.main import main
-from secretsd.crypto.protectors import KeyFileProtector
+from secretsd.crypto.protectors import Argon2Params, KeyFileProtector
 from secretsd.crypto.rootkey import read_key_file
-from secretsd.crypto.stream import open_sealed_stream
-from secretsd.store.snapshot import target_is_empty
+from secretsd.crypto.stream import SealedWriter, open_sealed_stream
+from secretsd.store.snapshot import AUDIT, MAIN, audit_table_names, target_is_empty
+from secretsd.store.snapshot_format import SnapshotReader
 from support import canary
 from support.clients import ISOLATED_AWS_ENV, make_client
-from support.factories import ClientFactory
+from support.factories import AwsCli, ClientFactory, ServerFactory
 from support.postgres import PostgresServer
 from support.server import SCRUBBED_ENV_PREFIXES, ServerProcess
 
@@ -62,6 +77,9 @@ SECRETS_PER_THREAD = 10
 FIRST_ROUNDS = 2  # PutSecretValue rounds over every secret before the backup
 BACKUP_ATTEMPTS = 5
 WRITER_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 0})
+# Chain heads signed often, so the backup holds digests that verify checks after the restore.
+AUDIT_ENV = {"SECRETSD_AUDIT_DIGEST_SECONDS": "0.5"}
+PASSPHRASE = "correct horse battery staple"
 
 
 class Ran(NamedTuple):
@@ -265,7 +283,7 @@ def restore_and_serve(
     # Credentials are not part of a backup (their secrets are, sealed): the operator keeps
     # admin.credentials, as the source's data dir had it.
     shutil.copy(source.credentials_path, data_dir / "admin.credentials")
-    return ServerProcess(data_dir, database_url).start()
+    return ServerProcess(data_dir, database_url, env=AUDIT_ENV).start()
 
 
 def scan_backup(
@@ -298,10 +316,161 @@ def scan_backup(
     return scanner
 
 
+# -- the audit trail ---------------------------------------------------------------------------
+
+
+def audit_query(server: ServerProcess, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows from the server's audit store: its own file on SQLite, the database otherwise."""
+    if server.database_url is None:
+        with sqlite3.connect(server.data_dir / "secretsd-audit.db") as conn:
+            return conn.execute(sql, params).fetchall()
+    with psycopg.connect(server.database_url) as pg:
+        return pg.execute(sql.replace("?", "%s"), params).fetchall()  # type: ignore[arg-type]
+
+
+def audit_verify(server: ServerProcess) -> tuple[int, list[dict[str, Any]]]:
+    ran = secretsd(["audit", "verify", "--json", *where(server.data_dir, server.database_url)])
+    chains: list[dict[str, Any]] = json.loads(ran.stdout)
+    return ran.returncode, chains
+
+
+def heads(server: ServerProcess) -> dict[tuple[str, str], tuple[int, str]]:
+    found = audit_query(server, "SELECT account_id, region, seq, head_hash FROM audit_chains")
+    return {(a, r): (int(seq), str(head)) for a, r, seq, head in found}
+
+
+def lookup(clients: ClientFactory, server: ServerProcess, event_name: str) -> dict[str, Any]:
+    """Every event of that name LookupEvents returns, by event id."""
+    trail = clients("cloudtrail", server=server)
+    found: dict[str, Any] = {}
+    attributes = [{"AttributeKey": "EventName", "AttributeValue": event_name}]
+    for page in trail.get_paginator("lookup_events").paginate(LookupAttributes=attributes):
+        found.update({e["EventId"]: e for e in page["Events"]})
+    return found
+
+
+@dataclass(frozen=True)
+class TrailBefore:
+    """What the source's trail showed before the backup."""
+
+    created: set[str]  # CreateSecret event ids
+    alias_event: str  # the CreateAlias event id
+
+
+def trail_before(clients: ClientFactory, source: ServerProcess) -> TrailBefore:
+    deadline = time.monotonic() + 10
+    wanted = THREADS * SECRETS_PER_THREAD
+    while len(created := lookup(clients, source, "CreateSecret")) < wanted:
+        assert time.monotonic() < deadline, len(created)  # records are committed in batches
+        time.sleep(0.1)
+    (alias,) = lookup(clients, source, "CreateAlias")
+    return TrailBefore(set(created), alias)
+
+
+def check_restored_trail(
+    server: ServerProcess, clients: ClientFactory, aws_cli: AwsCli, before: TrailBefore
+) -> None:
+    """The restored trail verifies, shows the calls made before the backup, and new calls
+    continue its chains."""
+    code, chains = audit_verify(server)
+    assert code == 0 and chains and all(c["ok"] for c in chains), chains
+    assert sum(c["digests"] for c in chains) > 0  # signed digests came along and verify
+    assert before.created <= set(lookup(clients, server, "CreateSecret"))
+    cli = aws_cli(
+        "cloudtrail",
+        "lookup-events",
+        "--lookup-attributes",
+        "AttributeKey=EventName,AttributeValue=CreateAlias",
+        server=server,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert [e["EventId"] for e in cli.output["Events"]] == [before.alias_event]
+    record = json.loads(cli.output["Events"][0]["CloudTrailEvent"])
+    assert record["requestParameters"]["aliasName"] == "alias/backup-test"
+
+    restored_heads = heads(server)
+    sm = clients("secretsmanager", server=server)
+    account = clients("sts", server=server).get_caller_identity()["Account"]
+    chain = (account, "us-east-1")
+    sm.list_secrets(MaxResults=1)
+    deadline = time.monotonic() + 10
+    while heads(server)[chain][0] == restored_heads[chain][0]:
+        assert time.monotonic() < deadline, "no new audit record after the restore"
+        time.sleep(0.05)
+    seq, head_hash = restored_heads[chain]
+    first_new = audit_query(
+        server,
+        "SELECT first_seq, prev_hash FROM audit_blocks WHERE account_id = ? AND region = ?"
+        " AND first_seq > ? ORDER BY first_seq LIMIT 1",
+        *chain,
+        seq,
+    )
+    assert first_new == [(seq + 1, head_hash)]  # the same chain, continued
+    code, after = audit_verify(server)
+    assert code == 0 and all(c["ok"] for c in after), after
+    by_chain = {(c["accountId"], c["region"]): c["records"] for c in after}
+    assert by_chain[chain] > restored_heads[chain][0] == seq
+
+
+def scan_restored_trail(server: ServerProcess, writers: Writers) -> None:
+    """No value written is in the restored audit store (its files on SQLite, its rows either
+    way); the secrets' names are (positive control)."""
+    values, names = canary.Scanner(), canary.Scanner()
+    for item, _ in writers.acked.values():
+        for form, raw in canary.encodings(item.marker):
+            values.add(raw, f"value marker ({form}) of {item.secret}")
+    for thread_names in writers.names:
+        for name in thread_names:
+            names.add(name.encode(), name)
+    stored = b"\n".join(
+        "\t".join(str(v) for v in row).encode()
+        for table in sorted(audit_table_names())
+        for row in audit_query(server, f"SELECT * FROM {table}")  # noqa: S608 (fixed names)
+    )
+    where_ = server.data_dir / "audit-rows"
+    assert values.scan_bytes(stored, where_) == []
+    assert len({h.label for h in names.scan_bytes(stored, where_)}) == len(names)
+    if server.database_url is None:
+        files = sorted(server.data_dir.glob("secretsd-audit.db*"))
+        assert files and values.scan_files(files) == []
+
+
+def tampered_record_fails_verify(server: ServerProcess) -> None:
+    """A record from before the backup, edited in the restored store: verify fails."""
+    account, region, first_seq, text = audit_query(
+        server,
+        "SELECT account_id, region, first_seq, records FROM audit_blocks ORDER BY first_seq"
+        " LIMIT 1",
+    )[0]
+    lines = str(text).split("\n")
+    assert '"readOnly":' in lines[0]
+    lines[0] = (
+        lines[0]
+        .replace('"readOnly":false', '"readOnly":X')
+        .replace('"readOnly":true', '"readOnly":false')
+        .replace('"readOnly":X', '"readOnly":true')
+    )
+    statement = (
+        "UPDATE audit_blocks SET records = ? WHERE account_id = ? AND region = ? AND first_seq = ?"
+    )
+    params = ("\n".join(lines), account, region, first_seq)
+    if server.database_url is None:
+        with sqlite3.connect(server.data_dir / "secretsd-audit.db") as conn:
+            conn.execute(statement, params)
+    else:
+        with psycopg.connect(server.database_url) as pg:
+            pg.execute(statement.replace("?", "%s"), params)
+    code, chains = audit_verify(server)
+    assert code == 1
+    problems = [p for c in chains for p in c["problems"]]
+    assert any("hash mismatch" in p for p in problems), problems
+
+
 @pytest.fixture
 def workload(
-    fresh_server: ServerProcess, client_factory: ClientFactory
+    server_factory: ServerFactory, client_factory: ClientFactory
 ) -> tuple[ServerProcess, Writers]:
+    fresh_server = server_factory(env=AUDIT_ENV)
     kms = client_factory("kms", server=fresh_server)
     key_id = kms.create_key(Description="backup test")["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName="alias/backup-test", TargetKeyId=key_id)
@@ -327,12 +496,14 @@ def test_backup_under_writes_restores_a_consistent_cut_on_both_backends(
     request: pytest.FixtureRequest,
     workload: tuple[ServerProcess, Writers],
     client_factory: ClientFactory,
+    aws_cli: AwsCli,
     tmp_path: Path,
 ) -> None:
     started = time.monotonic()
     source, writers = workload
+    before_trail = trail_before(client_factory, source)
     passphrase = tmp_path / "passphrase"
-    passphrase.write_text("correct horse battery staple\n")
+    passphrase.write_text(PASSPHRASE + "\n")
     backup = tmp_path / "secretsd.backup"
 
     threads = writers.run_until_stopped()
@@ -360,8 +531,11 @@ def test_backup_under_writes_restores_a_consistent_cut_on_both_backends(
             # The restored server takes writes as any other.
             sm = client_factory("secretsmanager", server=restored)
             sm.put_secret_value(SecretId=writers.names[0][0], SecretString="after restore")
+            check_restored_trail(restored, client_factory, aws_cli, before_trail)
         finally:
             restored.stop()
+        scan_restored_trail(restored, writers)
+        tampered_record_fails_verify(restored)
     assert counts["sqlite"] == counts["postgres"]
 
     scanner = scan_backup(backup, passphrase, source, writers)
@@ -380,9 +554,19 @@ def test_backup_under_writes_restores_a_consistent_cut_on_both_backends(
     ):
         control.add(base64.b64encode(bytes(blob)), f"envelope {n}")
     with backup.open("rb") as sealed:
-        plaintext = b"".join(open_sealed_stream(sealed, "correct horse battery staple"))
+        plaintext = b"".join(open_sealed_stream(sealed, PASSPHRASE))
     assert len(control.scan_bytes(plaintext, backup)) == 20
     assert control.scan_files([backup]) == []
+    # Decrypted, the snapshot holds no secret either (the audit trail's records included).
+    hits = scanner.scan_bytes(plaintext, backup)
+    assert hits == [], [f"{h.offset}: {h.label}" for h in hits]
+    # On SQLite the trail is the backup's audit part; on PostgreSQL in the main part.
+    manifest = SnapshotReader([plaintext]).manifest
+    trail = {t.part: t.rows for t in manifest.tables if t.name == "audit_blocks"}
+    if backend == "sqlite":
+        assert trail[AUDIT] > 0 and trail[MAIN] == 0, trail
+    else:
+        assert AUDIT not in trail and trail[MAIN] > 0, trail
     print(
         f"{backend}: backup of {backup.stat().st_size} bytes, {len(writers.acked)} writes"
         f" ({during} acknowledged during the backup), {counts['sqlite']} versions restored,"
@@ -500,3 +684,62 @@ def _refusals(
     assert {s["Name"] for s in listed} == {f"refuse-{n}" for n in range(30)}
     value = _sm(session, busy).get_secret_value(SecretId="refuse-7")["SecretString"]
     assert value == sm.get_secret_value(SecretId="refuse-7")["SecretString"]
+
+    busy.stop()
+    _older_format_restores(session, source, backup, passphrase, tmp_path)
+
+
+def _as_version_1(plaintext: bytes) -> bytes:
+    """The snapshot as a secretsd before the audit part wrote it: no "part", main tables only."""
+    lines = plaintext.split(b"\n")
+    head = orjson.loads(lines[0])
+    kept, rows, at = [], [], 1
+    for table in head["tables"]:
+        if table.pop("part") == MAIN:
+            kept.append(table)
+            rows += lines[at : at + table["rows"]]
+        at += table["rows"]
+    head.update(version=1, tables=kept)
+    end = orjson.dumps({"end": sum(t["rows"] for t in kept)})
+    return b"\n".join([orjson.dumps(head), *rows, end]) + b"\n"
+
+
+def _older_format_restores(
+    session: boto3.session.Session,
+    source: ServerProcess,
+    backup: Path,
+    passphrase: Path,
+    tmp_path: Path,
+) -> None:
+    """A version 1 backup (before the audit part) restores; the restored server starts a trail
+    of its own, which verifies."""
+    with backup.open("rb") as sealed:
+        plaintext = b"".join(open_sealed_stream(sealed, passphrase.read_text()))
+    assert SnapshotReader([plaintext]).manifest.part(AUDIT)  # the current format has one
+    older = tmp_path / "version-1.backup"
+    with older.open("wb") as out:
+        writer = SealedWriter(out, passphrase.read_text(), Argon2Params(1, 64, 1))
+        writer.write(_as_version_1(plaintext))
+        writer.close()
+    target = tmp_path / "t-version-1"
+    ran = secretsd(
+        [
+            "restore",
+            str(older),
+            *where(target, None),
+            "--passphrase-file",
+            str(passphrase),
+            "--root-key-file",
+            str(source.data_dir / "root.key"),
+        ]
+    )
+    assert ran.returncode == 0, ran.stderr
+    shutil.copy(source.credentials_path, target / "admin.credentials")
+    restored = ServerProcess(target).start()
+    try:
+        listed = _sm(session, restored).list_secrets(MaxResults=100)["SecretList"]
+        assert {s["Name"] for s in listed} == {f"refuse-{n}" for n in range(30)}
+    finally:
+        restored.stop()
+    code, chains = audit_verify(restored)
+    assert code == 0 and chains and all(c["ok"] for c in chains), chains

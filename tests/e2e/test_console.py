@@ -1,7 +1,8 @@
 """The web console in real headless Chromium: sign-in, sessions, CSRF, the secrets list.
 
 One server and one browser for the module (each test has its own browser context, so its own
-cookies); screenshots of each step go to docs/console/ (shown in docs/console.md).
+cookies); screenshots of each step go to a temporary directory, or to docs/console/ (shown in
+docs/console.md) with SECRETSD_UPDATE_SCREENSHOTS=1.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from secretsd.store.events import EventRepository
 from support.browser import (
     DESKTOP,
     ConsoleUser,
+    Screenshots,
     chromium,
     make_console_user,
-    shot,
     sign_in,
 )
 from support.clients import make_client
@@ -85,7 +86,7 @@ def sm_client(server: ServerProcess, user: ConsoleUser | None = None) -> Any:
 
 
 def test_sign_in_with_password_shows_the_list(
-    console_server: ServerProcess, writer: ConsoleUser, page: Page
+    console_server: ServerProcess, writer: ConsoleUser, page: Page, shot: Screenshots
 ) -> None:
     sm_client(console_server).create_secret(
         Name="listed-secret", Description="made with the API", SecretString="x"

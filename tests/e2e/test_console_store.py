@@ -1,6 +1,7 @@
 """The console's Store a new secret wizard and secret details page in real headless Chromium,
 walking AWS's guide ("To create a secret (console)") step by step. One server and one browser
-for the module; screenshots of each step go to docs/console/ (shown in docs/console.md), and
+for the module; screenshots of each step go to a temporary directory, or to docs/console/ (shown in
+docs/console.md) with SECRETSD_UPDATE_SCREENSHOTS=1, and
 axe-core checks every page of the walk."""
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from support.browser import (
     DESKTOP,
     PHONE,
     ConsoleUser,
+    Screenshots,
     chromium,
     iam_client,
     make_console_user,
-    shot,
     sign_in,
 )
 from support.clients import make_client, run_aws_cli
@@ -150,7 +151,11 @@ def start_wizard(page: Page, server: ServerProcess) -> None:
 
 
 def test_store_a_new_secret_as_aws_guide_walks_it(
-    console_server: ServerProcess, writer: ConsoleUser, page: Page, tmp_path: Path
+    console_server: ServerProcess,
+    writer: ConsoleUser,
+    page: Page,
+    tmp_path: Path,
+    shot: Screenshots,
 ) -> None:
     sign_in(page, console_server, writer)
     # 2. Choose Store a new secret.
@@ -262,7 +267,7 @@ def test_store_a_new_secret_as_aws_guide_walks_it(
 
 
 def test_plaintext_new_key_size_limit_and_rotation(
-    console_server: ServerProcess, writer: ConsoleUser, page: Page
+    console_server: ServerProcess, writer: ConsoleUser, page: Page, shot: Screenshots
 ) -> None:
     # Keys without an alias are offered by key id (enabled customer managed keys only).
     admin_kms = make_client(
@@ -382,7 +387,9 @@ def test_plaintext_new_key_size_limit_and_rotation(
     expect(page.locator("#secrets")).to_contain_text("api/plaintext")
 
 
-def test_read_only_user_cannot_store(console_server: ServerProcess, page: Page) -> None:
+def test_read_only_user_cannot_store(
+    console_server: ServerProcess, page: Page, shot: Screenshots
+) -> None:
     reader = make_console_user(console_server, "ro-user", "Example-Passw0rd", [READ_ONLY])
     page.set_viewport_size(PHONE)  # type: ignore[arg-type]
     sign_in(page, console_server, reader)
@@ -437,7 +444,7 @@ def test_read_only_user_cannot_store(console_server: ServerProcess, page: Page) 
 
 
 def test_details_retrieve_edit_delete_and_cancel(
-    console_server: ServerProcess, writer: ConsoleUser, page: Page
+    console_server: ServerProcess, writer: ConsoleUser, page: Page, shot: Screenshots
 ) -> None:
     sm = sm_client(console_server)
     sm.create_secret(

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from secretsd.crypto.protectors import Argon2Params
 from secretsd.crypto.stream import SealedWriter, StreamError, WrongPassphrase, open_sealed_stream
-from secretsd.store.snapshot import KINDS, Manifest, SnapshotError, TableShape
+from secretsd.store.snapshot import KINDS, PARTS, Manifest, SnapshotError, TableShape
 from secretsd.store.snapshot_format import SnapshotReader, encode
 
 FAST = Argon2Params(iterations=1, memory_kib=64, lanes=1)
@@ -108,19 +108,21 @@ class _Snapshot:
         self._rows = rows
 
     def rows(self, table: TableShape) -> list[tuple[object, ...]]:
-        return self._rows[table.name]
+        return self._rows[f"{table.part}.{table.name}"]
 
 
 @st.composite
 def snapshots(draw: st.DrawFn) -> _Snapshot:
     tables = []
     rows: dict[str, list[tuple[object, ...]]] = {}
-    for n in range(draw(st.integers(0, 3))):
+    for n in range(draw(st.integers(0, 4))):
         kinds = draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=4))
         columns = tuple((f"c{i}", kind) for i, kind in enumerate(kinds))
         table_rows = draw(st.lists(st.tuples(*(VALUES[k] for k in kinds)), max_size=30))
-        tables.append(TableShape(f"t{n}", columns, len(table_rows)))
-        rows[f"t{n}"] = table_rows
+        # A name may be in both parts (the audit tables of a SQLite backup are).
+        part = PARTS[n % 2]
+        tables.append(TableShape(f"t{n // 2}", columns, len(table_rows), part))
+        rows[f"{part}.t{n // 2}"] = table_rows
     return _Snapshot(Manifest("sqlite", ("0001.initial",), tuple(tables)), rows)
 
 
@@ -137,16 +139,18 @@ def test_snapshot_lines_round_trip(snapshot: _Snapshot, cuts: list[int]) -> None
     pieces.append(text[at:])
     reader = SnapshotReader(pieces)
     assert reader.manifest == snapshot.manifest and reader.created_ms == 1234
-    got: dict[str, list[tuple[object, ...]]] = {t.name: [] for t in snapshot.manifest.tables}
+    got: dict[tuple[str, str], list[tuple[object, ...]]] = {
+        t.key: [] for t in snapshot.manifest.tables
+    }
     for table, batch in reader.batches():
-        got[table.name] += batch
-    assert got == {t.name: snapshot.rows(t) for t in snapshot.manifest.tables}
+        got[table.key] += batch
+    assert got == {t.key: snapshot.rows(t) for t in snapshot.manifest.tables}
     assert sum(counted) == snapshot.manifest.total_rows
 
 
 def test_snapshot_lines_refuse_a_missing_row() -> None:
     table = TableShape("t", (("c", "int"),), 2)
-    snapshot = _Snapshot(Manifest("sqlite", ("0001.initial",), (table,)), {"t": [(1,), (2,)]})
+    snapshot = _Snapshot(Manifest("sqlite", ("0001.initial",), (table,)), {"main.t": [(1,), (2,)]})
     text = b"".join(encode(snapshot, 0, lambda n: None)).split(b"\n")  # type: ignore[arg-type]
     del text[2]
     with pytest.raises(SnapshotError):
@@ -157,7 +161,7 @@ def test_a_large_row_goes_through_sealed_and_in_bounded_batches() -> None:
     big = os.urandom(9 << 20)  # a Lambda function's code may be 50 MB
     table = TableShape("code", (("name", "text"), ("zip", "bytes")), 3)
     rows = [("a", big), ("b", b"small"), ("c", big[:100])]
-    snapshot = _Snapshot(Manifest("sqlite", ("0001.initial",), (table,)), {"code": rows})
+    snapshot = _Snapshot(Manifest("sqlite", ("0001.initial",), (table,)), {"main.code": rows})
     out = io.BytesIO()
     writer = SealedWriter(out, PASSPHRASE, FAST)
     pieces = list(encode(snapshot, 0, lambda n: None))  # type: ignore[arg-type]

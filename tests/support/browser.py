@@ -3,6 +3,7 @@ console users the browser tests sign in as."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,11 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from support.clients import make_client
 from support.server import Credentials, ServerProcess
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+# The screenshots docs/console.md shows: rewritten only when asked (SECRETSD_UPDATE_SCREENSHOTS=1),
+# so a test run leaves the committed files alone; otherwise they go to a temporary directory.
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+UPDATE_SCREENSHOTS = "SECRETSD_UPDATE_SCREENSHOTS"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -83,6 +88,23 @@ def sign_in(
     page.wait_for_url("**/console/secrets")
 
 
-def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+def updating_docs_screenshots() -> bool:
+    return os.environ.get(UPDATE_SCREENSHOTS, "") not in ("", "0")
+
+
+@dataclass(frozen=True)
+class Screenshots:
+    """`shot(page, name)`: a full-page PNG of the page as `name`.png in `directory` (the
+    `shot` fixture: docs/console/ when updating them, else a temporary directory). Checked
+    every time, so the screenshot code cannot rot between updates."""
+
+    directory: Path
+
+    def __call__(self, page: Page, name: str) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        data = path.read_bytes()
+        assert data[:8] == PNG_SIGNATURE, path
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        assert width > 0 and height > 0, path  # the IHDR chunk's size: an image, not nothing

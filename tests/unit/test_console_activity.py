@@ -78,6 +78,9 @@ def test_console_calls_carry_what_the_service_resolved() -> None:
             seen.append(f)
             return True
 
+        def accepting(self) -> bool:
+            return True
+
     def describe(svc: Any, ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
         ctx.resolved.append(ARN)
         return {}

@@ -39,6 +39,9 @@ class Sink:
         self.facts.append(facts)
         return self.accept
 
+    def accepting(self) -> bool:
+        return True
+
 
 def describe(svc: Any, ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if p["SecretId"] == "missing":

@@ -54,6 +54,11 @@ def lower_camel(name: str) -> str:
 
 
 _SKIP = object()
+# How a structure member is copied (Redactor._plan).
+_HIDE, _SCALAR, _WALK = 0, 1, 2
+_SCALARS = frozenset({"string", "integer", "long", "boolean", "float", "double"})
+# Values a scalar member is copied as it is (anything else takes the general path).
+_PLAIN = frozenset({str, int, float, bool})
 
 
 def _sensitive(shape: Shape) -> bool:
@@ -73,34 +78,63 @@ class Redactor:
             if isinstance(shape := model.shape_for(name), StructureShape)
             for member in shape.members
         }
+        self._plans: dict[str, dict[str, tuple[str, int, Shape]]] = {}
+        self._io: dict[str, tuple[StructureShape | None, StructureShape | None]] = {}
 
     def request(self, operation: str, params: Any) -> dict[str, Any] | None:
         if operation not in self._operations or not isinstance(params, Mapping):
             return None
-        shape = self._model.operation_model(operation).input_shape
+        shape = self._shapes(operation)[0]
         return self._structure(shape, params, 0) if shape is not None else None
 
     def response(self, operation: str, result: Any) -> dict[str, Any] | None:
         if operation not in self._operations or not isinstance(result, Mapping):
             return None
-        shape = self._model.operation_model(operation).output_shape
+        shape = self._shapes(operation)[1]
         return self._structure(shape, result, 0) if shape is not None else None
+
+    def _shapes(self, operation: str) -> tuple[StructureShape | None, StructureShape | None]:
+        found = self._io.get(operation)
+        if found is None:
+            model = self._model.operation_model(operation)
+            found = self._io[operation] = (model.input_shape, model.output_shape)
+        return found
+
+    def _plan(self, shape: StructureShape) -> dict[str, tuple[str, int, Shape]]:
+        """Per member: CloudTrail's name, and whether it is hidden, a plain scalar or needs
+        the general walk; worked out once per shape (every call of an operation has the same)."""
+        plan = self._plans.get(shape.name)
+        if plan is None:
+            plan = {}
+            for name, member in shape.members.items():
+                out = self._names.get(name) or lower_camel(name)
+                if name in SECRET_MEMBERS or _sensitive(member):
+                    plan[name] = (out, _HIDE, member)
+                elif member.type_name in _SCALARS:
+                    plan[name] = (out, _SCALAR, member)
+                else:
+                    plan[name] = (out, _WALK, member)
+            self._plans[shape.name] = plan
+        return plan
 
     def _structure(
         self, shape: StructureShape, value: Mapping[str, Any], depth: int
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        members = shape.members
+        plan = self._plan(shape)
         for name, item in value.items():
-            member = members.get(name)
-            if member is None or item is None:
+            step = plan.get(name)
+            if step is None or item is None:
                 continue
-            if name in SECRET_MEMBERS or _sensitive(member):
-                out[self._names.get(name) or lower_camel(name)] = HIDDEN
-                continue
-            copied = self._value(member, item, depth + 1)
-            if copied is not _SKIP:
-                out[self._names.get(name) or lower_camel(name)] = copied
+            out_name, kind, member = step
+            if kind == _HIDE:
+                out[out_name] = HIDDEN
+            elif kind == _SCALAR and type(item) in _PLAIN:
+                out[out_name] = item
+            else:
+                copied = self._value(member, item, depth + 1)
+                if copied is not _SKIP:
+                    out[out_name] = copied
         return out
 
     def _value(self, shape: Shape, value: Any, depth: int) -> Any:

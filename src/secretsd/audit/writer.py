@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Protocol
 
-from secretsd.audit.chain import GENESIS, DigestHead, DigestSigner, record_bytes, record_hash
+from secretsd.audit.chain import GENESIS, DigestHead, DigestSigner, record_hash
 from secretsd.audit.exporters import Exporter
 from secretsd.audit.record import (
     AuditRecord,
@@ -49,6 +49,11 @@ class AuditSink(Protocol):
     False: the record could not be made durable and the call must be refused (fail-closed)."""
 
     async def record(self, facts: CallFacts) -> bool: ...
+
+    def accepting(self) -> bool:
+        """False while calls must be refused before they run (fail-closed, and the store failed
+        its last write): a call is then never carried out without its record."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +101,18 @@ class AuditWriter:
         self._wake: asyncio.Event | None = None
         self._next_service_events = 0.0
         self._cache = RecordCache()
+        # The last commit of records failed (cleared by the next one that succeeds).
+        self._failing = False
 
     def add_redactor(self, service: str, redactor: Redactor) -> None:
         self._redactors[service] = redactor
+
+    def accepting(self) -> bool:
+        # Fail-closed refuses a call whose record could not be committed only after the call
+        # ran; once the store is known to fail, calls are refused before they run instead, as
+        # Vault refuses requests it cannot log. Each refused call's own record is the probe:
+        # the first one committed reopens the gate (an SDK's retry of the 500 then succeeds).
+        return not (self._options.fail_closed and self._failing)
 
     async def record(self, facts: CallFacts) -> bool:
         rec = api_call_record(facts, self._redactors.get(facts.service), self._cache)
@@ -178,6 +192,7 @@ class AuditWriter:
     def _failed(
         self, batch: Sequence[tuple[AuditRecord, asyncio.Future[bool] | None]], exc: Exception
     ) -> None:
+        self._failing = True
         log.error("audit records could not be written (%d): %s", len(batch), exc)
         if self._on_written is not None:
             self._on_written(len(batch), False)
@@ -193,6 +208,7 @@ class AuditWriter:
         batch: Sequence[tuple[AuditRecord, asyncio.Future[bool] | None]],
         lines: list[bytes],
     ) -> None:
+        self._failing = False
         self._settle(batch, True)
         if self._on_written is not None:
             self._on_written(len(batch), True)
@@ -251,7 +267,7 @@ class AuditWriter:
             times: list[int] = []
             for rec in group:
                 seq += 1
-                body = record_bytes(rec.body)
+                body = rec.line
                 prev = record_hash(seq, prev, body)
                 bodies.append(body)
                 hashes.append(prev)

@@ -1,7 +1,8 @@
 """`secretsd backup FILE` and `secretsd restore FILE`.
 
-A backup is a consistent snapshot of the whole database (`store/snapshot.py`), in the backend-neutral
-form of `store/snapshot_format.py`, sealed with a passphrase (`crypto/stream.py`). Everything
+A backup is a consistent snapshot of the whole database (`store/snapshot.py`), with the audit
+trail's own file on SQLite, in the backend-neutral form of `store/snapshot_format.py`, sealed with
+a passphrase (`crypto/stream.py`). Everything
 secret in the database is sealed already (values under data keys, under KMS key material, under
 root keys wrapped by the protector), and the protector is never in the database, so the backup
 and its passphrase together still open no secret without the root key file (or root passphrase,
@@ -32,7 +33,7 @@ from secretsd.crypto.rootkey import read_key_file
 from secretsd.crypto.stream import SealedWriter, StreamError, WrongPassphrase, open_sealed_stream
 from secretsd.settings import Settings
 from secretsd.store import snapshot
-from secretsd.store.snapshot import Manifest, SnapshotError
+from secretsd.store.snapshot import AUDIT, MAIN, Manifest, SnapshotError
 from secretsd.store.snapshot_format import SnapshotReader, encode
 
 _backup_passphrase = click.option(
@@ -100,7 +101,8 @@ def _verify(path: Path, passphrase: str, hidden: bool) -> tuple[Manifest, int, _
         manifest = reader.manifest
         with _bar(manifest.total_rows, "verifying ", hidden) as bar:
             for table, batch in reader.batches():
-                keys.take(table.name, table.column_names, batch)
+                if table.part == MAIN:
+                    keys.take(table.name, table.column_names, batch)
                 bar.update(len(batch))
     return manifest, reader.created_ms, keys
 
@@ -157,9 +159,11 @@ def _write_key_file(path: Path, key: bytes) -> None:
         os.close(fd)
 
 
-def _load(url: str, path: Path, passphrase: str, manifest: Manifest, hidden: bool) -> None:
-    snapshot.prepare_target(url, manifest.migrations)
-    loader = snapshot.Loader(url, manifest)
+def _load(
+    url: str, audit_url: str, path: Path, passphrase: str, manifest: Manifest, hidden: bool
+) -> None:
+    snapshot.prepare_target(url, manifest.migrations, audit_url)
+    loader = snapshot.Restore(url, audit_url, manifest)
     try:
         with path.open("rb") as source:
             reader = SnapshotReader(open_sealed_stream(source, passphrase))
@@ -172,6 +176,13 @@ def _load(url: str, path: Path, passphrase: str, manifest: Manifest, hidden: boo
         loader.commit()
     finally:
         loader.close()
+
+
+def _audit_note(manifest: Manifest) -> str:
+    audit = manifest.part(AUDIT)
+    if not audit:
+        return ""
+    return f"; the audit trail's file: {sum(t.rows for t in audit)} rows"
 
 
 def register(main: click.Group, settings_for: SettingsFor, *options: Any) -> None:
@@ -193,8 +204,8 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Any) -> Non
         force: bool,
         no_progress: bool,
     ) -> None:
-        """Write a consistent, encrypted snapshot of the database to FILE ('-': standard output),
-        while servers keep serving."""
+        """Write a consistent, encrypted snapshot of the database (with the audit trail's own
+        file on SQLite) to FILE ('-': standard output), while servers keep serving."""
         settings = settings_for(data_dir=data_dir, database_url=database_url)
         passphrase = read_passphrase(passphrase_file, "Backup passphrase", confirm=True)
         kdf = Argon2Params(settings.kdf_iterations, settings.kdf_memory_kib, settings.kdf_lanes)
@@ -203,7 +214,9 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Any) -> Non
             with _output(file, force) as out:
                 # The key is derived before the snapshot starts: the read transaction stays short.
                 writer = SealedWriter(out, passphrase, kdf)
-                with snapshot.take(settings.effective_database_url) as snap:
+                with snapshot.take(
+                    settings.effective_database_url, settings.audit_database_url
+                ) as snap:
                     manifest = snap.manifest
                     with _bar(manifest.total_rows, "backing up", no_progress) as bar:
                         for piece in encode(snap, int(time.time() * 1000), bar.update):
@@ -213,7 +226,8 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Any) -> Non
             raise click.ClickException(f"backup failed: {exc}") from exc
         click.echo(
             f"secretsd: backed up {manifest.total_rows} rows of {len(manifest.tables)} tables"
-            f" ({manifest.dialect}, {len(manifest.migrations)} schema migrations) to {file}:"
+            f" ({manifest.dialect}, {len(manifest.migrations)} schema migrations"
+            f"{_audit_note(manifest)}) to {file}:"
             f" {writer.bytes_written} bytes in {time.monotonic() - started:.1f} s",
             err=True,
         )
@@ -247,6 +261,7 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Any) -> Non
         backup of either). Stop servers using the target first."""
         settings = settings_for(data_dir=data_dir, database_url=database_url)
         url = settings.effective_database_url
+        audit_url = settings.audit_database_url
         path = Path(file)
         passphrase = read_passphrase(passphrase_file, "Backup passphrase")
         try:
@@ -260,18 +275,18 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Any) -> Non
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(settings.data_dir, 0o700)
         try:
-            if not snapshot.target_is_empty(url):
+            if not snapshot.target_is_empty(url, audit_url):
                 if not force:
                     raise click.ClickException(
                         "the target database is not empty: restore into a new one, or give"
                         " --force to replace everything in it"
                     )
-                snapshot.clear_target(url)
+                snapshot.clear_target(url, audit_url)
             try:
-                _load(url, path, passphrase, manifest, no_progress)
+                _load(url, audit_url, path, passphrase, manifest, no_progress)
             except BaseException:
                 # The target was empty: leave it so, never half restored.
-                snapshot.clear_target(url)
+                snapshot.clear_target(url, audit_url)
                 raise
             snapshot.migrate_target(url)
         except (StreamError, SnapshotError) as exc:
@@ -279,9 +294,12 @@ def register(main: click.Group, settings_for: SettingsFor, *options: Any) -> Non
         if key is not None:
             _write_key_file(settings.root_key_path, key)
         taken = datetime.fromtimestamp(created_ms / 1000, UTC).isoformat(timespec="seconds")
+        placed = snapshot.place(manifest)
+        rows_in = sum(t.rows for t in placed.main)
+        audit_rows = sum(t.rows for t in placed.audit)
         click.echo(
-            f"secretsd: restored {manifest.total_rows} rows of {len(manifest.tables)} tables"
-            f" from a {manifest.dialect} backup taken {taken}",
+            f"secretsd: restored {rows_in} rows of {len(placed.main)} tables and the audit"
+            f" trail's {audit_rows} rows from a {manifest.dialect} backup taken {taken}",
             err=True,
         )
         protector = rows.state.get("protector")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from secretsd.audit.record import CallFacts
+from secretsd.audit.record import CallFacts, is_read_only
 from secretsd.audit.writer import AuditSink
 from secretsd.errors import ServiceError
 from secretsd.protocol.asgi import new_request_id
@@ -76,6 +76,15 @@ class ApiOperations:
         parsed: dict[str, Any] | None = None
         ctx = call_context(session, operation, source_ip=source_ip, secure=secure)
         try:
+            if (
+                self.audit is not None
+                and not self.audit.accepting()
+                and not is_read_only(self.signing_name, operation)
+            ):
+                # Fail-closed and the trail is failing: no change is made (see AuditSink).
+                raise ServiceError(
+                    "InternalServiceError", "An error occurred on the server side.", 500
+                )
             parsed = self.validator.parse_input(operation, params)
             result = self.handlers[operation](self.service, ctx, parsed)
             if inspect.isawaitable(result):

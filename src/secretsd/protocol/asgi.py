@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from secretsd.audit.record import CallFacts
+from secretsd.audit.record import CallFacts, is_read_only
 from secretsd.audit.writer import AuditSink
 from secretsd.auth import sigv4
 from secretsd.auth.identity import Identity
@@ -89,6 +89,10 @@ class _Seen:
 
     def failed(self, code: str, message: str) -> None:
         self.error_code, self.error_message = code, message
+
+
+class AuditUnavailable(Exception):
+    """Fail-closed, and the audit store failed: the call is refused before it runs."""
 
 
 def new_request_id() -> str:
@@ -203,6 +207,8 @@ class ApiApp:
             if scope["path"] == "/metrics" and self._metrics is not None:
                 await self._metrics.serve(scope, send)
                 return
+            if self._audit is not None and not self._audit.accepting() and _may_change(scope):
+                raise AuditUnavailable
             rest_route = self._rest_route(scope)
             if rest_route is not None:
                 await self._serve_rest(
@@ -227,6 +233,9 @@ class ApiApp:
         except StoreUnavailable as exc:
             _log_unavailable(request_id, operation, exc)
             seen.failed("InternalServiceError", "An error occurred on the server side.")
+            status, payload = 500, INTERNAL_ERROR
+        except AuditUnavailable:
+            seen.failed("InternalServiceError", "audit trail unavailable")
             status, payload = 500, INTERNAL_ERROR
         except Exception:
             # Never a traceback on the wire; the log gets the details (values are not in them:
@@ -608,6 +617,18 @@ class ApiApp:
                         log.exception("shutdown hook failed")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _may_change(scope: Scope) -> bool:
+    """Whether a call may change something, judged from its method and X-Amz-Target before it
+    is parsed: reads are let through while a fail-closed trail is failing (each is refused
+    after it ran if its record fails, and the first whose record is committed reopens the gate),
+    anything else is refused before it runs."""
+    for name, value in scope["headers"]:
+        if name == b"x-amz-target":
+            target = value.decode("latin-1")
+            return not is_read_only("", target[target.rfind(".") + 1 :])
+    return bool(scope["method"] != "GET")
 
 
 def _freeze_startup_heap() -> None:

@@ -35,6 +35,7 @@ DEFAULT_CONNECT_TIMEOUT = "3"
 # SQLSTATE 01000 is the plain WARNING PostgreSQL sends when a COMMIT stopped waiting for the
 # synchronous standby (a cancelled wait): the transaction is committed locally only.
 _WARNING_SQLSTATE = "01000"
+_WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024
 
 Row = Any  # sqlite3.Row or dict: both support row["column"]
 
@@ -174,11 +175,16 @@ class Database:
     PostgreSQL: one per thread that uses it (the loop's, and each handler thread's), each
     opened, checked and replaced on its own; a nested transaction() stays on its thread's."""
 
-    def __init__(self, url: str, *, sync_every_commit: bool = True) -> None:
+    def __init__(
+        self, url: str, *, sync_every_commit: bool = True, sqlite_page_size: int | None = None
+    ) -> None:
         """`sync_every_commit=False` (SQLite): commits are fsync'd at WAL checkpoints only
         (synchronous=NORMAL), for writes that may be lost in a power cut (the audit writer in
-        fail-open mode, which may lose its last fraction of a second anyway)."""
+        fail-open mode, which may lose its last fraction of a second anyway).
+        `sqlite_page_size`: for a SQLite file this connection creates (an existing file keeps
+        the page size it was made with)."""
         self.url = DatabaseUrl.parse(url)
+        self._page_size = sqlite_page_size
         self._synchronous = "FULL" if sync_every_commit else "NORMAL"
         self.dialect = self.url.dialect
         self._sqlite: sqlite3.Connection | None = None
@@ -219,7 +225,14 @@ class Database:
                 self.url.sqlite_path, isolation_level=None, check_same_thread=False, timeout=10.0
             )
             conn.row_factory = sqlite3.Row
+            if self._page_size is not None:
+                conn.execute(f"PRAGMA page_size={int(self._page_size)}")
             conn.execute("PRAGMA journal_mode=WAL")
+            # Checkpoint when the WAL reaches about 4 MiB whatever the page size (SQLite counts
+            # pages: its default of 1,000 pages would let a 64 KiB-page WAL grow to 64 MiB, and
+            # its checkpoint stall the committing loop for that long).
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA wal_autocheckpoint={max(1, _WAL_CHECKPOINT_BYTES // page_size)}")
             # FULL: every commit is fsync'd before the client hears "200".
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")

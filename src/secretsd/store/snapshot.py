@@ -11,6 +11,11 @@ it is a cut of the data as it was at one moment, while servers keep reading and 
 Values are typed by their column (text, int, bytes, float, bool) rather than by dialect, so a
 snapshot of either backend loads into the other. The yoyo migration ids applied at the time are
 part of it: a restore rebuilds exactly that schema, loads the rows, then migrates forward.
+
+On SQLite the audit trail has a file of its own (Settings.audit_database_url, ADR 0005): its
+tables are the snapshot's "audit" part, read in a second read transaction begun right after the
+main one's first read (two cuts, the audit one a moment later). A restore puts the trail's tables
+where the target keeps its trail, whichever backend the snapshot came from (`place`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import math
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +33,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from secretsd.store.audit_repository import AUDIT_MIGRATION, open_audit_database
 from secretsd.store.database import (
     DEFAULT_CONNECT_TIMEOUT,
     Database,
@@ -36,6 +42,9 @@ from secretsd.store.database import (
 )
 
 KINDS = ("text", "int", "bytes", "float", "bool")
+MAIN = "main"
+AUDIT = "audit"  # the audit trail's own SQLite file
+PARTS = (MAIN, AUDIT)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MIGRATIONS_TABLE = "_yoyo_migration"
 _SQLITE_FILES = ("", "-wal", "-shm", "-journal")
@@ -50,6 +59,11 @@ class TableShape:
     name: str
     columns: tuple[tuple[str, str], ...]  # (column, kind), in table order
     rows: int
+    part: str = MAIN  # which database it was read from (MAIN or AUDIT)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.part, self.name)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -60,11 +74,14 @@ class TableShape:
 class Manifest:
     dialect: str
     migrations: tuple[str, ...]
-    tables: tuple[TableShape, ...]  # parents before the tables referring to them
+    tables: tuple[TableShape, ...]  # per part, parents before the tables referring to them
 
     @property
     def total_rows(self) -> int:
         return sum(t.rows for t in self.tables)
+
+    def part(self, name: str) -> tuple[TableShape, ...]:
+        return tuple(t for t in self.tables if t.part == name)
 
 
 def _internal(table: str) -> bool:
@@ -256,35 +273,30 @@ def _pg_conninfo(url: DatabaseUrl) -> str:
 
 
 class Snapshot:
-    """What `take` yields: the manifest (counted inside the read transaction) and the rows."""
+    """What `take` yields: the manifest (counted inside the read transactions) and the rows."""
 
-    def __init__(self, source: _Source, manifest: Manifest) -> None:
-        self._source = source
+    def __init__(self, sources: dict[str, _Source], manifest: Manifest) -> None:
+        self._sources = sources
         self.manifest = manifest
 
     def rows(self, table: TableShape) -> Iterator[tuple[Any, ...]]:
         kinds = [kind for _, kind in table.columns]
         where = f"table {table.name}"
-        for row in self._source.rows(table.name, table.column_names):
+        for row in self._sources[table.part].rows(table.name, table.column_names):
             yield tuple(check_value(k, v, where) for k, v in zip(kinds, row, strict=True))
 
 
-def _manifest(dialect: str, source: _Source) -> Manifest:
-    migrations = source.migrations()
-    if not migrations:
-        raise SnapshotError("the database has no secretsd schema (was it initialised?)")
+def _shapes(source: _Source, part: str) -> tuple[TableShape, ...]:
     tables = [t for t in source.tables() if not _internal(t)]
     order = _dependency_order(tables, source.references())
-    shapes = tuple(
-        TableShape(name, tuple(source.columns(name)), source.count(name)) for name in order
+    return tuple(
+        TableShape(name, tuple(source.columns(name)), source.count(name), part) for name in order
     )
-    return Manifest(dialect, tuple(migrations), shapes)
 
 
 @contextmanager
-def take(database_url: str) -> Iterator[Snapshot]:
-    """A consistent snapshot of the database, readable until the context ends."""
-    url = DatabaseUrl.parse(database_url)
+def _reading(url: DatabaseUrl) -> Iterator[_Source]:
+    """One read transaction over the database; its snapshot is fixed by the first read."""
     if url.dialect == "sqlite":
         if not Path(url.sqlite_path).is_file():
             raise SnapshotError(f"no database at {url.sqlite_path}")
@@ -292,25 +304,41 @@ def take(database_url: str) -> Iterator[Snapshot]:
         try:
             conn.execute("PRAGMA busy_timeout=10000")
             conn.execute("BEGIN")
-            source = _SqliteSource(conn)
-            yield Snapshot(source, _manifest("sqlite", source))
+            yield _SqliteSource(conn)
             conn.execute("COMMIT")
         finally:
             conn.close()
         return
-    try:
-        pg = psycopg.connect(_pg_conninfo(url), autocommit=False)
-    except psycopg.OperationalError as exc:
-        raise SnapshotError(f"cannot connect to the database: {exc}") from exc
+    pg = _pg_connect(url, autocommit=False)
     try:
         pg.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
         pg.read_only = True
         pg.deferrable = True
-        pg_source = _PostgresSource(pg)
-        yield Snapshot(pg_source, _manifest("postgres", pg_source))
+        yield _PostgresSource(pg)
         pg.rollback()
     finally:
         pg.close()
+
+
+@contextmanager
+def take(database_url: str, audit_url: str | None = None) -> Iterator[Snapshot]:
+    """A consistent snapshot of the database, readable until the context ends; with the audit
+    trail's own database (`audit_url`, when it is not the main one and exists) as the AUDIT
+    part, read in a transaction begun once the main one has its snapshot."""
+    with ExitStack() as stack:
+        main = stack.enter_context(_reading(DatabaseUrl.parse(database_url)))
+        migrations = main.migrations()  # the main transaction's first read: its cut
+        if not migrations:
+            raise SnapshotError("the database has no secretsd schema (was it initialised?)")
+        dialect = DatabaseUrl.parse(database_url).dialect
+        sources: dict[str, _Source] = {MAIN: main}
+        shapes = _shapes(main, MAIN)
+        if audit_url is not None and audit_url != database_url:
+            parsed = DatabaseUrl.parse(audit_url)
+            if parsed.dialect != "sqlite" or Path(parsed.sqlite_path).is_file():
+                sources[AUDIT] = stack.enter_context(_reading(parsed))
+                shapes += _shapes(sources[AUDIT], AUDIT)
+        yield Snapshot(sources, Manifest(dialect, tuple(migrations), shapes))
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -337,22 +365,28 @@ def _pg_connect(url: DatabaseUrl, autocommit: bool) -> psycopg.Connection[Any]:
         raise SnapshotError(f"cannot connect to the database: {exc}") from exc
 
 
-def target_is_empty(database_url: str) -> bool:
-    return not _target_tables(DatabaseUrl.parse(database_url))
+def _distinct(database_url: str, audit_url: str | None) -> list[str]:
+    return [database_url] if audit_url in (None, database_url) else [database_url, str(audit_url)]
 
 
-def clear_target(database_url: str) -> None:
-    """Remove every table of the target (the SQLite file itself): its data is lost."""
-    url = DatabaseUrl.parse(database_url)
-    if url.dialect == "sqlite":
-        for suffix in _SQLITE_FILES:
-            with suppress(FileNotFoundError):
-                Path(url.sqlite_path + suffix).unlink()
-        return
-    with _pg_connect(url, autocommit=False) as pg:
-        for table in _PostgresSource(pg).tables():
-            pg.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table)))
-        pg.commit()
+def target_is_empty(database_url: str, audit_url: str | None = None) -> bool:
+    """No table in the target's database, nor in its audit trail's own (when it has one)."""
+    return not any(_target_tables(DatabaseUrl.parse(u)) for u in _distinct(database_url, audit_url))
+
+
+def clear_target(database_url: str, audit_url: str | None = None) -> None:
+    """Remove every table of the target (SQLite files themselves): its data is lost."""
+    for each in _distinct(database_url, audit_url):
+        url = DatabaseUrl.parse(each)
+        if url.dialect == "sqlite":
+            for suffix in _SQLITE_FILES:
+                with suppress(FileNotFoundError):
+                    Path(url.sqlite_path + suffix).unlink()
+            continue
+        with _pg_connect(url, autocommit=False) as pg:
+            for table in _PostgresSource(pg).tables():
+                pg.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table)))
+            pg.commit()
 
 
 def check_migrations(migrations: Sequence[str]) -> None:
@@ -365,14 +399,19 @@ def check_migrations(migrations: Sequence[str]) -> None:
         )
 
 
-def prepare_target(database_url: str, migrations: Sequence[str]) -> None:
-    """Build exactly the schema of a snapshot taken at `migrations` in an empty target."""
+def prepare_target(
+    database_url: str, migrations: Sequence[str], audit_url: str | None = None
+) -> None:
+    """Build exactly the schema of a snapshot taken at `migrations` in an empty target, and the
+    audit trail's own file (SQLite) as servers create it."""
     check_migrations(migrations)
     db = Database(database_url)
     try:
         db.migrate(only=set(migrations))
     finally:
         db.close()
+    if audit_url is not None and audit_url != database_url:
+        open_audit_database(audit_url, database_url).close()
 
 
 def migrate_target(database_url: str) -> None:
@@ -383,12 +422,79 @@ def migrate_target(database_url: str) -> None:
         db.close()
 
 
-class Loader:
-    """Loads rows into a prepared target in ONE transaction: all of them, or none."""
+def audit_table_names() -> frozenset[str]:
+    """The audit trail's tables: those its migration creates (all a separate audit file holds)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(AUDIT_MIGRATION.read_text())
+        return frozenset(_SqliteSource(conn).tables())
+    finally:
+        conn.close()
 
-    def __init__(self, database_url: str, manifest: Manifest) -> None:
+
+@dataclass(frozen=True)
+class Placement:
+    """Which of a snapshot's tables a restore loads as the main database's and which as the
+    audit trail's, wherever the target keeps its trail."""
+
+    main: tuple[TableShape, ...]
+    audit: tuple[TableShape, ...]
+
+
+def place(manifest: Manifest) -> Placement:
+    """The trail is the AUDIT part when there is one (a SQLite source's own audit file; the main
+    file's copies of those tables are unused there), else the main part's audit tables (a
+    PostgreSQL source's, or an older backup's)."""
+    audit = manifest.part(AUDIT)
+    names = {t.name for t in audit} if audit else audit_table_names()
+    if not audit:
+        audit = tuple(t for t in manifest.part(MAIN) if t.name in names)
+    return Placement(tuple(t for t in manifest.part(MAIN) if t.name not in names), audit)
+
+
+class Restore:
+    """Loads a snapshot into a prepared target: the main database in ONE transaction (all of
+    it, or none), the audit trail in that same one where the target keeps it in the main
+    database (PostgreSQL), else in one of its own file's, committed right after."""
+
+    def __init__(self, database_url: str, audit_url: str, manifest: Manifest) -> None:
+        placement = place(manifest)
+        shared = audit_url == database_url
+        main_load = placement.main + (placement.audit if shared else ())
+        self._loaders = [Loader(database_url, manifest.part(MAIN), main_load)]
+        try:
+            if not shared and placement.audit:
+                self._loaders.append(Loader(audit_url, placement.audit, placement.audit))
+        except BaseException:
+            self.close()
+            raise
+        self._by_table = {t.key: loader for loader in self._loaders for t in loader.loads}
+
+    def insert(self, table: TableShape, rows: Sequence[Sequence[Any]]) -> None:
+        loader = self._by_table.get(table.key)
+        if loader is not None:  # else superseded: a SQLite source's unused audit tables
+            loader.insert(table, rows)
+
+    def commit(self) -> None:
+        for loader in self._loaders:
+            loader.commit()
+
+    def close(self) -> None:
+        for loader in self._loaders:
+            loader.close()
+
+
+class Loader:
+    """Loads rows into tables of a prepared target in ONE transaction: all of them, or none.
+    `schema`: every table the target must have (the snapshot's); `load`: those to fill (the
+    others keep what the migrations put there)."""
+
+    def __init__(
+        self, database_url: str, schema: Sequence[TableShape], load: Sequence[TableShape]
+    ) -> None:
         self._url = DatabaseUrl.parse(database_url)
-        self._manifest = manifest
+        self._schema = tuple(schema)
+        self.loads = tuple(load)
         self._sqlite: sqlite3.Connection | None = None
         self._pg: psycopg.Connection[Any] | None = None
         self._source: _Source
@@ -403,22 +509,28 @@ class Loader:
             self._pg = _pg_connect(self._url, autocommit=False)
             self._source = _PostgresSource(self._pg)
         self._statements: dict[str, Any] = {}
-        self._check_shapes()
+        try:
+            self._check_shapes()
+        except BaseException:
+            self.close()
+            raise
 
     def _check_shapes(self) -> None:
         present = {t for t in self._source.tables() if not _internal(t)}
-        wanted = {t.name for t in self._manifest.tables}
+        wanted = {t.name for t in self._schema}
         if present != wanted:
             raise SnapshotError(
                 "the rebuilt schema does not match the backup's tables"
                 f" (missing: {sorted(wanted - present)}, extra: {sorted(present - wanted)})"
             )
-        for table in self._manifest.tables:
+        for table in (*self._schema, *self.loads):
+            if table.name not in present:
+                raise SnapshotError(f"table {table.name}: not in the rebuilt schema")
             columns = dict(self._source.columns(table.name))
             if set(columns) != set(table.column_names):
                 raise SnapshotError(f"table {table.name}: columns differ from the backup's")
         # Rows some migrations insert (counters and the like) are in the snapshot too.
-        for table in reversed(self._manifest.tables):
+        for table in reversed(self.loads):
             self._execute(f'DELETE FROM "{_checked(table.name)}"')
 
     def _execute(self, statement: str, params: Sequence[Any] = ()) -> None:
@@ -443,7 +555,7 @@ class Loader:
                 cursor.executemany(statement.replace("?", "%s"), rows)
 
     def commit(self) -> None:
-        for table in self._manifest.tables:
+        for table in self.loads:
             if self._source.count(table.name) != table.rows:
                 raise SnapshotError(f"table {table.name}: row count differs from the backup's")
         if self._sqlite is not None:
@@ -457,5 +569,7 @@ class Loader:
             if self._sqlite.in_transaction:
                 self._sqlite.execute("ROLLBACK")
             self._sqlite.close()
+            self._sqlite = None
         if self._pg is not None:
             self._pg.close()
+            self._pg = None

@@ -1,12 +1,17 @@
 """The plaintext form of a snapshot: JSON lines, the same whichever backend wrote or reads them.
 
-    {"format": "secretsd-snapshot", "version": 1, "created_ms": ..., "dialect": ...,
-     "migrations": [...], "tables": [{"name": ..., "columns": [[name, kind], ...], "rows": N}]}
+    {"format": "secretsd-snapshot", "version": 2, "created_ms": ..., "dialect": ...,
+     "migrations": [...],
+     "tables": [{"name": ..., "columns": [[name, kind], ...], "rows": N, "part": "main"}, ...]}
     [value, ...]          one line per row, tables in the header's order, N lines each
     {"end": total rows}
 
 Bytes values are base64 text; every other kind is its JSON counterpart. Backups seal this stream
 (`crypto/stream.py`); it is never written to disk as it is.
+
+Version 2 added each table's "part": "main" (the database) or "audit" (the audit trail's own
+SQLite file, after the main part's tables; a table name may then appear once in each part).
+Version 1 (no "part": every table is the main database's) is still read.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import orjson
 
 from secretsd.store.snapshot import (
     KINDS,
+    MAIN,
+    PARTS,
     Manifest,
     Snapshot,
     SnapshotError,
@@ -28,7 +35,8 @@ from secretsd.store.snapshot import (
 )
 
 FORMAT = "secretsd-snapshot"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _BATCH = 500
 # Rows can be large (a Lambda function's code is up to 50 MB): batches are bounded in bytes too.
 _BATCH_BYTES = 4 << 20
@@ -62,7 +70,12 @@ def encode(snapshot: Snapshot, created_ms: int, progress: Callable[[int], None])
                 "dialect": manifest.dialect,
                 "migrations": list(manifest.migrations),
                 "tables": [
-                    {"name": t.name, "columns": [list(c) for c in t.columns], "rows": t.rows}
+                    {
+                        "name": t.name,
+                        "columns": [list(c) for c in t.columns],
+                        "rows": t.rows,
+                        "part": t.part,
+                    }
                     for t in manifest.tables
                 ],
             }
@@ -113,13 +126,15 @@ def _parse_manifest(line: bytes) -> tuple[Manifest, int]:
         head = orjson.loads(line)
         if head.get("format") != FORMAT:
             raise SnapshotError("not a secretsd snapshot")
-        if head.get("version") != VERSION:
-            raise SnapshotError(f"unsupported snapshot version {head.get('version')!r}")
+        version = head.get("version")
+        if version not in READABLE_VERSIONS:
+            raise SnapshotError(f"unsupported snapshot version {version!r}")
         tables = tuple(
             TableShape(
                 str(t["name"]),
                 tuple((str(name), str(kind)) for name, kind in t["columns"]),
                 int(t["rows"]),
+                str(t["part"]) if version >= 2 else MAIN,
             )
             for t in head["tables"]
         )
@@ -130,6 +145,10 @@ def _parse_manifest(line: bytes) -> tuple[Manifest, int]:
     for table in tables:
         if any(kind not in KINDS for _, kind in table.columns):
             raise SnapshotError(f"table {table.name}: unknown column kind")
+        if table.part not in PARTS:
+            raise SnapshotError(f"table {table.name}: unknown part {table.part!r}")
+    if len({t.key for t in tables}) != len(tables):
+        raise SnapshotError("the snapshot header names a table twice")
     return manifest, created_ms
 
 
