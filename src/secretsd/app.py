@@ -31,6 +31,7 @@ from secretsd.kms.keyring import Keyring
 from secretsd.kms.root_keys import open_keyring, protector_params, read_state
 from secretsd.kms.service import KmsService
 from secretsd.logs import configure_logging
+from secretsd.offload import Offloader
 from secretsd.protocol.asgi import ApiApp, Route
 from secretsd.protocol.metrics import Metrics
 from secretsd.protocol.model import load_service_model
@@ -72,6 +73,10 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
     db = Database(settings.effective_database_url, group_commit=True)
     if root_key is None:
         root_key = live_root_keys(settings, db)
+    # PostgreSQL: handlers and background loops wait on the network; they run in threads so
+    # that those waits overlap and never stall the event loop. SQLite reads are page-cache work
+    # a thread hand-off would only slow down: everything runs on the loop (ADR 0007).
+    offload = Offloader(settings.database_threads) if db.dialect == "postgres" else None
     keyring = Keyring(root_key, clock, settings.data_key_cache_seconds)
     listener = (
         ChangeListener(settings.effective_database_url, IAM_CHANNEL)
@@ -179,6 +184,7 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         ),
         exporters,
         on_written=metrics.audit_written if metrics is not None else None,
+        offload=offload,
     )
 
     async def stop_audit() -> None:
@@ -219,16 +225,22 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         max_body_bytes=settings.max_body_bytes,
         now=clock.now_datetime,
         background=[
-            purge_loop(service, settings.purge_interval_seconds, kms, sts),
-            replication_loop(replication, db, clock),
+            purge_loop(service, settings.purge_interval_seconds, kms, sts, offload),
+            replication_loop(replication, db, clock, offload=offload),
             pool.reap_loop,
-            rotation_loop(rotation),
+            rotation_loop(rotation, offload=offload),
             audit.run,
         ],
-        on_shutdown=[functions.close, stop_audit, sync_writes],
+        on_shutdown=[
+            functions.close,
+            stop_audit,
+            sync_writes,
+            *([offload.close] if offload is not None else []),
+        ],
         function_invoker=functions,
         audit=audit,
         metrics=metrics,
+        offload=offload,
         routes=[
             Route(
                 "TrentService.",

@@ -37,6 +37,10 @@ class Settings:
     # larger values trade a round trip per request for IAM changes taking up to this long to
     # reach other nodes, as in AWS IAM's own eventual consistency.
     policy_poll_seconds: float = 0.0
+    # PostgreSQL only: how many requests a worker runs at once in its handler threads, each with
+    # a database connection of its own (ADR 0007). Size the database's max_connections for
+    # nodes x workers x (2 x this + 4): each thread may also open one for root key lookups.
+    database_threads: int = 16
     # Argon2id parameters used when a passphrase protector is set (recorded with it, so later
     # unseals use the same ones). RFC 9106's second recommendation; tests lower them.
     kdf_iterations: int = 3

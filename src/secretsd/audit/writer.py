@@ -29,6 +29,7 @@ from secretsd.audit.record import (
 )
 from secretsd.audit.redact import Redactor
 from secretsd.clock import Clock
+from secretsd.offload import Offloader, off_loop
 from secretsd.store.audit_repository import AuditRepository, StoredBlock, StoredDigest
 from secretsd.store.database import Database, StoreUnavailable, Tx
 
@@ -70,7 +71,9 @@ class AuditWriter:
     never joined to a request's transaction). A thread was tried: with the GIL, the request
     thread then waited on the writer for up to the switch interval (5 ms), which tripled the
     latency of a lone client; a commit on the loop costs a fraction of a millisecond per batch
-    (fail-open commits are not fsync'd one by one, see app.py)."""
+    (fail-open commits are not fsync'd one by one, see app.py). On PostgreSQL a commit is a
+    network round trip: there the task hands each batch to the handler threads (`offload`,
+    ADR 0007) and awaits it."""
 
     def __init__(
         self,
@@ -82,8 +85,11 @@ class AuditWriter:
         options: AuditOptions,
         exporters: Sequence[Exporter] = (),
         on_written: Callable[[int, bool], None] | None = None,
+        offload: Offloader | None = None,
     ) -> None:
         self._db = db
+        # PostgreSQL: the writer task's commits run in the handler threads (ADR 0007).
+        self._offload = offload
         self._events_db = events_db
         self._clock = clock
         self._signer = signer
@@ -135,11 +141,11 @@ class AuditWriter:
                 pass
             self._wake.clear()
             try:
-                self.flush()
+                await self._flush_off_loop()
                 now = time.monotonic()
                 if now >= self._next_service_events:
                     self._next_service_events = now + self._options.service_event_seconds
-                    self.publish_service_events()
+                    await off_loop(self._offload, self.publish_service_events)
             except StoreUnavailable as exc:
                 # A failover in progress: expected, one line and no traceback; the records
                 # stay buffered (fail-open) and the next round retries.
@@ -152,25 +158,56 @@ class AuditWriter:
         self.flush()
 
     def flush(self) -> None:
-        """Commit the buffer (the writer task, and at shutdown)."""
+        """Commit the buffer, here (at shutdown, or without a writer task)."""
         batch, self._pending = self._pending, []
         if not batch:
             return
         try:
-            with self._db.transaction(write=True) as tx:
-                lines = self._append(tx, [rec for rec, _ in batch])
+            lines = self._write(batch)
         except Exception as exc:
-            self._failing = True
-            log.error("audit records could not be written (%d): %s", len(batch), exc)
-            if self._on_written is not None:
-                self._on_written(len(batch), False)
-            self._settle(batch, False)
-            retry = [(rec, None) for rec, fut in batch if fut is None]
-            kept = retry + self._pending
-            if len(kept) > MAX_PENDING:
-                log.error("audit records dropped (buffer full): %d", len(kept) - MAX_PENDING)
-            self._pending = kept[-MAX_PENDING:]
+            self._failed(batch, exc)
             return
+        self._written(batch, lines)
+
+    async def _flush_off_loop(self) -> None:
+        """Commit the buffer in the offload threads when there are some. The buffer and the
+        callers' futures are only touched here, on the loop; calls recorded meanwhile wait
+        for the next batch (only this task flushes, so batches stay in order)."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            lines = await off_loop(self._offload, self._write, batch)
+        except Exception as exc:
+            self._failed(batch, exc)
+            return
+        self._written(batch, lines)
+
+    def _write(
+        self, batch: Sequence[tuple[AuditRecord, asyncio.Future[bool] | None]]
+    ) -> list[bytes]:
+        with self._db.transaction(write=True) as tx:
+            return self._append(tx, [rec for rec, _ in batch])
+
+    def _failed(
+        self, batch: Sequence[tuple[AuditRecord, asyncio.Future[bool] | None]], exc: Exception
+    ) -> None:
+        self._failing = True
+        log.error("audit records could not be written (%d): %s", len(batch), exc)
+        if self._on_written is not None:
+            self._on_written(len(batch), False)
+        self._settle(batch, False)
+        retry = [(rec, None) for rec, fut in batch if fut is None]
+        kept = retry + self._pending
+        if len(kept) > MAX_PENDING:
+            log.error("audit records dropped (buffer full): %d", len(kept) - MAX_PENDING)
+        self._pending = kept[-MAX_PENDING:]
+
+    def _written(
+        self,
+        batch: Sequence[tuple[AuditRecord, asyncio.Future[bool] | None]],
+        lines: list[bytes],
+    ) -> None:
         self._failing = False
         self._settle(batch, True)
         if self._on_written is not None:

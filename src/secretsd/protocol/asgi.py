@@ -27,6 +27,7 @@ from secretsd.auth import sigv4
 from secretsd.auth.identity import Identity
 from secretsd.auth.principals import Principal, PrincipalDirectory, token_digest
 from secretsd.errors import ServiceError
+from secretsd.offload import Offloader
 from secretsd.protocol import query, rest
 from secretsd.protocol.metrics import Metrics
 from secretsd.protocol.throttle import Throttle
@@ -157,6 +158,7 @@ class ApiApp:
         audit: AuditSink | None = None,
         metrics: Metrics | None = None,
         throttle: Throttle | None = None,
+        offload: Offloader | None = None,
     ) -> None:
         # How Secrets Manager invokes Lambda functions (rotation), for whoever needs it.
         self.function_invoker = function_invoker
@@ -177,6 +179,8 @@ class ApiApp:
         self._audit = audit
         self._metrics = metrics
         self._throttle = throttle
+        # PostgreSQL: handlers run in these threads, off the loop (ADR 0007); SQLite: inline.
+        self._offload = offload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -218,7 +222,7 @@ class ApiApp:
                 content_type = query.XML_TYPE
             body = await self._read_body(scope, receive)
             if query_route is not None:
-                status, payload, operation = self._handle_query(
+                status, payload, operation = await self._handle_query(
                     scope, body, request_id, query_route, seen
                 )
             else:
@@ -314,9 +318,7 @@ class ApiApp:
             seen.params = params
             ctx = _call_context(scope, principal, region, operation)
             seen.resolved = ctx.resolved
-            result = handler(route.service, ctx, params)
-            if inspect.isawaitable(result):
-                result = await result
+            result = await self._call(handler, route.service, ctx, params)
         except ServiceError as exc:
             seen.failed(exc.code, exc.message)
             return exc.status, error_body(exc.code, exc.message), operation or target
@@ -389,9 +391,7 @@ class ApiApp:
             seen.params = params
             ctx = _call_context(scope, principal, region, op.name)
             seen.resolved = ctx.resolved
-            result = handler(route.service, ctx, params)
-            if inspect.isawaitable(result):
-                result = await result
+            result = await self._call(handler, route.service, ctx, params)
             seen.result = result
             status, headers, payload, content_type = route.protocol.response(op, result)
         except BodyTooLarge:
@@ -471,7 +471,7 @@ class ApiApp:
             return None
         return self._query_routes.get(claimed.service)
 
-    def _handle_query(
+    async def _handle_query(
         self, scope: Scope, body: bytes, request_id: str, route: query.QueryRoute, seen: _Seen
     ) -> tuple[int, bytes, str]:
         """An IAM or STS request (AWS query protocol)."""
@@ -489,13 +489,27 @@ class ApiApp:
             seen.params = params
             ctx = _call_context(scope, principal, region, action)
             seen.resolved = ctx.resolved
-            result = handler(route.service, ctx, params)
+            result = await self._call(handler, route.service, ctx, params)
             seen.result = result
             return 200, route.protocol.response(action, result, request_id), action
         except ServiceError as exc:
             seen.failed(query.wire_code(exc), exc.message)
             status, payload = route.protocol.error(exc, request_id)
             return status, payload, action or "-"
+
+    async def _call(
+        self, handler: Callable[[Any, CallContext, dict[str, Any]], Any], *args: Any
+    ) -> Any:
+        """A handler's answer: run in the offload threads when there are some (its database
+        round trips then overlap with other requests' and never stall the loop), else here.
+        An awaitable it returns is awaited here, on the loop."""
+        if self._offload is None or inspect.iscoroutinefunction(handler):
+            result = handler(*args)
+        else:
+            result = await self._offload.call(handler, *args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
 
     def _authenticate(
         self,

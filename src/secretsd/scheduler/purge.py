@@ -14,6 +14,7 @@ from typing import Any
 
 from secretsd.background import log_failed_pass
 from secretsd.kms.service import KmsService
+from secretsd.offload import Offloader, off_loop
 from secretsd.service.secrets import SecretsService
 from secretsd.service.sts import StsService
 
@@ -25,19 +26,24 @@ def purge_loop(
     interval_seconds: float,
     kms: KmsService | None = None,
     sts: StsService | None = None,
+    offload: Offloader | None = None,
 ) -> Callable[[], Coroutine[Any, Any, None]]:
+    def purge() -> None:
+        purged = service.purge_expired()
+        if purged:
+            log.info("purged %d secret(s) whose recovery window ended", purged)
+        if kms is not None and (keys := kms.purge_expired()):
+            log.info("deleted %d KMS key(s) whose waiting period ended", keys)
+        if kms is not None and (rotated := kms.rotate_due()):
+            log.info("rotated %d KMS key(s) whose rotation date came", rotated)
+        if sts is not None and (sessions := sts.purge_expired()):
+            log.info("forgot %d STS session(s) expired over a day ago", sessions)
+
     async def run() -> None:
         while True:
             try:
-                purged = service.purge_expired()
-                if purged:
-                    log.info("purged %d secret(s) whose recovery window ended", purged)
-                if kms is not None and (keys := kms.purge_expired()):
-                    log.info("deleted %d KMS key(s) whose waiting period ended", keys)
-                if kms is not None and (rotated := kms.rotate_due()):
-                    log.info("rotated %d KMS key(s) whose rotation date came", rotated)
-                if sts is not None and (sessions := sts.purge_expired()):
-                    log.info("forgot %d STS session(s) expired over a day ago", sessions)
+                # In the handler threads on PostgreSQL, off the loop (ADR 0007).
+                await off_loop(offload, purge)
             except Exception as exc:
                 log_failed_pass(log, "purge", exc)
             await asyncio.sleep(interval_seconds)

@@ -8,7 +8,7 @@ are parsed once per distinct text.
 
 from __future__ import annotations
 
-import asyncio
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from secretsd.auth.identity import Identity
 from secretsd.clock import Clock
 from secretsd.errors import ServiceError
+from secretsd.offload import current_call
 from secretsd.policy import (
     ContextValue,
     Decision,
@@ -39,13 +40,6 @@ _CACHE_MAX = 10_000
 # it comes from the decision cache (the hot path).
 ConditionKeys = Mapping[str, ContextValue] | Callable[[], Mapping[str, ContextValue]]
 _UNSEEN = object()
-
-
-def _current_task() -> object:
-    try:
-        return asyncio.current_task()
-    except RuntimeError:
-        return None
 
 
 class GenerationWatch:
@@ -73,15 +67,26 @@ class GenerationWatch:
         self._generation = -1
         self._task: object = None
         self._writes = -1
+        # Handlers ask from several threads (ADR 0007): the decision to re-read and the stored
+        # (generation, writes, token) must go together, or a slow reader could store an older
+        # generation over a newer one. Re-reads are rare (a change, a new request without a
+        # listener), so the lock is almost always free.
+        self._lock = threading.Lock()
 
     def current(self) -> int:
+        with self._lock:
+            return self._current()
+
+    def _current(self) -> int:
         token = self._db.change_token()
         if token is not None:
             if token == self._token:
                 return self._generation
         else:
-            task = _current_task()
-            writes = self._db.own_writes
+            task = current_call()
+            # Only writes that notified (IAM changes): the lease renewals and audit flushes
+            # committed many times a second need no re-read.
+            writes = self._db.notified_writes
             if self._generation >= 0 and writes == self._writes:
                 if task is not None and task is self._task:
                     return self._generation  # already read during this request
@@ -99,29 +104,45 @@ class GenerationWatch:
         return self._generation
 
 
+class _GenerationCaches:
+    """What is cached for one IAM generation. A new generation gets a new object, swapped in
+    whole: a thread still working from the previous generation's reads fills the old object,
+    which nobody looks at any more, never the new one."""
+
+    __slots__ = ("decisions", "generation", "identity")
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.identity: dict[tuple[str, str, str], tuple[Policy, ...]] = {}
+        self.decisions: dict[tuple[object, ...], Decision | None] = {}
+
+
 class Authorizer:
     def __init__(self, db: Database, clock: Clock, watch: GenerationWatch) -> None:
         self._db = db
         self._clock = clock
         self._watch = watch
-        self._generation = -1
-        self._identity_cache: dict[tuple[str, str, str], tuple[Policy, ...]] = {}
+        self._caches = _GenerationCaches(-1)
         self._resource_cache: dict[str, Policy] = {}
-        self._decisions: dict[tuple[object, ...], Decision | None] = {}
 
     # -- policies ------------------------------------------------------------------------------
     def identity_policies(self, identity: Identity) -> tuple[Policy, ...]:
+        return self._identity_policies(identity)[0]
+
+    def _identity_policies(
+        self, identity: Identity
+    ) -> tuple[tuple[Policy, ...], _GenerationCaches]:
         if identity.is_root:
-            return ()
+            return (), self._caches
         generation = self._watch.current()
-        if generation != self._generation:
-            self._identity_cache.clear()
-            self._decisions.clear()
-            self._generation = generation
+        caches = self._caches
+        if generation != caches.generation:
+            caches = _GenerationCaches(generation)
+            self._caches = caches
         key = (identity.account_id, identity.owner_kind, identity.owner_name)
-        cached = self._identity_cache.get(key)
+        cached = caches.identity.get(key)
         if cached is not None:
-            return cached
+            return cached, caches
         with self._db.transaction() as tx:
             documents, aws_managed = IamRepository(tx).identity_policies(*key)
         policies: list[Policy] = []
@@ -132,10 +153,10 @@ class Authorizer:
             if managed is not None:
                 policies.append(_parse_stored(managed.document, arn))
         result = tuple(policies)
-        if len(self._identity_cache) >= _CACHE_MAX:
-            self._identity_cache.clear()
-        self._identity_cache[key] = result
-        return result
+        if len(caches.identity) >= _CACHE_MAX:
+            caches.identity.clear()
+        caches.identity[key] = result
+        return result, caches
 
     def resource_policy(self, text: str | None) -> Policy | None:
         if text is None:
@@ -211,7 +232,7 @@ class Authorizer:
         require_resource_policy: bool = False,
     ) -> Decision:
         identity = ctx.identity
-        policies = self.identity_policies(identity)
+        policies, caches = self._identity_policies(identity)
         parsed = self.resource_policy(resource_policy)
         # Most policies have no conditions on the action asked for; their decision is then the
         # same for every request of this principal on this resource, and kept until any IAM
@@ -228,7 +249,7 @@ class Authorizer:
             resource_policy,
             require_resource_policy,
         )
-        cached = self._decisions.get(key, _UNSEEN)
+        cached = caches.decisions.get(key, _UNSEEN)
         if isinstance(cached, Decision):
             return cached
         request = self.request(
@@ -242,10 +263,10 @@ class Authorizer:
             request, policies, parsed, require_resource_policy=require_resource_policy
         )
         if cached is _UNSEEN:
-            if len(self._decisions) >= _CACHE_MAX:
-                self._decisions.clear()
+            if len(caches.decisions) >= _CACHE_MAX:
+                caches.decisions.clear()
             # None: this decision depends on the request's condition keys; evaluate each time.
-            self._decisions[key] = decision if context_free(action, policies, parsed) else None
+            caches.decisions[key] = decision if context_free(action, policies, parsed) else None
         return decision
 
     def require(

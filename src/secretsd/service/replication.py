@@ -29,6 +29,7 @@ from secretsd.background import log_failed_pass
 from secretsd.clock import Clock
 from secretsd.errors import ServiceError, invalid_parameter, invalid_request
 from secretsd.kms.keyring import DEFAULT_ALIAS, Keyring
+from secretsd.offload import Offloader, off_loop
 from secretsd.scheduler.leases import LeaseKeeper
 from secretsd.service.context import CallContext
 from secretsd.service.peers import ACTION as PEER_ACTION
@@ -908,6 +909,7 @@ def replication_loop(
     clock: Clock,
     tick_seconds: float = 0.05,
     retry_seconds: float = 5.0,
+    offload: Offloader | None = None,
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     """One dispatcher across workers and nodes: whoever holds the `replication` lease. The
     lease saves duplicate work only: a copy reads the primary under its row lock and writes its
@@ -916,13 +918,23 @@ def replication_loop(
     async def run() -> None:
         leases = LeaseKeeper(db, clock)
         next_retry_ms = 0
+
+        def lead() -> bool:
+            """Whether this worker dispatches now (taking or renewing the lease)."""
+            nonlocal next_retry_ms
+            # Renewed at half its ttl: an idle tick does not write (ADR 0006).
+            if not leases.keep(LEASE, ttl_seconds=max(2.0, tick_seconds * 20)):
+                return False
+            if clock.now_ms() >= next_retry_ms:
+                service.retry_failed()
+                next_retry_ms = clock.now_ms() + int(retry_seconds * 1000)
+            return True
+
         while True:
             try:
-                if leases.keep(LEASE, ttl_seconds=max(2.0, tick_seconds * 20)):
-                    if clock.now_ms() >= next_retry_ms:
-                        service.retry_failed()
-                        next_retry_ms = clock.now_ms() + int(retry_seconds * 1000)
-                    while service.dispatch():
+                # The database work in the handler threads on PostgreSQL (ADR 0007).
+                if await off_loop(offload, lead):
+                    while await off_loop(offload, service.dispatch):
                         await asyncio.sleep(0)
                     if service.peers:
                         # Another deployment must not get a version this one could still lose.

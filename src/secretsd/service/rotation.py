@@ -23,6 +23,7 @@ from typing import Any
 from secretsd.background import log_failed_pass
 from secretsd.clock import Clock
 from secretsd.errors import ServiceError, invalid_parameter, invalid_request
+from secretsd.offload import Offloader, off_loop, on_loop
 from secretsd.policy import ContextValue
 from secretsd.scheduler.leases import holder_name
 from secretsd.service import staging
@@ -271,7 +272,7 @@ class RotationService:
                     pending_token=pending, pending_mode=ROTATE, attempts=0, retry_at_ms=now
                 )
             )
-        self.wake.set()
+        on_loop(self.wake.set)
 
     def cancel_rotate_secret(self, ctx: CallContext, *, secret_id: str) -> WriteResult:
         with self._db.transaction(write=True) as tx:
@@ -421,11 +422,15 @@ class RotationService:
         return version.created_ms
 
     # -- running ------------------------------------------------------------------------------
-    def _spawn(self, run: _Run) -> asyncio.Task[None]:
+    def _spawn(self, run: _Run) -> None:
+        # RotateSecret's handler may be running in a thread (ADR 0007): the task is started on
+        # the loop either way.
+        on_loop(self._start_task, run)
+
+    def _start_task(self, run: _Run) -> None:
         task = asyncio.get_running_loop().create_task(self._run(run))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return task
 
     async def _run(self, run: _Run) -> None:
         steps = STEPS if run.mode == ROTATE else ("testSecret",)
@@ -648,14 +653,14 @@ def _arn_account(arn: str, default: str) -> str:
 
 
 def rotation_loop(
-    service: RotationService, tick_seconds: float = 1.0
+    service: RotationService, tick_seconds: float = 1.0, offload: Offloader | None = None
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     """Every worker looks for due rotations; the per-secret claim lets one of them run each."""
 
     async def run() -> None:
         while True:
             try:
-                service.start_due()
+                await off_loop(offload, service.start_due)
             except Exception as exc:
                 log_failed_pass(log, "rotation scheduling", exc)
             service.wake.clear()

@@ -1,4 +1,5 @@
-"""One connection per worker process, SQLite or PostgreSQL, behind the same small interface.
+"""SQLite or PostgreSQL behind the same small interface: on SQLite one connection per worker
+process, on PostgreSQL one per thread of the worker (ADR 0007: handlers run in a thread pool).
 
 The SQL in this package is written once, in the common subset of both dialects, with `?`
 placeholders; for PostgreSQL they are rewritten to `%s` (cached per statement). This keeps a
@@ -12,6 +13,8 @@ import fcntl
 import os
 import select
 import sqlite3
+import threading
+import weakref
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -112,6 +115,8 @@ class _PostgresTx:
     def __init__(self, conn: psycopg.Connection[Any], statements: dict[str, str]) -> None:
         self._conn = conn
         self._statements = statements
+        # Whether this transaction sent a notification (pg_notify): counted at its commit.
+        self.notified = False
 
     def _sql(self, sql: str) -> str:
         converted = self._statements.get(sql)
@@ -121,6 +126,8 @@ class _PostgresTx:
         return converted
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        if sql.startswith("SELECT pg_notify("):
+            self.notified = True
         self._conn.execute(self._sql(sql), params, prepare=True)
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
@@ -138,8 +145,31 @@ class _PostgresTx:
             cursor.executemany(self._sql(sql), rows)
 
 
+class _PgSession:
+    """One thread's PostgreSQL connection, with what is counted per connection."""
+
+    __slots__ = ("__weakref__", "commit_warnings", "conn")
+
+    def __init__(self) -> None:
+        self.conn: psycopg.Connection[Any] | None = None
+        self.commit_warnings = 0
+
+    def on_notice(self, diag: psycopg.errors.Diagnostic) -> None:
+        # Called by psycopg in the thread running this connection's statement.
+        if diag.severity_nonlocalized == "WARNING" and diag.sqlstate == _WARNING_SQLSTATE:
+            self.commit_warnings += 1
+
+    def discard(self) -> None:
+        if self.conn is not None:
+            with suppress(psycopg.Error):
+                self.conn.close()
+            self.conn = None
+
+
 class Database:
-    """A lazily opened connection, used by one thread (the worker's event loop) at a time."""
+    """Lazily opened connections. SQLite: one, used by the worker's event loop thread.
+    PostgreSQL: one per thread that uses it (the loop's, and each handler thread's), each
+    opened, checked and replaced on its own; a nested transaction() stays on its thread's."""
 
     def __init__(
         self,
@@ -171,13 +201,20 @@ class Database:
         self._checkpoint_conn: sqlite3.Connection | None = None
         self.dialect = self.url.dialect
         self._sqlite: sqlite3.Connection | None = None
-        self._pg: psycopg.Connection[Any] | None = None
+        self._local = threading.local()
+        # Every live thread's session, to close them all at close() (weak: a thread that ends
+        # takes its session with it).
+        self._sessions: weakref.WeakSet[_PgSession] = weakref.WeakSet()
+        self._sessions_lock = threading.Lock()
+        # Shared by the threads: a dict's get and set are atomic, and a statement converted
+        # twice by a race converts to the same text.
         self._statements: dict[str, str] = {}
         self._lock_fd: int | None = None
         self._own_writes = 0
+        self._notified_writes = 0
+        self._writes_lock = threading.Lock()
         self._token_task: object = None
         self._token_version = 0
-        self._commit_warnings = 0
 
     def migrate(self, only: Collection[str] | None = None) -> None:
         """Bring the schema up to date (idempotent; safe to run from several nodes). With `only`,
@@ -227,35 +264,41 @@ class Database:
             )
         return self._lock_fd
 
-    def _pg_conn(self) -> psycopg.Connection[Any]:
-        if self._pg is None or self._pg.closed or self._pg.broken or _dropped(self._pg):
+    def _pg_session(self) -> _PgSession:
+        session: _PgSession | None = getattr(self._local, "pg", None)
+        if session is None:
+            session = _PgSession()
+            self._local.pg = session
+            with self._sessions_lock:
+                self._sessions.add(session)
+        return session
+
+    def _pg_conn(self, session: _PgSession) -> psycopg.Connection[Any]:
+        pg = session.conn
+        if pg is None or pg.closed or pg.broken or _dropped(pg):
             # A connection lost (the primary died, or failed over) is replaced here, on the next
             # transaction; with a multi-host URL libpq tries each host and, with
             # target_session_attrs=read-write, settles on the new primary.
-            self._discard_pg()
+            session.discard()
             try:
                 # Autocommit: single statements run alone; transaction() wraps the rest.
                 conn = psycopg.connect(self._conninfo(), row_factory=dict_row, autocommit=True)
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(_first_line(exc)) from exc
-            conn.add_notice_handler(self._on_notice)
-            self._pg = conn
-        return self._pg
+            conn.add_notice_handler(session.on_notice)
+            session.conn = pg = conn
+        return pg
 
     def _conninfo(self) -> str:
         if "connect_timeout" in conninfo_to_dict(self.url.url):
             return self.url.url
         return make_conninfo(self.url.url, connect_timeout=DEFAULT_CONNECT_TIMEOUT)
 
-    def _on_notice(self, diag: psycopg.errors.Diagnostic) -> None:
-        if diag.severity_nonlocalized == "WARNING" and diag.sqlstate == _WARNING_SQLSTATE:
-            self._commit_warnings += 1
-
-    def _discard_pg(self) -> None:
-        if self._pg is not None:
-            with suppress(psycopg.Error):
-                self._pg.close()
-            self._pg = None
+    def _count_write(self, notified: bool = False) -> None:
+        with self._writes_lock:
+            self._own_writes += 1
+            if notified:
+                self._notified_writes += 1
 
     @contextmanager
     def transaction(self, write: bool = False) -> Iterator[Tx]:
@@ -287,32 +330,34 @@ class Database:
                 conn.execute("COMMIT")
             finally:
                 if write:
-                    self._own_writes += 1
+                    self._count_write()
                     fcntl.flock(self._writer_lock_fd(), fcntl.LOCK_UN)
             if self._group is not None and write:
                 # Even one that changed no row: total_changes would miss DDL, and the fsync of a
                 # WAL with nothing new is cheap.
                 self._group.committed()
             return
-        pg = self._pg_conn()
+        session = self._pg_session()
+        pg = self._pg_conn(session)
         try:
             with pg.transaction():
-                yield _PostgresTx(pg, self._statements)
-                warnings_before_commit = self._commit_warnings
-            if self._commit_warnings != warnings_before_commit:
+                tx = _PostgresTx(pg, self._statements)
+                yield tx
+                warnings_before_commit = session.commit_warnings
+            if session.commit_warnings != warnings_before_commit:
                 # COMMIT returned, but with a warning: on a synchronous cluster that is the
                 # cancelled wait for the standby, so the write is not known to survive the
                 # primary. Not acknowledged: the client retries (idempotently, by its token).
-                self._discard_pg()
+                session.discard()
                 raise StoreUnavailable("commit not confirmed by a synchronous standby")
-            if write:
-                self._own_writes += 1
+            if write or tx.notified:
+                self._count_write(tx.notified)
         except psycopg.errors.IntegrityError as exc:
             raise StoreConflict(str(exc)) from exc
         except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as exc:
             # Lost connection, a server shutting down, or (after a failover) a primary turned
             # standby: start over on a fresh connection to whichever host is primary now.
-            self._discard_pg()
+            session.discard()
             raise StoreUnavailable(_first_line(exc)) from exc
 
     def executescript(self, script: str) -> None:
@@ -392,8 +437,15 @@ class Database:
 
     @property
     def own_writes(self) -> int:
-        """Write transactions this connection has committed (on either backend)."""
+        """Write transactions committed through this object, by any of its threads (on either
+        backend): counted after the commit, so a reader that sees the count sees the write."""
         return self._own_writes
+
+    @property
+    def notified_writes(self) -> int:
+        """PostgreSQL: transactions committed through this object that sent a notification
+        (an IAM change): what the others learn through LISTEN, this process knows at once."""
+        return self._notified_writes
 
     @contextmanager
     def statement(self) -> Iterator[Tx]:
@@ -401,10 +453,11 @@ class Database:
         if self.dialect == "sqlite":
             yield _SqliteTx(self._sqlite_conn())
             return
+        session = self._pg_session()
         try:
-            yield _PostgresTx(self._pg_conn(), self._statements)
+            yield _PostgresTx(self._pg_conn(session), self._statements)
         except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as exc:
-            self._discard_pg()
+            session.discard()
             raise StoreUnavailable(_first_line(exc)) from exc
 
     def close(self) -> None:
@@ -419,7 +472,11 @@ class Database:
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
-        self._discard_pg()
+        # Every thread's connection: a thread using this object again reconnects.
+        with self._sessions_lock:
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.discard()
 
 
 def known_migrations() -> list[str]:
