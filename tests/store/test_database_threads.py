@@ -5,6 +5,7 @@ IAM change counter read right from any thread."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -75,6 +76,14 @@ def test_a_lost_connection_is_replaced_in_its_thread_only(db: Database, pg_url: 
         assert mine != theirs
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (theirs,))
+            # pg_terminate_backend only signals: wait until the backend has gone (its goodbye
+            # is then on the socket), as a failover's dead primary has before anyone notices.
+            deadline = time.monotonic() + 10
+            while admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (theirs,)
+            ).fetchone():
+                assert time.monotonic() < deadline, "the backend did not exit"
+                time.sleep(0.01)
         # The other thread notices before its next statement and reconnects ...
         replaced = other.submit(_backend_pid, db).result(timeout=30)
         assert replaced not in (mine, theirs)
