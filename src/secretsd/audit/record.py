@@ -203,6 +203,14 @@ def user_identity(identity: Identity) -> dict[str, Any]:
     return out
 
 
+_RESOURCE_KEYS = ("ARN", *(member for _, member, _ in _RESOURCE_MEMBERS))
+
+
+def resource_members(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The members of a call's parameters or result that `_resource` may name it by."""
+    return {k: values[k] for k in _RESOURCE_KEYS if k in values}
+
+
 def _resource(facts: CallFacts) -> tuple[str | None, str | None]:
     # One secret resolved: its ARN, whatever the caller typed and whatever became of the call
     # (a refused GetSecretValue by name is found by the secret's ARN). Several (a batch): none
