@@ -13,8 +13,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Protocol
@@ -69,15 +67,14 @@ class AuditOptions:
 
 
 class AuditWriter:
-    """The worker's audit sink. A call hands over its facts (`record`); the worker's writer task
-    builds the records of everything gathered, in one loop on the event loop (a batch of a few
-    hundred runs with hot CPU caches, where one record at a time between requests cost three
-    times as much), and commits them through a connection of the writer's own (`db`, never the
-    request connection, so a batch is never joined to a request's transaction) in a thread: on
-    SQLite one of its own, on PostgreSQL the handler threads (`offload`, ADR 0007). Building in
-    a thread was tried first: with the GIL, a lone client's requests then waited on it for up
-    to the switch interval (5 ms); the commit releases the GIL while SQLite or the network
-    works."""
+    """The worker's audit sink. Records are committed by a task on the worker's event loop,
+    through a connection of the writer's own (`db`, never the request connection, so a batch is
+    never joined to a request's transaction). A thread was tried: with the GIL, the request
+    thread then waited on the writer for up to the switch interval (5 ms), which tripled the
+    latency of a lone client; a commit on the loop costs a fraction of a millisecond per batch
+    (fail-open commits are not fsync'd one by one, see app.py). On PostgreSQL a commit is a
+    network round trip: there the task hands each batch to the handler threads (`offload`,
+    ADR 0007) and awaits it."""
 
     def __init__(
         self,
@@ -92,13 +89,8 @@ class AuditWriter:
         offload: Offloader | None = None,
     ) -> None:
         self._db = db
-        # PostgreSQL: the writer task's commits run in the handler threads (ADR 0007); SQLite:
-        # in a thread of the writer's own, the only user of its connection (`db`).
+        # PostgreSQL: the writer task's commits run in the handler threads (ADR 0007).
         self._offload = offload
-        self._thread = (
-            ThreadPoolExecutor(1, thread_name_prefix="secretsd-audit") if offload is None else None
-        )
-        self._inflight: Future[list[bytes]] | None = None
         self._events_db = events_db
         self._clock = clock
         self._signer = signer
@@ -171,13 +163,7 @@ class AuditWriter:
                 log.exception("audit writer failed")
 
     def stop(self) -> None:
-        """At shutdown: commit what is buffered (after the batch in flight, if any)."""
-        inflight = self._inflight
-        if inflight is not None:
-            with suppress(Exception):
-                inflight.result(timeout=30)
-        if self._thread is not None:
-            self._thread.shutdown(wait=False)
+        """At shutdown: commit what is buffered."""
         self.flush()
 
     def flush(self) -> None:
@@ -200,36 +186,16 @@ class AuditWriter:
         if not batch:
             return
         try:
-            # Built here, on the loop (Python: a thread would only queue for the GIL); the
-            # commit, a wait on the other workers' batches (the file lock), the WAL writes and
-            # now and then a checkpoint's fsyncs, in a thread: SQLite runs them without the
-            # GIL, and a slow disk no longer stalls every request of the worker (seen as a
-            # p99 of seconds for a lone client).
-            records = self._build(batch)
-            if self._offload is not None:
-                lines = await off_loop(self._offload, self._commit, records)
-            else:
-                assert self._thread is not None
-                self._inflight = self._thread.submit(self._commit, records)
-                lines = await asyncio.wrap_future(self._inflight)
+            lines = await off_loop(self._offload, self._write, batch)
         except Exception as exc:
             self._failed(batch, exc)
             return
-        finally:
-            self._inflight = None
         self._written(batch, lines)
 
     def _write(self, batch: Sequence[tuple[CallFacts, asyncio.Future[bool] | None]]) -> list[bytes]:
-        return self._commit(self._build(batch))
-
-    def _build(
-        self, batch: Sequence[tuple[CallFacts, asyncio.Future[bool] | None]]
-    ) -> list[AuditRecord]:
         cache = self._cache
         redactors = self._redactors
-        return [api_call_record(f, redactors.get(f.service), cache) for f, _ in batch]
-
-    def _commit(self, records: Sequence[AuditRecord]) -> list[bytes]:
+        records = [api_call_record(f, redactors.get(f.service), cache) for f, _ in batch]
         with self._db.transaction(write=True) as tx:
             return self._append(tx, records)
 
