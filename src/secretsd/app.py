@@ -164,6 +164,11 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
             audit_url,
             settings.effective_database_url,
             sync_every_commit=settings.audit_fail_closed,
+            # Fail-open on SQLite: the writer's commits return at once and a thread of the
+            # file's own fsyncs them (within 50 ms) and runs its checkpoints, which had stalled
+            # the loop (a lone client's p99 reached seconds on a slow disk). Fail-closed keeps
+            # an fsync per batch, which its callers wait for anyway.
+            group_commit=not settings.audit_fail_closed,
         ),
         db,
         clock,
