@@ -288,6 +288,11 @@ class ReplicationService:
     # -- propagation ----------------------------------------------------------------------------
     def dispatch(self, batch: int = 100) -> int:
         """Copy the primaries named in the outbox to their replicas; returns entries handled."""
+        # A look first, without the write lock: the dispatcher calls this every tick, and an
+        # empty outbox is the usual case.
+        with self._db.statement() as tx:
+            if not ReplicaRepository(tx).pending(1):
+                return 0
         with self._db.transaction(write=True) as tx:
             replicas = ReplicaRepository(tx)
             entries = replicas.pending(batch)
@@ -319,6 +324,9 @@ class ReplicationService:
     def retry_failed(self, batch: int = 100) -> int:
         """Failed replicas are tried again (a missing key may exist now, a clashing secret may
         be gone): an outbox entry for each of their primaries."""
+        with self._db.statement() as tx:
+            if not ReplicaRepository(tx).failed_primaries(1):
+                return 0
         with self._db.transaction(write=True) as tx:
             replicas = ReplicaRepository(tx)
             primaries = replicas.failed_primaries(batch)

@@ -315,6 +315,7 @@ class Database:
                 # wakes the next one the moment the lock is free, where SQLite's own busy
                 # handler would poll with sleeps of up to 100 ms (seen as a 600 ms p99).
                 fcntl.flock(self._writer_lock_fd(), fcntl.LOCK_EX)
+            changes = conn.total_changes
             try:
                 # IMMEDIATE takes the write lock up front, so a writer never fails half-way
                 # when upgrading from a read lock.
@@ -330,7 +331,12 @@ class Database:
                 conn.execute("COMMIT")
             finally:
                 if write:
-                    self._count_write()
+                    # Only a write that changed rows changes the token caches follow
+                    # (change_token): a background pass that found nothing to do must not
+                    # empty the workers' value and policy caches (the replication dispatcher
+                    # looked at its outbox this way 20 times a second).
+                    if conn.total_changes != changes or conn.in_transaction:
+                        self._count_write()
                     fcntl.flock(self._writer_lock_fd(), fcntl.LOCK_UN)
             if self._group is not None and write:
                 # Even one that changed no row: total_changes would miss DDL, and the fsync of a
