@@ -1,8 +1,8 @@
 """The audit sink every route hands its calls to, and the worker's writer behind it.
 
-Records are appended to their chain in batches: every request task of the worker puts its record
-in the buffer, and the writer task commits whatever has gathered in one transaction (one fsync,
-one lock of each chain head touched). With `fail_closed`, a request waits for the commit of its
+Records are appended to their chain in batches: every request task of the worker puts its call's
+facts in the buffer, and the writer task builds and commits whatever has gathered in one
+transaction (one lock of each chain head touched). With `fail_closed`, a request waits for the commit of its
 batch and is refused if it fails, so every acknowledged call has a durable record; otherwise it
 answers at once and the record follows within `flush_seconds` (a crash can lose that much).
 """
@@ -67,14 +67,15 @@ class AuditOptions:
 
 
 class AuditWriter:
-    """The worker's audit sink. Records are committed by a task on the worker's event loop,
-    through a connection of the writer's own (`db`, never the request connection, so a batch is
-    never joined to a request's transaction). A thread was tried: with the GIL, the request
-    thread then waited on the writer for up to the switch interval (5 ms), which tripled the
-    latency of a lone client; a commit on the loop costs a fraction of a millisecond per batch
-    (fail-open commits are not fsync'd one by one, see app.py). On PostgreSQL a commit is a
-    network round trip: there the task hands each batch to the handler threads (`offload`,
-    ADR 0007) and awaits it."""
+    """The worker's audit sink. A call hands over its facts (`record`); the writer task builds
+    the records of everything gathered in one loop and commits them through a connection of the
+    writer's own (`db`, never the request connection, so a batch is never joined to a request's
+    transaction). Committing in a thread of the writer's own was tried twice: with the GIL, a
+    lone client's requests waited on it for up to the switch interval (5 ms), and a saturated
+    worker lost more to the hand-overs than the commit costs on the loop. On SQLite, fail-open,
+    the commit returns without an fsync (the file's group commit makes it durable within 50 ms,
+    see app.py); on PostgreSQL a commit is a network round trip, so there the task hands each
+    batch to the handler threads (`offload`, ADR 0007) and awaits it."""
 
     def __init__(
         self,
