@@ -130,9 +130,8 @@ class EventIds:
     bits come from os.urandom, read a few kilobytes at a time rather than one system call per
     id, and the time part is formatted once per millisecond."""
 
-    _CHUNK = 4096
-
-    def __init__(self) -> None:
+    def __init__(self, pool_ids: int = 200) -> None:
+        self._chunk = 10 * pool_ids
         self._pool = ""
         self._at = 0
         self._ms = -1
@@ -140,7 +139,7 @@ class EventIds:
 
     def new(self, time_ms: int) -> str:
         if self._at + 20 > len(self._pool):
-            self._pool, self._at = os.urandom(self._CHUNK).hex(), 0
+            self._pool, self._at = os.urandom(self._chunk).hex(), 0
         r = self._pool[self._at : self._at + 20]
         self._at += 20
         if time_ms != self._ms:
@@ -154,8 +153,8 @@ _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 def new_event_id(time_ms: int) -> str:
-    """A UUIDv7 (see EventIds) where no EventIds is at hand."""
-    return EventIds().new(time_ms)
+    """A UUIDv7 (see EventIds) where no EventIds is at hand: randomness for this one id only."""
+    return EventIds(pool_ids=1).new(time_ms)
 
 
 def event_time(time_ms: int) -> str:
@@ -203,7 +202,7 @@ def user_identity(identity: Identity) -> dict[str, Any]:
     return out
 
 
-_RESOURCE_KEYS = ("ARN", *(member for _, member, _ in _RESOURCE_MEMBERS))
+_RESOURCE_KEYS = tuple(dict.fromkeys(("ARN", *(member for _, member, _ in _RESOURCE_MEMBERS))))
 
 
 def resource_members(values: Mapping[str, Any]) -> dict[str, Any]:
