@@ -40,7 +40,13 @@ from secretsd.store.group_commit import unawaited_commits
 from secretsd.store.kms_repository import KmsRepository
 from secretsd.store.records import KeyRecord, SecretRecord, VersionRecord
 from secretsd.store.replicas import ReplicaRepository
-from secretsd.store.repository import READ_BY_ARN, READ_BY_NAME, SORT_COLUMNS, Repository
+from secretsd.store.repository import (
+    READ_BY_ARN,
+    READ_BY_NAME,
+    SORT_COLUMNS,
+    Repository,
+    WriteTarget,
+)
 
 MAX_TAGS = 50
 MAX_VALUE_BYTES = 65_536
@@ -49,6 +55,8 @@ MAX_RECOVERY_DAYS = 30
 DEFAULT_RECOVERY_DAYS = 30
 # Versions are only worth scanning for retention once a secret could have more than AWS keeps.
 RETENTION_KEEP = 100
+# ... and every version younger than a day (aws-behaviour.md, retention).
+RETENTION_AGE_MS = DAY_MS
 
 MSG_TOKEN_REQUIRED = "You must provide a ClientRequestToken value. We recommend a UUID-type value."
 MSG_MARKED_FOR_DELETION = (
@@ -225,14 +233,59 @@ class SecretsService:
         if secret is None:
             self._allow_missing(ctx, action, secret_id, keys)
             raise not_found()
+        self._admit(repo, ctx, action, secret, keys, allow_deleted=allow_deleted)
+        return secret
+
+    def _admit(
+        self,
+        repo: Repository,
+        ctx: CallContext,
+        action: str,
+        secret: SecretRecord,
+        keys: Mapping[str, ContextValue] | None,
+        *,
+        allow_deleted: bool = False,
+        cross_account_replica: bool | None = None,
+    ) -> None:
+        """May the caller do `action` on the secret, in its state? (`cross_account_replica`:
+        whether it is one, when the caller already read it.)"""
         self._allow(ctx, action, secret, keys)
         if action in REPLICA_REFUSED:
             refuse_on_replica(secret)
         if action in CROSS_ACCOUNT_REFUSED:
-            refuse_on_cross_account_replica(repo, secret)
+            if cross_account_replica is None:
+                refuse_on_cross_account_replica(repo, secret)
+            elif cross_account_replica:
+                raise invalid_parameter(MSG_REPLICA_REFUSED)
         if secret.deletion_ms is not None and not allow_deleted:
             raise invalid_request(MSG_MARKED_FOR_DELETION)
-        return secret
+
+    def _get_for_write(
+        self, repo: Repository, ctx: CallContext, secret_id: str, action: str, token: str
+    ) -> WriteTarget:
+        """`_get` (locking the secret) for a new version with id `token`, with what that needs
+        read in the same statement (Repository.write_target)."""
+        where = self._where(ctx, secret_id)
+        target = (
+            None
+            if where is None
+            else repo.write_target(
+                where[0], where[1], token=token, default_alias=DEFAULT_ALIAS, lock=True
+            )
+        )
+        if target is None:
+            self._allow_missing(ctx, action, secret_id)
+            raise not_found()
+        ctx.resolved.append(target.secret.arn)
+        self._admit(
+            repo,
+            ctx,
+            action,
+            target.secret,
+            None,
+            cross_account_replica=target.cross_account_replica,
+        )
+        return target
 
     def locate(
         self,
@@ -410,10 +463,12 @@ class SecretsService:
         now_ms: int,
         *,
         fill: bool = False,
+        key: KeyRecord | None = None,
     ) -> None:
         """`fill`: give the value-less version `version_id` (RotateSecret's AWSPENDING
-        placeholder) its value."""
-        key = self._keyring.resolve(repo, secret.account_id, secret.region, secret.kms_key_id)
+        placeholder) its value. `key`: the secret's key, when the caller already read it."""
+        if key is None:
+            key = self._keyring.resolve(repo, secret.account_id, secret.region, secret.kms_key_id)
         self._allow_kms(ctx, secret, key, KMS_WRITE_ACTIONS, version_id)
         sealed = self._keyring.seal(
             key, value, encryption_context(secret.arn, version_id), KmsRepository(repo.tx).material
@@ -433,21 +488,18 @@ class SecretsService:
         else:
             repo.insert_version(record)
 
-    def _apply_retention(
-        self, repo: Repository, secret_arn: str, stages: dict[str, str], seq: int
-    ) -> None:
+    def _apply_retention(self, repo: Repository, secret_arn: str, seq: int) -> None:
+        """AWS's retention (staging.versions_to_purge), in the database: after the labels moved,
+        so a version that just lost its last label can go."""
         if seq <= RETENTION_KEEP:
             return
-        doomed = staging.versions_to_purge(
-            repo.version_ages(secret_arn), stages, self._clock.now_ms(), keep_newest=RETENTION_KEEP
-        )
-        repo.delete_versions(secret_arn, doomed)
+        repo.purge_retired(secret_arn, self._clock.now_ms() - RETENTION_AGE_MS, RETENTION_KEEP)
 
     def _new_version(
         self,
         repo: Repository,
         ctx: CallContext,
-        secret: SecretRecord,
+        target: WriteTarget,
         token: str,
         kind: str,
         value: bytes,
@@ -455,24 +507,24 @@ class SecretsService:
         now_ms: int,
     ) -> list[str]:
         """Store a version (idempotently by token) and move labels; returns the version's labels."""
-        existing = repo.version(secret.arn, token)
+        secret, existing = target.secret, target.existing
         # The AWSPENDING placeholder that RotateSecret adds before createSecret: the rotation
         # function's PutSecretValue with the rotation's token gives it its value.
         placeholder = existing is not None and existing.value_kind == "none"
         if existing is not None and not placeholder:
             if not self._same_value(repo, existing, kind, value):
                 raise _token_in_use(token, secret.arn)
-            return repo.stages_of_version(secret.arn, token)
-        self._store_version(repo, ctx, secret, token, kind, value, now_ms, fill=placeholder)
-        old = repo.stages(secret.arn)
+            return staging.labels_by_version(target.stages).get(token, [])
+        self._store_version(
+            repo, ctx, secret, token, kind, value, now_ms, fill=placeholder, key=target.key
+        )
+        old = target.stages
         new = staging.add_version(
             old, token, requested_stages, first_version=secret.version_seq == 0
         )
         repo.replace_stages(secret.arn, old, new)
-        repo.update_secret(
-            secret.arn, version_seq=secret.version_seq + 1, last_changed_ms=self._changed_ms(secret)
-        )
-        self._apply_retention(repo, secret.arn, new, secret.version_seq + 1)
+        repo.record_new_version(secret.arn, secret.version_seq + 1, self._changed_ms(secret))
+        self._apply_retention(repo, secret.arn, secret.version_seq + 1)
         return staging.labels_by_version(new).get(token, [])
 
     # -- tags ---------------------------------------------------------------------------------
@@ -637,11 +689,11 @@ class SecretsService:
             raise invalid_request("You must provide either SecretString or SecretBinary.")
         with self._db.transaction(write=True) as tx:
             repo = Repository(tx)
-            secret = self._get(repo, ctx, secret_id, SM_PUT, for_update=True)
+            target = self._get_for_write(repo, ctx, secret_id, SM_PUT, token)
             labels = self._new_version(
-                repo, ctx, secret, token, value[0], value[1], version_stages, self._clock.now_ms()
+                repo, ctx, target, token, value[0], value[1], version_stages, self._clock.now_ms()
             )
-            return WriteResult(secret.arn, secret.name, token, labels)
+            return WriteResult(target.secret.arn, target.secret.name, token, labels)
 
     def update_secret(
         self,
@@ -683,8 +735,13 @@ class SecretsService:
                     self._reencrypt_labelled(repo, ctx, secret)
             if value is None or token is None:
                 return WriteResult(secret.arn, secret.name, None)
+            # The secret is locked already (for_update above).
+            target = repo.write_target(
+                READ_BY_ARN, (secret.arn,), token=token, default_alias=DEFAULT_ALIAS, lock=False
+            )
+            assert target is not None
             self._new_version(
-                repo, ctx, secret, token, value[0], value[1], None, self._clock.now_ms()
+                repo, ctx, target, token, value[0], value[1], None, self._clock.now_ms()
             )
             return WriteResult(secret.arn, secret.name, token)
 
@@ -995,7 +1052,9 @@ class SecretsService:
                 keys={"secretsmanager:VersionStage": version_stage},
                 for_update=True,
             )
-            existing = {v.version_id for v in repo.versions(secret.arn)}
+            existing = repo.version_ids_among(
+                secret.arn, [v for v in (move_to, remove_from) if v is not None]
+            )
             old = repo.stages(secret.arn)
             new = staging.move_stage(old, version_stage, move_to, remove_from, existing)
             repo.replace_stages(secret.arn, old, new)

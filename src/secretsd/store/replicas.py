@@ -14,6 +14,15 @@ IN_SYNC = "InSync"
 FAILED = "Failed"
 
 
+# Whether the secret (both `?`: its ARN) has replicas its writes must reach: Region replicas, or
+# cross-account ones still linked to it.
+REPLICATED = (
+    "(EXISTS (SELECT 1 FROM replicas WHERE primary_arn = ?)"
+    " OR EXISTS (SELECT 1 FROM cross_account_replicas WHERE primary_arn = ?"
+    " AND linked = 1 AND promoted = 0))"
+)
+
+
 class ReplicaRecord(NamedTuple):
     primary_arn: str
     region: str
@@ -121,9 +130,7 @@ class ReplicaRepository:
         """One statement on every write of a secret: an outbox entry only when it has replicas."""
         self.tx.execute(
             "INSERT INTO replication_outbox (entry_id, primary_arn, created_ms)"
-            " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM replicas WHERE primary_arn = ?)"
-            " OR EXISTS (SELECT 1 FROM cross_account_replicas WHERE primary_arn = ?"
-            " AND linked = 1 AND promoted = 0)",
+            f" SELECT ?, ?, ? WHERE {REPLICATED}",
             (new_event_id(now_ms), primary_arn, now_ms, primary_arn, primary_arn),
         )
 

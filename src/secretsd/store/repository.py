@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from secretsd.store.database import Row, Tx
 from secretsd.store.iam_repository import IamRepository
 from secretsd.store.records import AccessKeyRecord, KeyRecord, SecretRecord, VersionRecord
-from secretsd.store.replicas import ReplicaRepository
+from secretsd.store.replicas import REPLICATED, ReplicaRepository
 
 _SECRET_COLUMNS = (
     "arn, account_id, region, name, description, kms_key_id, secret_type, created_ms,"
@@ -59,8 +59,55 @@ def _read_sql(version: str, where: str) -> str:
     )
 
 
+# What a new version of a secret needs, in one statement (PutSecretValue, UpdateSecret): the
+# secret, whether it is a cross-account replica, the version the request's token names (an
+# idempotent retry), the secret's KMS key, and one row per staging label. The key is the one
+# `kms_key_id` holds as an ARN, or the account's default key (by its alias, the parameter) when it
+# holds none; any other form finds no row here and the caller resolves it.
+_WRITE_COLUMNS = ", ".join(
+    [f"s.{c}" for c in _SECRET_NAMES]
+    + [f"v.{c} AS v_{c}" for c in _VERSION_NAMES]
+    + [f"k.{c} AS k_{c}" for c in _KEY_NAMES]
+    + [
+        "lab.stage AS lab_stage",
+        "lab.version_id AS lab_version_id",
+        "(SELECT x.promoted FROM cross_account_replicas x WHERE x.replica_arn = s.arn)"
+        " AS x_promoted",
+    ]
+)
+_LAB_VERSION = _LAB + 1
+_X_PROMOTED = _LAB + 2
+
+
+def _write_sql(where: str) -> str:
+    return (
+        f"SELECT {_WRITE_COLUMNS} FROM secrets s"
+        " LEFT JOIN secret_versions v ON v.secret_arn = s.arn AND v.version_id = ?"
+        " LEFT JOIN kms_keys k ON k.arn = COALESCE(s.kms_key_id, (SELECT dk.arn FROM kms_aliases a"
+        " JOIN kms_keys dk ON dk.key_id = a.key_id WHERE a.account_id = s.account_id"
+        " AND a.region = s.region AND a.alias_name = ?))"
+        f" LEFT JOIN version_stages lab ON lab.secret_arn = s.arn WHERE {where}"
+    )
+
+
+# Deprecated versions AWS deletes (staging.versions_to_purge, the same rule in Python): beyond
+# the newest `keep` by seq, created at or before the cut-off, and without a label. Only
+# candidates are read: the newest `keep` are counted on the (secret_arn, seq) index, and the
+# old ones found on the (secret_arn, created_ms) one, so a secret with thousands of young
+# versions costs no more than one with a hundred. `+v.seq` keeps the planner off the seq index
+# for the outer scan (SQLite has no statistics to choose with).
+_RETENTION_CANDIDATES = (
+    "SELECT v.version_id FROM secret_versions v WHERE v.secret_arn = ? AND v.created_ms <= ?"
+    " AND +v.seq < (SELECT n.seq FROM secret_versions n WHERE n.secret_arn = ?"
+    " ORDER BY n.seq DESC LIMIT 1 OFFSET ?)"
+    " AND NOT EXISTS (SELECT 1 FROM version_stages st"
+    " WHERE st.secret_arn = v.secret_arn AND st.version_id = v.version_id)"
+)
+
+
 READ_BY_ARN = "s.arn = ?"
 READ_BY_NAME = "s.account_id = ? AND s.region = ? AND s.name = ?"
+_WRITE_SQL = {where: _write_sql(where) for where in (READ_BY_ARN, READ_BY_NAME)}
 _READ_SQL = {
     (by_stage, where): _read_sql(_BY_STAGE if by_stage else "?", where)
     for by_stage in (True, False)
@@ -138,6 +185,19 @@ def _key(row: Row) -> KeyRecord:
 
 def encode_tags(tags: Sequence[tuple[str, str]] | None) -> str | None:
     return None if tags is None else json.dumps([list(t) for t in tags])
+
+
+class WriteTarget(NamedTuple):
+    """A secret about to get a new version, with what that needs (Repository.write_target)."""
+
+    secret: SecretRecord
+    # Linked to a primary secret in another account (not promoted): its value is not its own.
+    cross_account_replica: bool
+    stages: dict[str, str]
+    # The version with the request's token, if there is one already.
+    existing: VersionRecord | None
+    # The secret's KMS key; None when it could not be found in the same statement.
+    key: KeyRecord | None
 
 
 class AccountSummary(NamedTuple):
@@ -413,6 +473,59 @@ class Repository:
         labels = sorted([r["lab_stage"] for r in rows if r["lab_stage"] is not None])
         return secret, version, key, labels
 
+    def write_target(
+        self,
+        where: str,
+        where_params: Sequence[Any],
+        *,
+        token: str,
+        default_alias: str,
+        lock: bool,
+    ) -> WriteTarget | None:
+        """The secret `where` finds, ready for a new version with id `token` (see _write_sql).
+
+        `lock` (PostgreSQL): the secret's row is locked first, in a statement of its own: a
+        locking read that waited for another writer would otherwise join that writer's secret
+        row to the labels and versions it saw before the wait."""
+        if lock and self.tx.dialect == "postgres":
+            self.tx.execute(f"SELECT s.arn FROM secrets s WHERE {where} FOR UPDATE", where_params)
+        rows = self.tx.all(_WRITE_SQL[where], (token, default_alias, *where_params))
+        if not rows:
+            return None
+        values = [list(r.values()) if isinstance(r, dict) else list(r) for r in rows]
+        first = values[0]
+        secret_values = first[:_V0]
+        secret_values[_TAGS] = _decode_tags(secret_values[_TAGS])
+        existing = None
+        if first[_V0 + 1] is not None:  # v.version_id
+            version_values = first[_V0:_K0]
+            version_values[_ENVELOPE] = _bytes(version_values[_ENVELOPE])
+            existing = VersionRecord(*version_values)
+        key = None
+        if first[_K0] is not None:
+            key_values = first[_K0:_LAB]
+            key_values[_MATERIAL] = bytes(key_values[_MATERIAL])
+            key = KeyRecord(*key_values)
+        promoted = first[_X_PROMOTED]
+        return WriteTarget(
+            secret=SecretRecord(*secret_values),
+            cross_account_replica=promoted is not None and not promoted,
+            stages={r[_LAB]: r[_LAB_VERSION] for r in values if r[_LAB] is not None},
+            existing=existing,
+            key=key,
+        )
+
+    def record_new_version(self, arn: str, version_seq: int, last_changed_ms: int) -> None:
+        """The secret's version counter and LastChangedDate after a new version, and its outbox
+        entry if it has replicas: one statement when it has none."""
+        rows = self.tx.all(
+            "UPDATE secrets SET version_seq = ?, last_changed_ms = ? WHERE arn = ?"
+            f" RETURNING {REPLICATED} AS replicated",
+            (version_seq, last_changed_ms, arn, arn, arn),
+        )
+        if rows and rows[0]["replicated"]:
+            ReplicaRepository(self.tx).enqueue(arn, last_changed_ms)
+
     # -- versions and stages ------------------------------------------------------------------
     def version(self, secret_arn: str, version_id: str) -> VersionRecord | None:
         row = self.tx.one(
@@ -427,13 +540,6 @@ class Repository:
             (secret_arn,),
         )
         return [_version(r) for r in rows]
-
-    def version_ages(self, secret_arn: str) -> list[tuple[str, int]]:
-        rows = self.tx.all(
-            "SELECT version_id, created_ms FROM secret_versions WHERE secret_arn = ? ORDER BY seq DESC",
-            (secret_arn,),
-        )
-        return [(r["version_id"], r["created_ms"]) for r in rows]
 
     def stages(self, secret_arn: str) -> dict[str, str]:
         rows = self.tx.all(
@@ -453,13 +559,6 @@ class Repository:
         for r in rows:
             out[r["secret_arn"]][r["stage"]] = r["version_id"]
         return out
-
-    def stages_of_version(self, secret_arn: str, version_id: str) -> list[str]:
-        rows = self.tx.all(
-            "SELECT stage FROM version_stages WHERE secret_arn = ? AND version_id = ? ORDER BY stage",
-            (secret_arn, version_id),
-        )
-        return [r["stage"] for r in rows]
 
     def insert_version(self, v: VersionRecord) -> None:
         self.tx.execute(
@@ -492,21 +591,62 @@ class Repository:
             ),
         )
 
+    def version_ids_among(self, secret_arn: str, version_ids: Sequence[str]) -> set[str]:
+        """Which of `version_ids` the secret has."""
+        if not version_ids:
+            return set()
+        marks = ", ".join("?" for _ in version_ids)
+        rows = self.tx.all(
+            "SELECT version_id FROM secret_versions WHERE secret_arn = ?"
+            f" AND version_id IN ({marks})",
+            (secret_arn, *version_ids),
+        )
+        return {r["version_id"] for r in rows}
+
     def replace_stages(
         self, secret_arn: str, old: Mapping[str, str], new: Mapping[str, str]
     ) -> None:
-        for stage, version_id in old.items():
-            if new.get(stage) != version_id:
-                self.tx.execute(
-                    "DELETE FROM version_stages WHERE secret_arn = ? AND stage = ?",
-                    (secret_arn, stage),
-                )
-        for stage, version_id in new.items():
-            if old.get(stage) != version_id:
-                self.tx.execute(
-                    "INSERT INTO version_stages (secret_arn, stage, version_id) VALUES (?, ?, ?)",
-                    (secret_arn, stage, version_id),
-                )
+        """Write only what changed from `old` to `new`: at most one DELETE, one UPDATE (labels
+        that move, such as AWSCURRENT and AWSPREVIOUS on a new version) and one INSERT."""
+        gone = [stage for stage in old if stage not in new]
+        moved = [(stage, v) for stage, v in new.items() if stage in old and old[stage] != v]
+        added = [(stage, v) for stage, v in new.items() if stage not in old]
+        if gone:
+            marks = ", ".join("?" for _ in gone)
+            self.tx.execute(
+                f"DELETE FROM version_stages WHERE secret_arn = ? AND stage IN ({marks})",
+                (secret_arn, *gone),
+            )
+        if moved:
+            cases = " ".join("WHEN ? THEN ?" for _ in moved)
+            marks = ", ".join("?" for _ in moved)
+            self.tx.execute(
+                f"UPDATE version_stages SET version_id = CASE stage {cases} END"
+                f" WHERE secret_arn = ? AND stage IN ({marks})",
+                (*(x for pair in moved for x in pair), secret_arn, *(stage for stage, _ in moved)),
+            )
+        if added:
+            rows = ", ".join("(?, ?, ?)" for _ in added)
+            self.tx.execute(
+                f"INSERT INTO version_stages (secret_arn, stage, version_id) VALUES {rows}",
+                tuple(x for stage, v in added for x in (secret_arn, stage, v)),
+            )
+
+    def retention_candidates(self, secret_arn: str, cutoff_ms: int, keep_newest: int) -> list[str]:
+        """The versions `purge_retired` would delete (see _RETENTION_CANDIDATES)."""
+        rows = self.tx.all(
+            _RETENTION_CANDIDATES, (secret_arn, cutoff_ms, secret_arn, keep_newest - 1)
+        )
+        return [r["version_id"] for r in rows]
+
+    def purge_retired(self, secret_arn: str, cutoff_ms: int, keep_newest: int) -> None:
+        """Delete the unlabelled versions beyond the newest `keep_newest` (by seq) created at or
+        before `cutoff_ms`, in one statement."""
+        self.tx.execute(
+            "DELETE FROM secret_versions WHERE secret_arn = ?"
+            f" AND version_id IN ({_RETENTION_CANDIDATES})",
+            (secret_arn, secret_arn, cutoff_ms, secret_arn, keep_newest - 1),
+        )
 
     def delete_versions(self, secret_arn: str, version_ids: Iterable[str]) -> None:
         for version_id in version_ids:
