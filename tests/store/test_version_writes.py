@@ -1,0 +1,213 @@
+"""How a new version is written, at the store level, on SQLite and PostgreSQL: retention's SQL
+selects exactly what staging.versions_to_purge (AWS's rule in Python) would on any history, and
+PutSecretValue stays within its statement budget."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from secretsd.auth.identity import Identity
+from secretsd.clock import FixedClock
+from secretsd.crypto import aead
+from secretsd.crypto.rootkey import RootKeyring
+from secretsd.kms.keyring import Keyring
+from secretsd.service import staging
+from secretsd.service.authorization import Authorizer, GenerationWatch
+from secretsd.service.context import CallContext
+from secretsd.service.pagination import TokenCodec
+from secretsd.service.secrets import SecretsService
+from secretsd.store.database import Database
+from secretsd.store.records import SecretRecord, VersionRecord
+from secretsd.store.repository import Repository
+from support.factories import new_database
+
+NOW = 1_800_000_000_000
+AGE = 86_400_000
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iterator[Database]:
+    url = new_database(request, backend, "versions") or f"sqlite:///{tmp_path / 'versions.db'}"
+    db = Database(url)
+    db.migrate()
+    yield db
+    db.close()
+
+
+def _secret(arn: str, seq: int) -> SecretRecord:
+    return SecretRecord(
+        arn=arn,
+        account_id="111122223333",
+        region="us-east-1",
+        name=arn.rsplit(":", 1)[1],
+        description=None,
+        kms_key_id=None,
+        secret_type=None,
+        created_ms=NOW - 10 * AGE,
+        last_changed_ms=NOW - 10 * AGE,
+        last_accessed_ms=None,
+        deleted_ms=None,
+        deletion_ms=None,
+        tags=None,
+        resource_policy=None,
+        owning_service=None,
+        primary_region=None,
+        version_seq=seq,
+    )
+
+
+# A history: each version's seq gap after the previous one (seqs are unique and increasing, with
+# holes where versions were deleted) and its age relative to the one-day line, which it straddles
+# often (ages within a few ms of the line included); then labels on some of the versions.
+HISTORIES = st.lists(
+    st.tuples(
+        st.integers(min_value=1, max_value=3),
+        st.one_of(
+            st.integers(min_value=-2, max_value=2),
+            st.integers(min_value=-3 * AGE, max_value=3 * AGE),
+        ),
+    ),
+    max_size=40,
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    history=HISTORIES,
+    keep_newest=st.integers(min_value=1, max_value=12),
+    labelled=st.lists(st.integers(min_value=0, max_value=39), max_size=6),
+)
+def test_retention_sql_selects_what_versions_to_purge_does(
+    database: Database, history: list[tuple[int, int]], keep_newest: int, labelled: list[int]
+) -> None:
+    arn = f"arn:aws:secretsmanager:us-east-1:111122223333:secret:h{uuid.uuid4().hex}-AbCdEf"
+    versions: list[tuple[str, int, int]] = []  # (version id, seq, created_ms), oldest first
+    seq = 0
+    for gap, age in history:
+        seq += gap
+        versions.append((str(uuid.uuid4()), seq, NOW - AGE + age))
+    # Labels, on the versions picked (several labels may share one); version ids differ from
+    # the order of seq, so nothing can pass by sorting on ids.
+    stages = {f"L{i}": versions[i][0] for i in labelled if i < len(versions)}
+    with database.transaction(write=True) as tx:
+        repo = Repository(tx)
+        repo.insert_secret(_secret(arn, seq))
+        for version_id, version_seq, created_ms in versions:
+            repo.insert_version(
+                VersionRecord(arn, version_id, version_seq, created_ms, None, "string", b"x", None)
+            )
+        repo.replace_stages(arn, {}, stages)
+    expected = staging.versions_to_purge(
+        [(v, created) for v, _, created in reversed(versions)],
+        stages,
+        NOW,
+        keep_newest=keep_newest,
+        keep_younger_than_ms=AGE,
+    )
+    with database.transaction() as tx:
+        selected = Repository(tx).retention_candidates(arn, NOW - AGE, keep_newest)
+    assert sorted(selected) == sorted(expected)
+    with database.transaction(write=True) as tx:
+        Repository(tx).purge_retired(arn, NOW - AGE, keep_newest)
+    with database.transaction() as tx:
+        left = {v.version_id for v in Repository(tx).versions(arn)}
+    assert left == {v for v, _, _ in versions} - set(expected)
+
+
+def test_replace_stages_writes_only_what_changed(database: Database) -> None:
+    """A label that moves is updated in place, one that goes is deleted, a new one inserted,
+    in one statement each; the result is exactly the new map."""
+    arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:labels-AbCdEf"
+    with database.transaction(write=True) as tx:
+        repo = Repository(tx)
+        repo.insert_secret(_secret(arn, 4))
+        for i in range(1, 5):
+            repo.insert_version(VersionRecord(arn, f"v{i}", i, NOW, None, "string", b"x", None))
+        old = {"AWSCURRENT": "v3", "AWSPREVIOUS": "v2", "AWSPENDING": "v3", "X": "v1", "Y": "v1"}
+        repo.replace_stages(arn, {}, old)
+        new = {"AWSCURRENT": "v4", "AWSPREVIOUS": "v3", "X": "v1", "Y": "v4", "Z": "v2"}
+        repo.replace_stages(arn, old, new)
+        assert repo.stages(arn) == new
+        repo.replace_stages(arn, new, {})
+        assert repo.stages(arn) == {}
+
+
+def test_put_secret_value_statements(tmp_path: Path) -> None:
+    """PutSecretValue on SQLite: one read (secret, labels, token, key, cross-account link), the
+    version, the labels that move, the secret's counter; nothing else inside the transaction
+    (16 statements before the rework, 6 now)."""
+    db = Database(f"sqlite:///{tmp_path / 'put.db'}")
+    db.migrate()
+    clock = FixedClock(NOW)
+    root = RootKeyring({1: aead.new_key()}, 1)
+    service = SecretsService(
+        db,
+        Keyring(root, clock),
+        clock,
+        TokenCodec(root),
+        Authorizer(db, clock, GenerationWatch(db)),
+    )
+    ctx = CallContext(
+        Identity(
+            account_id="111122223333",
+            arn="arn:aws:iam::111122223333:root",
+            principal_arn="arn:aws:iam::111122223333:root",
+            principal_type="Account",
+            userid="111122223333",
+            owner_kind="root",
+            owner_name="",
+            access_key_id="AKIAEXAMPLEROOT00000",
+        ),
+        "us-east-1",
+    )
+
+    def put(value: str) -> None:
+        service.put_secret_value(
+            ctx,
+            secret_id="traced",
+            token=str(uuid.uuid4()),
+            secret_string=value,
+            secret_binary=None,
+            version_stages=None,
+        )
+
+    service.create_secret(
+        ctx,
+        name="traced",
+        token=str(uuid.uuid4()),
+        description=None,
+        kms_key_id=None,
+        secret_string="v0",
+        secret_binary=None,
+        tags=None,
+    )
+    put("v1")
+    statements: list[str] = []
+    conn = db._sqlite_conn()
+    conn.set_trace_callback(statements.append)
+    try:
+        put("v2")
+    finally:
+        conn.set_trace_callback(None)
+    db.close()
+    begin = statements.index("BEGIN IMMEDIATE")
+    assert [" ".join(s.split()[:3]) for s in statements[begin:]] == [
+        "BEGIN IMMEDIATE",
+        "SELECT s.arn, s.account_id,",
+        "INSERT INTO secret_versions",
+        "UPDATE version_stages SET",
+        "UPDATE secrets SET",
+        "COMMIT",
+    ]
+    # Before the transaction: only what authorization reads (its caches' checks).
+    assert len(statements) <= len(statements[begin:]) + 2
