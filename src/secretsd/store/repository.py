@@ -92,14 +92,12 @@ def _write_sql(where: str) -> str:
 
 # Deprecated versions AWS deletes (staging.versions_to_purge, the same rule in Python): beyond
 # the newest `keep` by seq, created at or before the cut-off, and without a label. Only
-# candidates are read: the newest `keep` are counted on the (secret_arn, seq) index, and the
-# old ones found on the (secret_arn, created_ms) one, so a secret with thousands of young
-# versions costs no more than one with a hundred. `+v.seq` keeps the planner off the seq index
-# for the outer scan (SQLite has no statistics to choose with).
+# candidates are read, on the (secret_arn, seq, created_ms) index: the newest `keep` are counted
+# on it, then the older entries are checked for their age without reading their rows.
 _RETENTION_CANDIDATES = (
-    "SELECT v.version_id FROM secret_versions v WHERE v.secret_arn = ? AND v.created_ms <= ?"
-    " AND +v.seq < (SELECT n.seq FROM secret_versions n WHERE n.secret_arn = ?"
-    " ORDER BY n.seq DESC LIMIT 1 OFFSET ?)"
+    "SELECT v.version_id FROM secret_versions v WHERE v.secret_arn = ?"
+    " AND v.seq < (SELECT n.seq FROM secret_versions n WHERE n.secret_arn = ?"
+    " ORDER BY n.seq DESC LIMIT 1 OFFSET ?) AND v.created_ms <= ?"
     " AND NOT EXISTS (SELECT 1 FROM version_stages st"
     " WHERE st.secret_arn = v.secret_arn AND st.version_id = v.version_id)"
 )
@@ -635,7 +633,7 @@ class Repository:
     def retention_candidates(self, secret_arn: str, cutoff_ms: int, keep_newest: int) -> list[str]:
         """The versions `purge_retired` would delete (see _RETENTION_CANDIDATES)."""
         rows = self.tx.all(
-            _RETENTION_CANDIDATES, (secret_arn, cutoff_ms, secret_arn, keep_newest - 1)
+            _RETENTION_CANDIDATES, (secret_arn, secret_arn, keep_newest - 1, cutoff_ms)
         )
         return [r["version_id"] for r in rows]
 
@@ -645,7 +643,7 @@ class Repository:
         self.tx.execute(
             "DELETE FROM secret_versions WHERE secret_arn = ?"
             f" AND version_id IN ({_RETENTION_CANDIDATES})",
-            (secret_arn, secret_arn, cutoff_ms, secret_arn, keep_newest - 1),
+            (secret_arn, secret_arn, secret_arn, keep_newest - 1, cutoff_ms),
         )
 
     def delete_versions(self, secret_arn: str, version_ids: Iterable[str]) -> None:
