@@ -461,19 +461,29 @@ class SecretsService:
         kind: str,
         value: bytes,
         now_ms: int,
-        *,
-        fill: bool = False,
-        key: KeyRecord | None = None,
     ) -> None:
-        """`fill`: give the value-less version `version_id` (RotateSecret's AWSPENDING
-        placeholder) its value. `key`: the secret's key, when the caller already read it."""
+        repo.insert_version(self._seal_version(repo, ctx, secret, version_id, kind, value, now_ms))
+
+    def _seal_version(
+        self,
+        repo: Repository,
+        ctx: CallContext,
+        secret: SecretRecord,
+        version_id: str,
+        kind: str,
+        value: bytes,
+        now_ms: int,
+        key: KeyRecord | None = None,
+    ) -> VersionRecord:
+        """The secret's next version, its value sealed under a fresh data key bound to the
+        secret's ARN and the version id. `key`: the secret's key, when the caller read it."""
         if key is None:
             key = self._keyring.resolve(repo, secret.account_id, secret.region, secret.kms_key_id)
         self._allow_kms(ctx, secret, key, KMS_WRITE_ACTIONS, version_id)
         sealed = self._keyring.seal(
             key, value, encryption_context(secret.arn, version_id), KmsRepository(repo.tx).material
         )
-        record = VersionRecord(
+        return VersionRecord(
             secret_arn=secret.arn,
             version_id=version_id,
             seq=secret.version_seq + 1,
@@ -483,17 +493,6 @@ class SecretsService:
             envelope=sealed.envelope,
             kms_key_arn=sealed.key_arn,
         )
-        if fill:
-            repo.fill_version(record)
-        else:
-            repo.insert_version(record)
-
-    def _apply_retention(self, repo: Repository, secret_arn: str, seq: int) -> None:
-        """AWS's retention (staging.versions_to_purge), in the database: after the labels moved,
-        so a version that just lost its last label can go."""
-        if seq <= RETENTION_KEEP:
-            return
-        repo.purge_retired(secret_arn, self._clock.now_ms() - RETENTION_AGE_MS, RETENTION_KEEP)
 
     def _new_version(
         self,
@@ -515,16 +514,24 @@ class SecretsService:
             if not self._same_value(repo, existing, kind, value):
                 raise _token_in_use(token, secret.arn)
             return staging.labels_by_version(target.stages).get(token, [])
-        self._store_version(
-            repo, ctx, secret, token, kind, value, now_ms, fill=placeholder, key=target.key
-        )
-        old = target.stages
+        version = self._seal_version(repo, ctx, secret, token, kind, value, now_ms, target.key)
         new = staging.add_version(
-            old, token, requested_stages, first_version=secret.version_seq == 0
+            target.stages, token, requested_stages, first_version=secret.version_seq == 0
         )
-        repo.replace_stages(secret.arn, old, new)
-        repo.record_new_version(secret.arn, secret.version_seq + 1, self._changed_ms(secret))
-        self._apply_retention(repo, secret.arn, secret.version_seq + 1)
+        repo.write_new_version(
+            version,
+            fill=placeholder,
+            old_stages=target.stages,
+            new_stages=new,
+            last_changed_ms=self._changed_ms(secret),
+            # AWS keeps the newest 100 versions and every one younger than a day; only worth
+            # looking once there are more than 100.
+            retention=(
+                (self._clock.now_ms() - RETENTION_AGE_MS, RETENTION_KEEP)
+                if version.seq > RETENTION_KEEP
+                else None
+            ),
+        )
         return staging.labels_by_version(new).get(token, [])
 
     # -- tags ---------------------------------------------------------------------------------

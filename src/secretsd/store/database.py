@@ -42,6 +42,7 @@ _WARNING_SQLSTATE = "01000"
 _WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024
 
 Row = Any  # sqlite3.Row or dict: both support row["column"]
+Statement = tuple[str, Sequence[Any]]
 
 
 class Tx(Protocol):
@@ -52,6 +53,7 @@ class Tx(Protocol):
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
     def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int: ...
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    def batch(self, statements: Sequence[Statement]) -> list[list[Row]]: ...
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,9 @@ class _SqliteTx:
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._conn.executemany(sql, rows)
 
+    def batch(self, statements: Sequence[Statement]) -> list[list[Row]]:
+        return [self._conn.execute(sql, params).fetchall() for sql, params in statements]
+
 
 class _PostgresTx:
     dialect = "postgres"
@@ -143,6 +148,20 @@ class _PostgresTx:
         # psycopg sends the rows in one pipeline: one round trip, not one per row.
         with self._conn.cursor() as cursor:
             cursor.executemany(self._sql(sql), rows)
+
+    def batch(self, statements: Sequence[Statement]) -> list[list[Row]]:
+        # One pipeline: the statements go out together and run in order, one round trip for
+        # all of them (a failing one raises here, and the transaction rolls back).
+        if len(statements) == 1:
+            sql, params = statements[0]
+            cursor = self._conn.execute(self._sql(sql), params, prepare=True)
+            return cursor.fetchall() if cursor.description is not None else []
+        with self._conn.pipeline():
+            cursors = [
+                self._conn.execute(self._sql(sql), params, prepare=True)
+                for sql, params in statements
+            ]
+        return [c.fetchall() if c.description is not None else [] for c in cursors]
 
 
 class _PgSession:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from secretsd.store.database import Row, Tx
+from secretsd.store.database import Row, Statement, Tx
 from secretsd.store.iam_repository import IamRepository
 from secretsd.store.records import AccessKeyRecord, KeyRecord, SecretRecord, VersionRecord
 from secretsd.store.replicas import REPLICATED, ReplicaRepository
@@ -178,6 +178,75 @@ def _key(row: Row) -> KeyRecord:
         created_ms=row["created_ms"],
         material_version=row["material_version"],
         policy=row["policy"],
+    )
+
+
+def _insert_version(v: VersionRecord) -> Statement:
+    return (
+        f"INSERT INTO secret_versions ({_VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            v.secret_arn,
+            v.version_id,
+            v.seq,
+            v.created_ms,
+            v.last_accessed_ms,
+            v.value_kind,
+            v.envelope,
+            v.kms_key_arn,
+        ),
+    )
+
+
+def _fill_version(v: VersionRecord) -> Statement:
+    return (
+        "UPDATE secret_versions SET seq = ?, created_ms = ?, value_kind = ?, envelope = ?,"
+        " kms_key_arn = ? WHERE secret_arn = ? AND version_id = ?",
+        (v.seq, v.created_ms, v.value_kind, v.envelope, v.kms_key_arn, v.secret_arn, v.version_id),
+    )
+
+
+def _stage_changes(
+    secret_arn: str, old: Mapping[str, str], new: Mapping[str, str]
+) -> list[Statement]:
+    """Only what changed from `old` to `new`: at most one DELETE (labels that go), one UPDATE
+    (labels that move, such as AWSCURRENT and AWSPREVIOUS on a new version) and one INSERT."""
+    gone = [stage for stage in old if stage not in new]
+    moved = [(stage, v) for stage, v in new.items() if stage in old and old[stage] != v]
+    added = [(stage, v) for stage, v in new.items() if stage not in old]
+    statements: list[Statement] = []
+    if gone:
+        marks = ", ".join("?" for _ in gone)
+        statements.append(
+            (
+                f"DELETE FROM version_stages WHERE secret_arn = ? AND stage IN ({marks})",
+                (secret_arn, *gone),
+            )
+        )
+    if moved:
+        cases = " ".join("WHEN ? THEN ?" for _ in moved)
+        marks = ", ".join("?" for _ in moved)
+        statements.append(
+            (
+                f"UPDATE version_stages SET version_id = CASE stage {cases} END"
+                f" WHERE secret_arn = ? AND stage IN ({marks})",
+                (*(x for pair in moved for x in pair), secret_arn, *(stage for stage, _ in moved)),
+            )
+        )
+    if added:
+        rows = ", ".join("(?, ?, ?)" for _ in added)
+        statements.append(
+            (
+                f"INSERT INTO version_stages (secret_arn, stage, version_id) VALUES {rows}",
+                tuple(x for stage, v in added for x in (secret_arn, stage, v)),
+            )
+        )
+    return statements
+
+
+def _purge_retired(secret_arn: str, cutoff_ms: int, keep_newest: int) -> Statement:
+    return (
+        f"DELETE FROM secret_versions WHERE secret_arn = ? AND version_id IN ({_RETENTION_CANDIDATES})",
+        (secret_arn, secret_arn, secret_arn, keep_newest - 1, cutoff_ms),
     )
 
 
@@ -482,12 +551,17 @@ class Repository:
     ) -> WriteTarget | None:
         """The secret `where` finds, ready for a new version with id `token` (see _write_sql).
 
-        `lock` (PostgreSQL): the secret's row is locked first, in a statement of its own: a
-        locking read that waited for another writer would otherwise join that writer's secret
-        row to the labels and versions it saw before the wait."""
+        `lock` (PostgreSQL): the secret's row is locked first, by a statement of its own sent
+        with the read: a locking read that waited for another writer would join that writer's
+        secret row to the labels and versions it saw before the wait (READ COMMITTED rechecks
+        only the locked row), where a read after the lock sees them all as committed."""
+        read: Statement = (_WRITE_SQL[where], (token, default_alias, *where_params))
         if lock and self.tx.dialect == "postgres":
-            self.tx.execute(f"SELECT s.arn FROM secrets s WHERE {where} FOR UPDATE", where_params)
-        rows = self.tx.all(_WRITE_SQL[where], (token, default_alias, *where_params))
+            # Both in one round trip: the read runs once the lock is held, on a fresh snapshot.
+            lock_sql = f"SELECT s.arn FROM secrets s WHERE {where} FOR UPDATE"
+            rows = self.tx.batch([(lock_sql, where_params), read])[1]
+        else:
+            rows = self.tx.all(*read)
         if not rows:
             return None
         values = [list(r.values()) if isinstance(r, dict) else list(r) for r in rows]
@@ -513,16 +587,42 @@ class Repository:
             key=key,
         )
 
-    def record_new_version(self, arn: str, version_seq: int, last_changed_ms: int) -> None:
-        """The secret's version counter and LastChangedDate after a new version, and its outbox
-        entry if it has replicas: one statement when it has none."""
-        rows = self.tx.all(
-            "UPDATE secrets SET version_seq = ?, last_changed_ms = ? WHERE arn = ?"
-            f" RETURNING {REPLICATED} AS replicated",
-            (version_seq, last_changed_ms, arn, arn, arn),
+    def write_new_version(
+        self,
+        version: VersionRecord,
+        *,
+        fill: bool,
+        old_stages: Mapping[str, str],
+        new_stages: Mapping[str, str],
+        last_changed_ms: int,
+        retention: tuple[int, int] | None,
+    ) -> None:
+        """Everything a new version writes, sent together (one round trip on PostgreSQL): the
+        version (`fill`: the value of a value-less placeholder), the labels that change, the
+        secret's version counter and LastChangedDate, and with `retention` (cut-off ms, how many
+        to keep) the versions retention deletes (purge_retired). An outbox entry follows when
+        the secret has replicas."""
+        statements = [_fill_version(version) if fill else _insert_version(version)]
+        statements += _stage_changes(version.secret_arn, old_stages, new_stages)
+        statements.append(
+            (
+                "UPDATE secrets SET version_seq = ?, last_changed_ms = ? WHERE arn = ?"
+                f" RETURNING {REPLICATED} AS replicated",
+                (
+                    version.seq,
+                    last_changed_ms,
+                    version.secret_arn,
+                    version.secret_arn,
+                    version.secret_arn,
+                ),
+            )
         )
-        if rows and rows[0]["replicated"]:
-            ReplicaRepository(self.tx).enqueue(arn, last_changed_ms)
+        counter = len(statements) - 1
+        if retention is not None:
+            statements.append(_purge_retired(version.secret_arn, *retention))
+        updated = self.tx.batch(statements)[counter]
+        if updated and updated[0]["replicated"]:
+            ReplicaRepository(self.tx).enqueue(version.secret_arn, last_changed_ms)
 
     # -- versions and stages ------------------------------------------------------------------
     def version(self, secret_arn: str, version_id: str) -> VersionRecord | None:
@@ -559,35 +659,11 @@ class Repository:
         return out
 
     def insert_version(self, v: VersionRecord) -> None:
-        self.tx.execute(
-            f"INSERT INTO secret_versions ({_VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                v.secret_arn,
-                v.version_id,
-                v.seq,
-                v.created_ms,
-                v.last_accessed_ms,
-                v.value_kind,
-                v.envelope,
-                v.kms_key_arn,
-            ),
-        )
+        self.tx.execute(*_insert_version(v))
 
     def fill_version(self, v: VersionRecord) -> None:
         """A value for a version stored without one (a rotation's AWSPENDING placeholder)."""
-        self.tx.execute(
-            "UPDATE secret_versions SET seq = ?, created_ms = ?, value_kind = ?, envelope = ?,"
-            " kms_key_arn = ? WHERE secret_arn = ? AND version_id = ?",
-            (
-                v.seq,
-                v.created_ms,
-                v.value_kind,
-                v.envelope,
-                v.kms_key_arn,
-                v.secret_arn,
-                v.version_id,
-            ),
-        )
+        self.tx.execute(*_fill_version(v))
 
     def version_ids_among(self, secret_arn: str, version_ids: Sequence[str]) -> set[str]:
         """Which of `version_ids` the secret has."""
@@ -604,31 +680,10 @@ class Repository:
     def replace_stages(
         self, secret_arn: str, old: Mapping[str, str], new: Mapping[str, str]
     ) -> None:
-        """Write only what changed from `old` to `new`: at most one DELETE, one UPDATE (labels
-        that move, such as AWSCURRENT and AWSPREVIOUS on a new version) and one INSERT."""
-        gone = [stage for stage in old if stage not in new]
-        moved = [(stage, v) for stage, v in new.items() if stage in old and old[stage] != v]
-        added = [(stage, v) for stage, v in new.items() if stage not in old]
-        if gone:
-            marks = ", ".join("?" for _ in gone)
-            self.tx.execute(
-                f"DELETE FROM version_stages WHERE secret_arn = ? AND stage IN ({marks})",
-                (secret_arn, *gone),
-            )
-        if moved:
-            cases = " ".join("WHEN ? THEN ?" for _ in moved)
-            marks = ", ".join("?" for _ in moved)
-            self.tx.execute(
-                f"UPDATE version_stages SET version_id = CASE stage {cases} END"
-                f" WHERE secret_arn = ? AND stage IN ({marks})",
-                (*(x for pair in moved for x in pair), secret_arn, *(stage for stage, _ in moved)),
-            )
-        if added:
-            rows = ", ".join("(?, ?, ?)" for _ in added)
-            self.tx.execute(
-                f"INSERT INTO version_stages (secret_arn, stage, version_id) VALUES {rows}",
-                tuple(x for stage, v in added for x in (secret_arn, stage, v)),
-            )
+        """Write only what changed from `old` to `new` (see _stage_changes), at once."""
+        statements = _stage_changes(secret_arn, old, new)
+        if statements:
+            self.tx.batch(statements)
 
     def retention_candidates(self, secret_arn: str, cutoff_ms: int, keep_newest: int) -> list[str]:
         """The versions `purge_retired` would delete (see _RETENTION_CANDIDATES)."""
@@ -640,11 +695,7 @@ class Repository:
     def purge_retired(self, secret_arn: str, cutoff_ms: int, keep_newest: int) -> None:
         """Delete the unlabelled versions beyond the newest `keep_newest` (by seq) created at or
         before `cutoff_ms`, in one statement."""
-        self.tx.execute(
-            "DELETE FROM secret_versions WHERE secret_arn = ?"
-            f" AND version_id IN ({_RETENTION_CANDIDATES})",
-            (secret_arn, secret_arn, secret_arn, keep_newest - 1, cutoff_ms),
-        )
+        self.tx.execute(*_purge_retired(secret_arn, cutoff_ms, keep_newest))
 
     def delete_versions(self, secret_arn: str, version_ids: Iterable[str]) -> None:
         for version_id in version_ids:
