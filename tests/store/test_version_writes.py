@@ -22,7 +22,7 @@ from secretsd.service.authorization import Authorizer, GenerationWatch
 from secretsd.service.context import CallContext
 from secretsd.service.pagination import TokenCodec
 from secretsd.service.secrets import SecretsService
-from secretsd.store.database import Database
+from secretsd.store.database import Database, StoreConflict
 from secretsd.store.records import SecretRecord, VersionRecord
 from secretsd.store.repository import Repository
 from support.factories import new_database
@@ -211,3 +211,52 @@ def test_put_secret_value_statements(tmp_path: Path) -> None:
     ]
     # Before the transaction: only what authorization reads (its caches' checks).
     assert len(statements) <= len(statements[begin:]) + 2
+
+
+def test_a_batch_runs_in_order_and_fails_whole(database: Database) -> None:
+    """Tx.batch (one pipeline on PostgreSQL): results in statement order, rows only for the
+    statements that return some; a statement that fails fails the transaction, and nothing of
+    the batch (nor of what ran before it in the transaction) is kept."""
+    arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:batch-AbCdEf"
+    with database.transaction(write=True) as tx:
+        Repository(tx).insert_secret(_secret(arn, 0))
+        results = tx.batch(
+            [
+                ("UPDATE secrets SET version_seq = ? WHERE arn = ?", (1, arn)),
+                (
+                    "UPDATE secrets SET version_seq = version_seq + 1 WHERE arn = ? RETURNING version_seq",
+                    (arn,),
+                ),
+                ("SELECT name FROM secrets WHERE arn = ?", (arn,)),
+            ]
+        )
+    assert [[tuple(dict(r).values()) for r in rows] for rows in results] == [
+        [],
+        [(2,)],
+        [(arn.rsplit(":", 1)[1],)],
+    ]
+    with pytest.raises(StoreConflict):
+        with database.transaction(write=True) as tx:
+            tx.execute("UPDATE secrets SET version_seq = 10 WHERE arn = ?", (arn,))
+            tx.batch(
+                [
+                    ("UPDATE secrets SET version_seq = 11 WHERE arn = ?", (arn,)),
+                    # The same version twice: the primary key refuses the second.
+                    _insert(arn, "twice"),
+                    _insert(arn, "twice"),
+                    ("UPDATE secrets SET version_seq = 12 WHERE arn = ?", (arn,)),
+                ]
+            )
+    with database.transaction() as tx:
+        repo = Repository(tx)
+        assert repo.versions(arn) == []
+        secret = repo.secret_by_arn(arn)
+        assert secret is not None and secret.version_seq == 2
+
+
+def _insert(arn: str, version_id: str) -> tuple[str, tuple[object, ...]]:
+    return (
+        "INSERT INTO secret_versions (secret_arn, version_id, seq, created_ms, value_kind)"
+        " VALUES (?, ?, 1, 1, 'none')",
+        (arn, version_id),
+    )
