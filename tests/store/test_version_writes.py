@@ -142,22 +142,9 @@ def test_replace_stages_writes_only_what_changed(database: Database) -> None:
         assert repo.stages(arn) == {}
 
 
-def test_put_secret_value_statements(tmp_path: Path) -> None:
-    """PutSecretValue on SQLite: one read (secret, labels, token, key, cross-account link), the
-    version, the labels that move, the secret's counter; nothing else inside the transaction
-    (16 statements before the rework, 6 now)."""
-    db = Database(f"sqlite:///{tmp_path / 'put.db'}")
-    db.migrate()
-    clock = FixedClock(NOW)
-    root = RootKeyring({1: aead.new_key()}, 1)
-    service = SecretsService(
-        db,
-        Keyring(root, clock),
-        clock,
-        TokenCodec(root),
-        Authorizer(db, clock, GenerationWatch(db)),
-    )
-    ctx = CallContext(
+def _root_context() -> CallContext:
+    # The account's root user: no identity policy limits it (permissions are not tested here).
+    return CallContext(
         Identity(
             account_id="111122223333",
             arn="arn:aws:iam::111122223333:root",
@@ -170,6 +157,24 @@ def test_put_secret_value_statements(tmp_path: Path) -> None:
         ),
         "us-east-1",
     )
+
+
+def test_put_secret_value_statements(tmp_path: Path) -> None:
+    """PutSecretValue on SQLite: one read (secret, labels, token, key, cross-account link), the
+    version, the labels that move, the secret's counter, the outbox entry if it has replicas;
+    nothing else inside the transaction (14 statements from BEGIN to COMMIT before, 7 now)."""
+    db = Database(f"sqlite:///{tmp_path / 'put.db'}")
+    db.migrate()
+    clock = FixedClock(NOW)
+    root = RootKeyring({1: aead.new_key()}, 1)
+    service = SecretsService(
+        db,
+        Keyring(root, clock),
+        clock,
+        TokenCodec(root),
+        Authorizer(db, clock, GenerationWatch(db)),
+    )
+    ctx = _root_context()
 
     def put(value: str) -> None:
         service.put_secret_value(
@@ -207,6 +212,7 @@ def test_put_secret_value_statements(tmp_path: Path) -> None:
         "INSERT INTO secret_versions",
         "UPDATE version_stages SET",
         "UPDATE secrets SET",
+        "INSERT INTO replication_outbox",
         "COMMIT",
     ]
     # Before the transaction: only what authorization reads (its caches' checks).
@@ -260,3 +266,89 @@ def _insert(arn: str, version_id: str) -> tuple[str, tuple[object, ...]]:
         " VALUES (?, ?, 1, 1, 'none')",
         (arn, version_id),
     )
+
+
+def test_a_pipelined_transaction_commits_all_or_nothing(database: Database) -> None:
+    """Database.transaction(pipelined=True): what was deferred is written at the COMMIT (and
+    read back by later statements of the same transaction before that); a deferred statement
+    that fails, or an error of the caller's, leaves nothing of the transaction behind, and the
+    connection serves the next transaction."""
+    arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:piped-AbCdEf"
+    with database.transaction(write=True, pipelined=True) as tx:
+        Repository(tx).insert_secret(_secret(arn, 0))
+        tx.defer([("UPDATE secrets SET version_seq = 5 WHERE arn = ?", (arn,))])
+        # A later statement goes out after what was deferred, so it sees it.
+        row = tx.one("SELECT version_seq FROM secrets WHERE arn = ?", (arn,))
+        assert row is not None and row["version_seq"] == 5
+        tx.defer([_insert(arn, "kept")])
+    with pytest.raises(StoreConflict):
+        with database.transaction(write=True, pipelined=True) as tx:
+            tx.execute("UPDATE secrets SET version_seq = 6 WHERE arn = ?", (arn,))
+            tx.defer([_insert(arn, "new"), _insert(arn, "kept")])
+    with pytest.raises(RuntimeError):
+        with database.transaction(write=True, pipelined=True) as tx:
+            tx.execute("UPDATE secrets SET version_seq = 7 WHERE arn = ?", (arn,))
+            tx.defer([_insert(arn, "never")])
+            raise RuntimeError("the caller's own error")
+    with database.transaction() as tx:
+        repo = Repository(tx)
+        assert [v.version_id for v in repo.versions(arn)] == ["kept"]
+        secret = repo.secret_by_arn(arn)
+        assert secret is not None and secret.version_seq == 5
+
+
+def test_put_secret_value_round_trips_on_postgres(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """PostgreSQL: BEGIN, the lock and the read in one round trip, the writes and the COMMIT
+    in another (14 round trips before)."""
+    url = new_database(request, "postgres", "trips")
+    assert url is not None
+    db = Database(url)
+    db.migrate()
+    clock = FixedClock(NOW)
+    root = RootKeyring({1: aead.new_key()}, 1)
+    service = SecretsService(
+        db,
+        Keyring(root, clock),
+        clock,
+        TokenCodec(root),
+        Authorizer(db, clock, GenerationWatch(db)),
+    )
+    ctx = _root_context()
+    service.create_secret(
+        ctx,
+        name="trips",
+        token=str(uuid.uuid4()),
+        description=None,
+        kms_key_id=None,
+        secret_string="v0",
+        secret_binary=None,
+        tags=None,
+    )
+
+    def put() -> None:
+        service.put_secret_value(
+            ctx,
+            secret_id="trips",
+            token=str(uuid.uuid4()),
+            secret_string="v",
+            secret_binary=None,
+            version_stages=None,
+        )
+
+    put()
+    session = db._pg_session()
+    assert session.conn is not None
+    trace = tmp_path / "trace"
+    with trace.open("w") as out:
+        session.conn.pgconn.trace(out.fileno())
+        try:
+            put()
+        finally:
+            session.conn.pgconn.untrace()
+    db.close()
+    sent = [line.split("\t")[3].split()[0] for line in trace.read_text().splitlines()]
+    # Every round trip ends with a Sync (extended protocol) or is a simple Query.
+    assert sent.count("Sync") == 2
+    assert "Query" not in sent

@@ -694,7 +694,8 @@ class SecretsService:
             # InvalidRequestException, as AWS answers (quoted by Terraform users); moto says
             # InvalidParameterException.
             raise invalid_request("You must provide either SecretString or SecretBinary.")
-        with self._db.transaction(write=True) as tx:
+        # Pipelined: on PostgreSQL, BEGIN goes with the read and the writes with the COMMIT.
+        with self._db.transaction(write=True, pipelined=True) as tx:
             repo = Repository(tx)
             target = self._get_for_write(repo, ctx, secret_id, SM_PUT, token)
             labels = self._new_version(

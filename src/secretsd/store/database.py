@@ -54,6 +54,7 @@ class Tx(Protocol):
     def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int: ...
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
     def batch(self, statements: Sequence[Statement]) -> list[list[Row]]: ...
+    def defer(self, statements: Sequence[Statement]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,10 @@ class _SqliteTx:
     def batch(self, statements: Sequence[Statement]) -> list[list[Row]]:
         return [self._conn.execute(sql, params).fetchall() for sql, params in statements]
 
+    def defer(self, statements: Sequence[Statement]) -> None:
+        for sql, params in statements:
+            self._conn.execute(sql, params)
+
 
 class _PostgresTx:
     dialect = "postgres"
@@ -162,6 +167,82 @@ class _PostgresTx:
                 for sql, params in statements
             ]
         return [c.fetchall() if c.description is not None else [] for c in cursors]
+
+    def defer(self, statements: Sequence[Statement]) -> None:
+        self.batch(statements)
+
+
+def _results(cursor: psycopg.Cursor[Any]) -> list[Row]:
+    return cursor.fetchall() if cursor.description is not None else []
+
+
+class _PipelinedPostgresTx(_PostgresTx):
+    """A PostgreSQL transaction whose BEGIN goes out with its first statements, and whose
+    deferred statements go out with its COMMIT: a transaction that reads once, then writes, is
+    two round trips (Database.transaction(pipelined=True))."""
+
+    def __init__(self, conn: psycopg.Connection[Any], statements: dict[str, str]) -> None:
+        super().__init__(conn, statements)
+        self.begun = False
+        self._deferred: list[Statement] = []
+
+    def _send(self, statements: Sequence[Statement]) -> list[psycopg.Cursor[Any]]:
+        """BEGIN (the first time) and what was deferred, then `statements`, in one pipeline;
+        the cursors of `statements`, their results received."""
+        head: list[Statement] = [] if self.begun else [("BEGIN", ())]
+        head += self._deferred
+        self._deferred = []
+        self.begun = True
+        todo = [*head, *statements]
+        if len(todo) == 1:
+            sql, params = todo[0]
+            return [self._conn.execute(self._sql(sql), params, prepare=True)]
+        with self._conn.pipeline():
+            cursors = [
+                self._conn.execute(self._sql(sql), params, prepare=True) for sql, params in todo
+            ]
+        return cursors[len(head) :]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        if sql.startswith("SELECT pg_notify("):
+            self.notified = True
+        self._send([(sql, params)])
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return self._send([(sql, params)])[0].fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._send([(sql, params)])[0].fetchall()
+
+    def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._send([(sql, params)])[0].rowcount
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._send([(sql, row) for row in rows])
+
+    def batch(self, statements: Sequence[Statement]) -> list[list[Row]]:
+        return [_results(c) for c in self._send(statements)]
+
+    def defer(self, statements: Sequence[Statement]) -> None:
+        # Statements whose results nobody reads: they go out with the next statement that is
+        # read, or with the COMMIT. An error in one still fails the transaction (at that point).
+        for sql, _ in statements:
+            if sql.startswith("SELECT pg_notify("):
+                self.notified = True
+        self._deferred.extend(statements)
+
+    def commit(self) -> None:
+        if self.begun or self._deferred:
+            self._send([("COMMIT", ())])
+
+    def rollback(self) -> None:
+        """After an error: end the transaction if the server has one open (a broken connection
+        is the caller's to replace)."""
+        self._deferred = []
+        status = self._conn.info.transaction_status
+        if status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
+            with suppress(psycopg.Error):
+                self._conn.execute("ROLLBACK")
 
 
 class _PgSession:
@@ -320,7 +401,11 @@ class Database:
                 self._notified_writes += 1
 
     @contextmanager
-    def transaction(self, write: bool = False) -> Iterator[Tx]:
+    def transaction(self, write: bool = False, *, pipelined: bool = False) -> Iterator[Tx]:
+        """`pipelined` (PostgreSQL; the same as without on SQLite): the BEGIN goes with the first
+        statement, statements deferred (Tx.defer) with the COMMIT, so a transaction that reads
+        once and then writes makes two round trips instead of four or more. For transactions
+        that read what they need first and catch no database error half-way."""
         if self.dialect == "sqlite":
             conn = self._sqlite_conn()
             if conn.in_transaction:
@@ -364,6 +449,9 @@ class Database:
             return
         session = self._pg_session()
         pg = self._pg_conn(session)
+        if pipelined and pg.info.transaction_status == pq.TransactionStatus.IDLE:
+            yield from self._pipelined(session, pg, write)
+            return
         try:
             with pg.transaction():
                 tx = _PostgresTx(pg, self._statements)
@@ -382,6 +470,30 @@ class Database:
         except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as exc:
             # Lost connection, a server shutting down, or (after a failover) a primary turned
             # standby: start over on a fresh connection to whichever host is primary now.
+            session.discard()
+            raise StoreUnavailable(_first_line(exc)) from exc
+
+    def _pipelined(
+        self, session: _PgSession, pg: psycopg.Connection[Any], write: bool
+    ) -> Iterator[Tx]:
+        tx = _PipelinedPostgresTx(pg, self._statements)
+        try:
+            try:
+                yield tx
+                warnings_before_commit = session.commit_warnings
+                tx.commit()
+            except BaseException:
+                tx.rollback()
+                raise
+            if session.commit_warnings != warnings_before_commit:
+                # As in transaction(): committed without the synchronous standby's word.
+                session.discard()
+                raise StoreUnavailable("commit not confirmed by a synchronous standby")
+            if write or tx.notified:
+                self._count_write(tx.notified)
+        except psycopg.errors.IntegrityError as exc:
+            raise StoreConflict(str(exc)) from exc
+        except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as exc:
             session.discard()
             raise StoreUnavailable(_first_line(exc)) from exc
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from secretsd.store.database import Row, Tx
+from secretsd.store.database import Row, Statement, Tx
 from secretsd.store.events import new_event_id
 
 IN_PROGRESS = "InProgress"
@@ -16,7 +16,7 @@ FAILED = "Failed"
 
 # Whether the secret (both `?`: its ARN) has replicas its writes must reach: Region replicas, or
 # cross-account ones still linked to it.
-REPLICATED = (
+_REPLICATED = (
     "(EXISTS (SELECT 1 FROM replicas WHERE primary_arn = ?)"
     " OR EXISTS (SELECT 1 FROM cross_account_replicas WHERE primary_arn = ?"
     " AND linked = 1 AND promoted = 0))"
@@ -128,9 +128,13 @@ class ReplicaRepository:
 
     def enqueue_if_replicated(self, primary_arn: str, now_ms: int) -> None:
         """One statement on every write of a secret: an outbox entry only when it has replicas."""
-        self.tx.execute(
+        self.tx.execute(*self.enqueue_if_replicated_statement(primary_arn, now_ms))
+
+    @staticmethod
+    def enqueue_if_replicated_statement(primary_arn: str, now_ms: int) -> Statement:
+        return (
             "INSERT INTO replication_outbox (entry_id, primary_arn, created_ms)"
-            f" SELECT ?, ?, ? WHERE {REPLICATED}",
+            f" SELECT ?, ?, ? WHERE {_REPLICATED}",
             (new_event_id(now_ms), primary_arn, now_ms, primary_arn, primary_arn),
         )
 

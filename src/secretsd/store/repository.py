@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from secretsd.store.database import Row, Statement, Tx
 from secretsd.store.iam_repository import IamRepository
 from secretsd.store.records import AccessKeyRecord, KeyRecord, SecretRecord, VersionRecord
-from secretsd.store.replicas import REPLICATED, ReplicaRepository
+from secretsd.store.replicas import ReplicaRepository
 
 _SECRET_COLUMNS = (
     "arn, account_id, region, name, description, kms_key_id, secret_type, created_ms,"
@@ -597,32 +597,25 @@ class Repository:
         last_changed_ms: int,
         retention: tuple[int, int] | None,
     ) -> None:
-        """Everything a new version writes, sent together (one round trip on PostgreSQL): the
-        version (`fill`: the value of a value-less placeholder), the labels that change, the
-        secret's version counter and LastChangedDate, and with `retention` (cut-off ms, how many
-        to keep) the versions retention deletes (purge_retired). An outbox entry follows when
-        the secret has replicas."""
+        """Everything a new version writes, deferred (Tx.defer: on PostgreSQL it goes out with
+        the COMMIT): the version (`fill`: the value of a value-less placeholder), the labels
+        that change, the secret's version counter and LastChangedDate, an outbox entry if the
+        secret has replicas, and with `retention` (cut-off ms, how many to keep) the versions
+        retention deletes (purge_retired)."""
         statements = [_fill_version(version) if fill else _insert_version(version)]
         statements += _stage_changes(version.secret_arn, old_stages, new_stages)
         statements.append(
             (
-                "UPDATE secrets SET version_seq = ?, last_changed_ms = ? WHERE arn = ?"
-                f" RETURNING {REPLICATED} AS replicated",
-                (
-                    version.seq,
-                    last_changed_ms,
-                    version.secret_arn,
-                    version.secret_arn,
-                    version.secret_arn,
-                ),
+                "UPDATE secrets SET version_seq = ?, last_changed_ms = ? WHERE arn = ?",
+                (version.seq, last_changed_ms, version.secret_arn),
             )
         )
-        counter = len(statements) - 1
+        statements.append(
+            ReplicaRepository.enqueue_if_replicated_statement(version.secret_arn, last_changed_ms)
+        )
         if retention is not None:
             statements.append(_purge_retired(version.secret_arn, *retention))
-        updated = self.tx.batch(statements)[counter]
-        if updated and updated[0]["replicated"]:
-            ReplicaRepository(self.tx).enqueue(version.secret_arn, last_changed_ms)
+        self.tx.defer(statements)
 
     # -- versions and stages ------------------------------------------------------------------
     def version(self, secret_arn: str, version_id: str) -> VersionRecord | None:
