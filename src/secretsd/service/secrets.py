@@ -718,7 +718,7 @@ class SecretsService:
         value = self._value(secret_string, secret_binary)
         if value is not None and token is None:
             raise invalid_request(MSG_TOKEN_REQUIRED)
-        with self._db.transaction(write=True) as tx:
+        with self._db.transaction(write=True, pipelined=True) as tx:
             repo = Repository(tx)
             keys: dict[str, ContextValue] = {}
             if description is not None:
