@@ -1,6 +1,7 @@
 """How a new version is written, at the store level, on SQLite and PostgreSQL: retention's SQL
-selects exactly what staging.versions_to_purge (AWS's rule in Python) would on any history, and
-PutSecretValue stays within its statement budget."""
+selects exactly what staging.versions_to_purge (AWS's rule in Python) would on any history;
+labels are written as a diff; a batch and a pipelined transaction keep their order and fail as
+a whole; PutSecretValue stays within its statements (SQLite) and round trips (PostgreSQL)."""
 
 from __future__ import annotations
 
