@@ -378,14 +378,14 @@ class Database:
                 # handler would poll with sleeps of up to 100 ms (seen as a 600 ms p99).
                 fcntl.flock(self._writer_lock_fd(), fcntl.LOCK_EX)
             changes = conn.total_changes
-            tx = _SqliteTx(conn)
+            sqlite_tx = _SqliteTx(conn)
             try:
                 # IMMEDIATE takes the write lock up front, so a writer never fails half-way
                 # when upgrading from a read lock.
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                self._open_tx = tx
+                self._open_tx = sqlite_tx
                 try:
-                    yield tx
+                    yield sqlite_tx
                 except sqlite3.IntegrityError as exc:
                     conn.execute("ROLLBACK")
                     raise StoreConflict(str(exc)) from exc
@@ -401,7 +401,7 @@ class Database:
                     # empty the workers' value and policy caches (the replication dispatcher
                     # looked at its outbox this way 20 times a second).
                     if not bookkeeping and (conn.total_changes != changes or conn.in_transaction):
-                        self._count_sqlite_write(None if tx.anything else tx.scopes)
+                        self._count_sqlite_write(None if sqlite_tx.anything else sqlite_tx.scopes)
                     fcntl.flock(self._writer_lock_fd(), fcntl.LOCK_UN)
             if self._group is not None and write:
                 # Even one that changed no row: total_changes would miss DDL, and the fsync of a
