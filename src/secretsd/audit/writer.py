@@ -146,7 +146,11 @@ class AuditWriter:
         self._wake = asyncio.Event()
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._options.flush_seconds)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation
+                # that arrives as the wait ends (with a wake set at every batch, often), and the
+                # writer would then never stop (seen in bench/profile_get.py).
+                async with asyncio.timeout(self._options.flush_seconds):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()

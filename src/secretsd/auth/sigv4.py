@@ -342,7 +342,68 @@ def _query_pairs(query: bytes) -> list[tuple[bytes, bytes]]:
     return pairs
 
 
-def parse_credential(req: HttpRequest) -> Credential:
+_SIGNATURE_PART = ", Signature="
+
+
+class HeaderCache:
+    """What parsing an Authorization header learns besides its signature (the credential scope
+    and the signed headers), by the header's text before ", Signature=", and the last
+    X-Amz-Date read. A client signs its requests with the same scope and headers, only the
+    signature and the date change, so most requests skip the parse. Holds nothing secret: only
+    what the header shows in clear. Only parses that succeeded are kept, so errors are still
+    found (and worded) by the full parse."""
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self._scopes: dict[str, tuple[list[str], tuple[str, ...]]] = {}
+        self._maxsize = maxsize
+        self._date: tuple[str, datetime | None] = ("", None)
+
+    def lookup(self, header: str, amz_date: bytes | None, token: bytes | None) -> Credential | None:
+        cut = header.rfind(_SIGNATURE_PART)
+        if cut < 0 or amz_date is None:
+            return None
+        known = self._scopes.get(header[:cut])
+        if known is None:
+            return None
+        signature = header[cut + len(_SIGNATURE_PART) :]
+        # A signature with a separator in it would be split by the full parse.
+        if not signature or not signature.isalnum():
+            return None
+        timestamp = amz_date.decode("latin-1")
+        last, moment = self._date
+        if timestamp != last:
+            moment = _parse_iso_basic(timestamp)
+            if moment is None:
+                return None
+            self._date = (timestamp, moment)
+        assert moment is not None
+        (key_id, scope_date, region, service, terminator), signed = known
+        return Credential(
+            access_key_id=key_id,
+            date=scope_date,
+            region=region,
+            service=service,
+            signed_headers=signed,
+            signature=signature,
+            amz_date=moment,
+            security_token=token.decode("latin-1") if token is not None else None,
+            presigned=False,
+            expires=None,
+            terminator=terminator,
+            timestamp=timestamp,
+        )
+
+    def learn(self, header: str, cred: Credential) -> None:
+        cut = header.rfind(_SIGNATURE_PART)
+        if cut < 0 or header[cut + len(_SIGNATURE_PART) :] != cred.signature:
+            return
+        if len(self._scopes) >= self._maxsize:
+            self._scopes.clear()
+        scope = [cred.access_key_id, cred.date, cred.region, cred.service, cred.terminator]
+        self._scopes[header[:cut]] = (scope, cred.signed_headers)
+
+
+def parse_credential(req: HttpRequest, cache: HeaderCache | None = None) -> Credential:
     """The caller's claimed credential, or the ServiceError AWS gives for missing/malformed auth.
 
     Checks, in AWS's order ([dynalite]): presence of auth, key=value syntax, required parts,
@@ -371,7 +432,15 @@ def parse_credential(req: HttpRequest) -> Credential:
         if algorithm is not None:
             # Both mechanisms at once: [scratch] refuses with a bare signature mismatch.
             raise _error(INVALID_SIGNATURE, MSG_SIGNATURE_MISMATCH)
-        return _from_header(authorization.decode("latin-1"), amz_date, http_date, token)
+        header = authorization.decode("latin-1")
+        if cache is None:
+            return _from_header(header, amz_date, http_date, token)
+        cred = cache.lookup(header, amz_date, token)
+        if cred is None:
+            cred = _from_header(header, amz_date, http_date, token)
+            if amz_date is not None:
+                cache.learn(header, cred)
+        return cred
     if algorithm is not None:
         return _from_query(algorithm, params, token)
     raise _missing_token()

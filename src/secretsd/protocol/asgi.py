@@ -173,6 +173,7 @@ class ApiApp:
         self._max_body = max_body_bytes
         self._now = now
         self._signing_keys = sigv4.SigningKeyCache()
+        self._header_cache = sigv4.HeaderCache()
         self._background = tuple(background)
         self._tasks: list[asyncio.Task[None]] = []
         self._mounts = tuple(mounts)
@@ -527,7 +528,7 @@ class ApiApp:
             headers=headers,
             body=body,
         )
-        cred = sigv4.parse_credential(request)
+        cred = sigv4.parse_credential(request, self._header_cache)
         seen.access_key_id, seen.region = cred.access_key_id, cred.region
         # AWS checks the clock and the credential scope before it looks the key up.
         now = self._now()

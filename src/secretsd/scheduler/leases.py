@@ -29,7 +29,7 @@ class LeaseKeeper:
 
     def acquire(self, name: str, ttl_seconds: float) -> Lease | None:
         """The lease (taken or renewed) until now + ttl, or None while another holds it."""
-        with self._db.transaction(write=True) as tx:
+        with self._db.transaction(write=True, bookkeeping=True) as tx:
             return LeaseRepository(tx).acquire(
                 name, self.holder, self._clock.now_ms(), int(ttl_seconds * 1000)
             )
@@ -58,5 +58,5 @@ class LeaseKeeper:
 
     def release(self, name: str) -> None:
         self._held.pop(name, None)
-        with self._db.transaction(write=True) as tx:
+        with self._db.transaction(write=True, bookkeeping=True) as tx:
             LeaseRepository(tx).release(name, self.holder)

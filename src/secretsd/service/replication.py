@@ -56,6 +56,10 @@ SM_REMOVE_REGIONS = "secretsmanager:RemoveRegionsFromReplication"
 SM_STOP_REPLICATION = "secretsmanager:StopReplicationToReplica"
 EVENT_SOURCE = "secretsmanager.amazonaws.com"
 LEASE = "replication"
+# The dispatcher's lease, renewed at half of it: each renewal is a write every other worker's
+# SQLite connection sees as a change (its data_version), which empties their caches, so not too
+# often; a worker that dies hands dispatching over to another within this time.
+DISPATCH_LEASE_SECONDS = 10.0
 MSG_INVALID_REGION = "Invalid replica region."
 # The peer answers this code when the replica there was promoted (StopReplicationToReplica).
 PROMOTED_CODE = "ReplicaPromotedException"
@@ -931,7 +935,7 @@ def replication_loop(
             """Whether this worker dispatches now (taking or renewing the lease)."""
             nonlocal next_retry_ms
             # Renewed at half its ttl: an idle tick does not write (ADR 0006).
-            if not leases.keep(LEASE, ttl_seconds=max(2.0, tick_seconds * 20)):
+            if not leases.keep(LEASE, ttl_seconds=max(DISPATCH_LEASE_SECONDS, tick_seconds * 20)):
                 return False
             if clock.now_ms() >= next_retry_ms:
                 service.retry_failed()

@@ -665,7 +665,10 @@ def rotation_loop(
                 log_failed_pass(log, "rotation scheduling", exc)
             service.wake.clear()
             try:
-                await asyncio.wait_for(service.wake.wait(), tick_seconds)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation
+                # that arrives as the wait ends, and the task would then never stop.
+                async with asyncio.timeout(tick_seconds):
+                    await service.wake.wait()
             except TimeoutError:
                 pass
 

@@ -152,6 +152,9 @@ MSG_KMS_DENIED = "Access to KMS is not allowed"
 @dataclass(frozen=True, slots=True)
 class _Cached:
     token: tuple[int, int]
+    # Database.scope_version of the secret when it was read: its own writes declared as only
+    # its own (a PutSecretValue, say) invalidate this entry, and no other secret's.
+    scope_version: int
     expires_ms: int
     value: SecretValue
 
@@ -698,6 +701,9 @@ class SecretsService:
         with self._db.transaction(write=True, pipelined=True) as tx:
             repo = Repository(tx)
             target = self._get_for_write(repo, ctx, secret_id, SM_PUT, token)
+            # A new version and its labels: the secret's own rows (and the replication outbox
+            # and event rows, which no cache holds).
+            tx.changes_only(target.secret.arn)
             labels = self._new_version(
                 repo, ctx, target, token, value[0], value[1], version_stages, self._clock.now_ms()
             )
@@ -803,6 +809,7 @@ class SecretsService:
             if (
                 hit is not None
                 and hit.token == token
+                and hit.scope_version == self._db.scope_version(hit.value.secret.arn)
                 and hit.expires_ms > self._clock.now_ms()
                 and version_stage in (None, *hit.value.stages)
             ):
@@ -818,8 +825,13 @@ class SecretsService:
         if token is not None:
             if len(self._value_cache) >= VALUE_CACHE_MAX:
                 self._value_cache.clear()
+            # Read after the token and within this synchronous call: nothing of this process
+            # committed between the read and this look at the secret's own writes.
             self._value_cache[cache_key] = _Cached(
-                token, self._clock.now_ms() + self._value_cache_ms, result
+                token,
+                self._db.scope_version(result.secret.arn),
+                self._clock.now_ms() + self._value_cache_ms,
+                result,
             )
         self._note_access(result)
         return result
@@ -887,6 +899,7 @@ class SecretsService:
         # Not waited for: the read is answered without an fsync of its own (a power cut in the
         # next few milliseconds could lose the day's first access, never a secret's data).
         with unawaited_commits(), self._db.transaction(write=True) as tx:
+            tx.changes_only(value.secret.arn)
             Repository(tx).touch_accessed(value.secret.arn, value.version.version_id, today)
 
     def batch_get_secret_value(
