@@ -12,31 +12,18 @@ from typing import Any
 
 import pytest
 
-from secretsd.auth.identity import Identity
 from secretsd.clock import FixedClock
 from secretsd.crypto import aead
 from secretsd.crypto.rootkey import RootKeyring
 from secretsd.kms.keyring import Keyring
 from secretsd.scheduler.leases import LeaseKeeper
 from secretsd.service.authorization import Authorizer, GenerationWatch
-from secretsd.service.context import CallContext
 from secretsd.service.pagination import TokenCodec
 from secretsd.service.secrets import SecretsService
 from secretsd.store.database import Database
+from support.contexts import ROOT_CTX
 
-CTX = CallContext(
-    Identity(
-        account_id="111122223333",
-        arn="arn:aws:iam::111122223333:root",
-        principal_arn="arn:aws:iam::111122223333:root",
-        principal_type="Account",
-        userid="111122223333",
-        owner_kind="root",
-        owner_name="",
-        access_key_id="AKIAEXAMPLEROOT00000",
-    ),
-    "us-east-1",
-)
+CTX = ROOT_CTX
 START_MS = 1_800_000_000_000
 
 

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from secretsd.auth.identity import Identity
 from secretsd.clock import FixedClock
 from secretsd.crypto import aead
 from secretsd.crypto.rootkey import RootKeyring
@@ -26,6 +25,7 @@ from secretsd.service.secrets import SecretsService
 from secretsd.store.database import Database, StoreConflict
 from secretsd.store.records import SecretRecord, VersionRecord
 from secretsd.store.repository import Repository
+from support.contexts import ROOT_CTX
 from support.factories import new_database
 
 NOW = 1_800_000_000_000
@@ -144,20 +144,7 @@ def test_replace_stages_writes_only_what_changed(database: Database) -> None:
 
 
 def _root_context() -> CallContext:
-    # The account's root user: no identity policy limits it (permissions are not tested here).
-    return CallContext(
-        Identity(
-            account_id="111122223333",
-            arn="arn:aws:iam::111122223333:root",
-            principal_arn="arn:aws:iam::111122223333:root",
-            principal_type="Account",
-            userid="111122223333",
-            owner_kind="root",
-            owner_name="",
-            access_key_id="AKIAEXAMPLEROOT00000",
-        ),
-        "us-east-1",
-    )
+    return ROOT_CTX
 
 
 def test_put_secret_value_statements(tmp_path: Path) -> None:
