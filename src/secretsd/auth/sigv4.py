@@ -377,21 +377,8 @@ class HeaderCache:
                 return None
             self._date = (timestamp, moment)
         assert moment is not None
-        (key_id, scope_date, region, service, terminator), signed = known
-        return Credential(
-            access_key_id=key_id,
-            date=scope_date,
-            region=region,
-            service=service,
-            signed_headers=signed,
-            signature=signature,
-            amz_date=moment,
-            security_token=token.decode("latin-1") if token is not None else None,
-            presigned=False,
-            expires=None,
-            terminator=terminator,
-            timestamp=timestamp,
-        )
+        scope, signed = known
+        return _header_credential(scope, signed, signature, moment, timestamp, token)
 
     def learn(self, header: str, cred: Credential) -> None:
         cut = header.rfind(_SIGNATURE_PART)
@@ -492,13 +479,31 @@ def _from_header(
 
     if algorithm != ALGORITHM:
         raise _unsupported_algorithm(algorithm)
-    key_id, scope_date, region, service, terminator = _split_scope(credential)
+    return _header_credential(
+        _split_scope(credential),
+        _signed_header_names(fields["SignedHeaders"]),
+        signature,
+        moment,
+        timestamp,
+        token,
+    )
+
+
+def _header_credential(
+    scope: list[str],
+    signed: tuple[str, ...],
+    signature: str,
+    moment: datetime,
+    timestamp: str,
+    token: bytes | None,
+) -> Credential:
+    key_id, scope_date, region, service, terminator = scope
     return Credential(
         access_key_id=key_id,
         date=scope_date,
         region=region,
         service=service,
-        signed_headers=_signed_header_names(fields["SignedHeaders"]),
+        signed_headers=signed,
         signature=signature,
         amz_date=moment,
         security_token=token.decode("latin-1") if token is not None else None,
