@@ -520,32 +520,18 @@ class Database:
         if pipelined and pg.info.transaction_status == pq.TransactionStatus.IDLE:
             yield from self._pipelined(session, pg, write)
             return
-        try:
+        with _pg_errors(session):
             with pg.transaction():
                 tx = _PostgresTx(pg, self._statements)
                 yield tx
                 warnings_before_commit = session.commit_warnings
-            if session.commit_warnings != warnings_before_commit:
-                # COMMIT returned, but with a warning: on a synchronous cluster that is the
-                # cancelled wait for the standby, so the write is not known to survive the
-                # primary. Not acknowledged: the client retries (idempotently, by its token).
-                session.discard()
-                raise StoreUnavailable("commit not confirmed by a synchronous standby")
-            if write or tx.notified:
-                self._count_write(tx.notified)
-        except psycopg.errors.IntegrityError as exc:
-            raise StoreConflict(str(exc)) from exc
-        except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as exc:
-            # Lost connection, a server shutting down, or (after a failover) a primary turned
-            # standby: start over on a fresh connection to whichever host is primary now.
-            session.discard()
-            raise StoreUnavailable(_first_line(exc)) from exc
+            self._pg_committed(session, warnings_before_commit, write, tx.notified)
 
     def _pipelined(
         self, session: _PgSession, pg: psycopg.Connection[Any], write: bool
     ) -> Iterator[Tx]:
         tx = _PipelinedPostgresTx(pg, self._statements)
-        try:
+        with _pg_errors(session):
             try:
                 yield tx
                 warnings_before_commit = session.commit_warnings
@@ -553,17 +539,19 @@ class Database:
             except BaseException:
                 tx.rollback()
                 raise
-            if session.commit_warnings != warnings_before_commit:
-                # As in transaction(): committed without the synchronous standby's word.
-                session.discard()
-                raise StoreUnavailable("commit not confirmed by a synchronous standby")
-            if write or tx.notified:
-                self._count_write(tx.notified)
-        except psycopg.errors.IntegrityError as exc:
-            raise StoreConflict(str(exc)) from exc
-        except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as exc:
+            self._pg_committed(session, warnings_before_commit, write, tx.notified)
+
+    def _pg_committed(
+        self, session: _PgSession, warnings_before_commit: int, write: bool, notified: bool
+    ) -> None:
+        if session.commit_warnings != warnings_before_commit:
+            # COMMIT returned, but with a warning: on a synchronous cluster that is the
+            # cancelled wait for the standby, so the write is not known to survive the
+            # primary. Not acknowledged: the client retries (idempotently, by its token).
             session.discard()
-            raise StoreUnavailable(_first_line(exc)) from exc
+            raise StoreUnavailable("commit not confirmed by a synchronous standby")
+        if write or notified:
+            self._count_write(notified)
 
     def executescript(self, script: str) -> None:
         """A SQLite script in one transaction (schema set-up of a side file)."""
@@ -687,6 +675,20 @@ class Database:
 def known_migrations() -> list[str]:
     """The ids of every migration this version of secretsd knows, in file order."""
     return [m.id for m in read_migrations(str(MIGRATIONS_DIR))]
+
+
+@contextmanager
+def _pg_errors(session: _PgSession) -> Iterator[None]:
+    """PostgreSQL's errors in the store's terms. A lost connection, a server shutting down, or
+    (after a failover) a primary turned standby: the session's connection is dropped, so the
+    next transaction starts over on a fresh one to whichever host is primary now."""
+    try:
+        yield
+    except psycopg.errors.IntegrityError as exc:
+        raise StoreConflict(str(exc)) from exc
+    except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as exc:
+        session.discard()
+        raise StoreUnavailable(_first_line(exc)) from exc
 
 
 def _dropped(conn: psycopg.Connection[Any]) -> bool:
