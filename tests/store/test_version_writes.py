@@ -147,6 +147,17 @@ def _root_context() -> CallContext:
     return ROOT_CTX
 
 
+def _service(db: Database, clock: FixedClock) -> SecretsService:
+    root = RootKeyring({1: aead.new_key()}, 1)
+    return SecretsService(
+        db,
+        Keyring(root, clock),
+        clock,
+        TokenCodec(root),
+        Authorizer(db, clock, GenerationWatch(db)),
+    )
+
+
 def test_put_secret_value_statements(tmp_path: Path) -> None:
     """PutSecretValue on SQLite: one read (secret, labels, token, key, cross-account link), the
     version, the labels that move, the secret's counter, the outbox entry if it has replicas;
@@ -154,14 +165,7 @@ def test_put_secret_value_statements(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'put.db'}")
     db.migrate()
     clock = FixedClock(NOW)
-    root = RootKeyring({1: aead.new_key()}, 1)
-    service = SecretsService(
-        db,
-        Keyring(root, clock),
-        clock,
-        TokenCodec(root),
-        Authorizer(db, clock, GenerationWatch(db)),
-    )
+    service = _service(db, clock)
     ctx = _root_context()
 
     def put(value: str) -> None:
@@ -295,14 +299,7 @@ def test_put_secret_value_round_trips_on_postgres(
     db = Database(url)
     db.migrate()
     clock = FixedClock(NOW)
-    root = RootKeyring({1: aead.new_key()}, 1)
-    service = SecretsService(
-        db,
-        Keyring(root, clock),
-        clock,
-        TokenCodec(root),
-        Authorizer(db, clock, GenerationWatch(db)),
-    )
+    service = _service(db, clock)
     ctx = _root_context()
     service.create_secret(
         ctx,
