@@ -117,6 +117,39 @@ def test_a_put_invalidates_only_its_own_secret(workers: tuple[Worker, Worker]) -
     assert a.misses == 1  # still cached
 
 
+def test_label_moves_and_updates_invalidate_only_their_own_secret(
+    workers: tuple[Worker, Worker],
+) -> None:
+    a, _ = workers
+    for name in ("x", "y"):
+        a.create(name, f"{name}0")
+    a.put("x", "x1")
+    _warm(a, "x", "y")
+    versions = a.service.list_secret_version_ids(
+        CTX, secret_id="x", max_results=None, next_token=None, include_deprecated=False
+    )[1].items
+    previous = next(v.version.version_id for v in versions if "AWSPREVIOUS" in v.stages)
+    current = next(v.version.version_id for v in versions if "AWSCURRENT" in v.stages)
+    a.service.update_secret_version_stage(
+        CTX, secret_id="x", version_stage="AWSCURRENT", move_to=previous, remove_from=current
+    )
+    assert a.get("x") == "x0"  # AWSCURRENT moved back
+    assert a.get("y") == "y0"
+    assert a.misses == 1
+    a.service.update_secret(
+        CTX,
+        secret_id="x",
+        token=str(uuid.uuid4()),
+        description="changed",
+        kms_key_id=None,
+        secret_string="x2",
+        secret_binary=None,
+    )
+    assert a.get("x") == "x2"
+    assert a.get("y") == "y0"
+    assert a.misses == 2
+
+
 def test_lease_renewals_invalidate_nothing(workers: tuple[Worker, Worker]) -> None:
     a, _ = workers
     a.create("x", "x0")

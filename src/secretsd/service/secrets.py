@@ -732,6 +732,9 @@ class SecretsService:
             if kms_key_id is not None:
                 keys["secretsmanager:KmsKeyId"] = kms_key_id
             secret = self._get(repo, ctx, secret_id, SM_UPDATE, keys=keys, for_update=True)
+            # The secret's own rows (its re-encrypted versions too) and, with a value, the
+            # replication outbox: ADR 0008.
+            tx.changes_only(secret.arn)
             changes: dict[str, Any] = {}
             if description is not None:
                 changes["description"] = description or None
@@ -1073,6 +1076,7 @@ class SecretsService:
                 keys={"secretsmanager:VersionStage": version_stage},
                 for_update=True,
             )
+            tx.changes_only(secret.arn)  # its labels and its row (ADR 0008)
             existing = repo.version_ids_among(
                 secret.arn, [v for v in (move_to, remove_from) if v is not None]
             )
