@@ -99,10 +99,8 @@ class DatabaseUrl:
 class _SqliteTx:
     dialect = "sqlite"
 
-    def __init__(self, conn: sqlite3.Connection, outer: _SqliteTx | None = None) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        # A transaction joined to an open one (`outer`) declares its scopes on that one.
-        self._outer = outer
         # None: nothing declared, the commit counts as a change to anything.
         self.scopes: set[str] | None = None
         # Set by a nested write that declared nothing: whatever is declared, anything changed.
@@ -113,10 +111,9 @@ class _SqliteTx:
         secret's ARN) and to scopes it declares the same way: its commit then leaves cached
         reads of everything else valid (Database.scope_version), where an undeclared write
         transaction invalidates them all. Only for what no cache holds beyond those scopes."""
-        target = self._outer or self
-        if target.scopes is None:
-            target.scopes = set()
-        target.scopes.add(scope)
+        if self.scopes is None:
+            self.scopes = set()
+        self.scopes.add(scope)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._conn.execute(sql, params)
@@ -466,11 +463,10 @@ class Database:
                 # check loading policies mid-operation): join it, as PostgreSQL's nested
                 # transaction() (a savepoint) does.
                 outer = self._open_tx
-                if not write or bookkeeping or outer is None:
-                    yield _SqliteTx(conn, outer)
-                    return
                 joined = _SqliteTx(conn)
                 yield joined
+                if not write or bookkeeping or outer is None:
+                    return
                 # A nested write that declared nothing makes the whole commit a change to
                 # anything; what it declared joins the outer transaction's scopes.
                 if joined.scopes is None:
