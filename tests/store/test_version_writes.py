@@ -233,6 +233,11 @@ def test_a_batch_runs_in_order_and_fails_whole(database: Database) -> None:
         [(2,)],
         [(arn.rsplit(":", 1)[1],)],
     ]
+    with database.transaction() as tx:
+        # One statement: the same shape, a list of results (the PostgreSQL shortcut once
+        # returned the rows alone).
+        alone = tx.batch([("SELECT version_seq FROM secrets WHERE arn = ?", (arn,))])
+    assert [[tuple(dict(r).values()) for r in rows] for rows in alone] == [[(2,)]]
     with pytest.raises(StoreConflict):
         with database.transaction(write=True) as tx:
             tx.execute("UPDATE secrets SET version_seq = 10 WHERE arn = ?", (arn,))

@@ -182,14 +182,13 @@ class _PostgresTx:
         # all of them (a failing one raises here, and the transaction rolls back).
         if len(statements) == 1:
             sql, params = statements[0]
-            cursor = self._conn.execute(self._sql(sql), params, prepare=True)
-            return cursor.fetchall() if cursor.description is not None else []
+            return [_results(self._conn.execute(self._sql(sql), params, prepare=True))]
         with self._conn.pipeline():
             cursors = [
                 self._conn.execute(self._sql(sql), params, prepare=True)
                 for sql, params in statements
             ]
-        return [c.fetchall() if c.description is not None else [] for c in cursors]
+        return [_results(c) for c in cursors]
 
     def defer(self, statements: Sequence[Statement]) -> None:
         self.batch(statements)
