@@ -275,6 +275,26 @@ class AccountSummary(NamedTuple):
     secrets: int
 
 
+def _joined_records(
+    values: list[Any],
+) -> tuple[SecretRecord, VersionRecord | None, KeyRecord | None]:
+    """The secret, version and key of one row of a read joining them (_READ_SQL, _WRITE_SQL):
+    the column lists are in the records' field order, so records build positionally."""
+    secret_values = values[:_V0]
+    secret_values[_TAGS] = _decode_tags(secret_values[_TAGS])
+    version = None
+    if values[_V0 + 1] is not None:  # v.version_id
+        version_values = values[_V0:_K0]
+        version_values[_ENVELOPE] = _bytes(version_values[_ENVELOPE])
+        version = VersionRecord(*version_values)
+    key = None
+    if values[_K0] is not None:
+        key_values = values[_K0:_LAB]
+        key_values[_MATERIAL] = bytes(key_values[_MATERIAL])
+        key = KeyRecord(*key_values)
+    return SecretRecord(*secret_values), version, key
+
+
 class Repository:
     def __init__(self, tx: Tx) -> None:
         self.tx = tx
@@ -522,21 +542,11 @@ class Repository:
         if not rows:
             return None
         first = rows[0]
-        values = list(first.values()) if isinstance(first, dict) else list(first)
-        # The column lists are in the records' field order, so records build positionally.
-        secret_values = values[:_V0]
-        secret_values[_TAGS] = _decode_tags(secret_values[_TAGS])
-        secret = SecretRecord(*secret_values)
-        if values[_V0 + 1] is None:  # v.version_id
+        secret, version, key = _joined_records(
+            list(first.values()) if isinstance(first, dict) else list(first)
+        )
+        if version is None:
             return secret, None, None, []
-        version_values = values[_V0:_K0]
-        version_values[_ENVELOPE] = _bytes(version_values[_ENVELOPE])
-        version = VersionRecord(*version_values)
-        key = None
-        if values[_K0] is not None:
-            key_values = values[_K0:_LAB]
-            key_values[_MATERIAL] = bytes(key_values[_MATERIAL])
-            key = KeyRecord(*key_values)
         labels = sorted([r["lab_stage"] for r in rows if r["lab_stage"] is not None])
         return secret, version, key, labels
 
@@ -566,21 +576,10 @@ class Repository:
             return None
         values = [list(r.values()) if isinstance(r, dict) else list(r) for r in rows]
         first = values[0]
-        secret_values = first[:_V0]
-        secret_values[_TAGS] = _decode_tags(secret_values[_TAGS])
-        existing = None
-        if first[_V0 + 1] is not None:  # v.version_id
-            version_values = first[_V0:_K0]
-            version_values[_ENVELOPE] = _bytes(version_values[_ENVELOPE])
-            existing = VersionRecord(*version_values)
-        key = None
-        if first[_K0] is not None:
-            key_values = first[_K0:_LAB]
-            key_values[_MATERIAL] = bytes(key_values[_MATERIAL])
-            key = KeyRecord(*key_values)
+        secret, existing, key = _joined_records(first)
         promoted = first[_X_PROMOTED]
         return WriteTarget(
-            secret=SecretRecord(*secret_values),
+            secret=secret,
             cross_account_replica=promoted is not None and not promoted,
             stages={r[_LAB]: r[_LAB_VERSION] for r in values if r[_LAB] is not None},
             existing=existing,
