@@ -123,14 +123,16 @@ def test_postgres_listener_carries_changes_between_connections(
     assert url is not None
     mine, other = Database(url), Database(url)
     mine.migrate()
+    with other.transaction(write=True) as tx:
+        Repository(tx).insert_account(ACCOUNT, 0)
+        IamRepository(tx).insert_user(
+            UserRecord(ACCOUNT, "ana", "AIDAEXAMPLEANA000000", "/", (), 0)
+        )
+    # Listening starts after the set-up committed: its notification, delivered late, would
+    # otherwise raise the flag after the first check and the counter would be re-read.
     listener = ChangeListener(url, IAM_CHANNEL)
     assert listener.wait_connected(10.0)
     try:
-        with other.transaction(write=True) as tx:
-            Repository(tx).insert_account(ACCOUNT, 0)
-            IamRepository(tx).insert_user(
-                UserRecord(ACCOUNT, "ana", "AIDAEXAMPLEANA000000", "/", (), 0)
-            )
         watch = GenerationWatch(mine, listener=listener)
         authorizer = Authorizer(mine, FixedClock(0), watch)
         first = watch.current()
