@@ -19,6 +19,9 @@ Variants (several may be joined with "+", e.g. "plaintext+no-authz"):
 - ``no-audit``: `AuditWriter.record` accepts every call without building, redacting, chaining
   or committing its CloudTrail record (the writer task then has nothing to flush). /metrics and
   everything else are unchanged.
+- ``audit-build``: the records are built as in secretsd but never chained or committed
+  (`AuditWriter._write` returns their lines): secretsd against it is what the commit costs,
+  and it against ``no-audit`` what building the records costs.
 
 Worker processes: uvicorn starts them with multiprocessing's "spawn", and a spawned child first
 imports the parent's `-m` module again, as ``__mp_main__``, before it runs the worker; so the
@@ -36,7 +39,7 @@ from typing import Any
 
 VARIANT_ENV = "BENCH_SECRETSD_VARIANT"
 APPLIED_LINE = "bench variant_server: applied {variant} in pid {pid}"
-VARIANTS = ("plaintext", "no-authz", "no-audit")
+VARIANTS = ("plaintext", "no-authz", "no-audit", "audit-build")
 
 
 class VariantError(ValueError):
@@ -133,6 +136,18 @@ def _patch_no_audit() -> None:
     _replace(AuditWriter, "record", record)
 
 
+def _patch_audit_build() -> None:
+    from secretsd.audit.record import api_call_record
+    from secretsd.audit.writer import AuditWriter
+
+    def write(self: AuditWriter, batch: Any) -> list[bytes]:
+        cache = self._cache
+        redactors = self._redactors
+        return [api_call_record(f, redactors.get(f.service), cache).line for f, _ in batch]
+
+    _replace(AuditWriter, "_write", write)
+
+
 def _replace(cls: type, name: str, function: Callable[..., Any]) -> None:
     # A renamed method would otherwise leave the real code running under a baseline's name.
     if not callable(getattr(cls, name, None)):
@@ -146,6 +161,7 @@ _PATCHES: dict[str, Callable[[], None]] = {
     "plaintext": _patch_plaintext,
     "no-authz": _patch_no_authz,
     "no-audit": _patch_no_audit,
+    "audit-build": _patch_audit_build,
 }
 
 

@@ -166,3 +166,32 @@ def test_no_authz_allows_what_the_resource_policy_denies_in_every_worker(
     assert [status for status, _ in answers] == [200] * READS
     assert {json.loads(body)["SecretString"] for _, body in answers} == {VALUE}
     assert len(_applied_pids(server, "no-authz")) == WORKERS + 1
+
+
+def _stored_records(data_dir: Path, event_name: str) -> int:
+    """Records of `event_name` committed to the audit file (read after the server stopped, so
+    every worker has flushed its buffer)."""
+    with sqlite3.connect(data_dir / "secretsd-audit.db") as conn:
+        blocks = conn.execute("SELECT records FROM audit_blocks").fetchall()
+    lines = [line for (text,) in blocks for line in text.split("\n") if line]
+    return sum(1 for line in lines if json.loads(line)["eventName"] == event_name)
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"), [(None, READS), ("no-audit", 0), ("audit-build", 0)]
+)
+def test_audit_baselines_answer_every_read_and_commit_none(
+    tmp_path: Path, variant: str | None, expected: int
+) -> None:
+    with _server(tmp_path, variant) as server:
+        signer = Signer(
+            server.host_header, read_credentials(tmp_path / "data" / "admin.credentials")
+        )
+        client = Client(signer)
+        client.call("CreateSecret", {"Name": "v", "SecretString": VALUE})
+        client.close()
+        answers = _reads_on_fresh_connections(signer)
+        applied = _applied_pids(server, variant) if variant else set()
+    assert [status for status, _ in answers] == [200] * READS
+    assert _stored_records(tmp_path / "data", "GetSecretValue") == expected
+    assert len(applied) == (WORKERS + 1 if variant else 0)
