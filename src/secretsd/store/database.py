@@ -613,15 +613,30 @@ class Database:
         # Several layers ask during one request (credentials, policies, the value cache): the
         # PRAGMA is read once per request (asyncio task); this connection's own writes still
         # count at once through _own_writes.
-        try:
-            task: object = asyncio.current_task()
-        except RuntimeError:
-            task = None
+        task = self._current_task()
         if task is None or task is not self._token_task:
             row = self._sqlite_conn().execute("PRAGMA data_version").fetchone()
             self._token_version = row[0]
             self._token_task = task
         return (self._token_version, self._own_writes)
+
+    def _current_task(self) -> object:
+        """asyncio.current_task(), without its system call: Python 3.11 checks the process id
+        (getpid) on every lookup of the running loop, and this is asked several times per
+        request (measured: 6 getpid per GetSecretValue). The loop last seen in this thread is
+        remembered; a None from it (that loop stopped, another may run) looks again."""
+        loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
+        if loop is not None:
+            task = asyncio.current_task(loop)
+            if task is not None:
+                return task
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._local.loop = None
+            return None
+        self._local.loop = loop
+        return asyncio.current_task(loop)
 
     @property
     def own_writes(self) -> int:
