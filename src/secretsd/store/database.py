@@ -663,6 +663,18 @@ class Database:
             session.discard()
             raise StoreUnavailable(_first_line(exc)) from exc
 
+    def analyze(self) -> None:
+        """Refresh PostgreSQL's planner statistics, after a bulk load (a restore, a benchmark's
+        seeding). Until autovacuum gets to a table loaded in bulk (up to a minute or more), the
+        planner has none, and it was measured to read a secret by name through the (account,
+        region, last changed) index, filtering all 10,000 secrets of the account: 2 ms a read
+        instead of 0.2. SQLite: nothing to do (without statistics its planner takes the unique
+        name index)."""
+        if self.dialect == "sqlite":
+            return
+        with self.statement() as tx:
+            tx.execute("ANALYZE")
+
     def close(self) -> None:
         if self._group is not None:
             self._group.close()

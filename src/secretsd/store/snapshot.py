@@ -415,9 +415,13 @@ def prepare_target(
 
 
 def migrate_target(database_url: str) -> None:
+    """Bring a restored database's schema up to date, and give PostgreSQL's planner statistics
+    of what was just loaded (Database.analyze): the first reads after a restore are then as
+    fast as any."""
     db = Database(database_url)
     try:
         db.migrate()
+        db.analyze()
     finally:
         db.close()
 
