@@ -32,6 +32,7 @@ from secretsd.kms.root_keys import open_keyring, protector_params, read_state
 from secretsd.kms.service import KmsService
 from secretsd.logs import configure_logging
 from secretsd.offload import Offloader
+from secretsd.process_memory import limit_malloc_arenas
 from secretsd.protocol.asgi import ApiApp, Route
 from secretsd.protocol.metrics import Metrics
 from secretsd.protocol.model import load_service_model
@@ -68,6 +69,8 @@ from secretsd.store.notifications import IAM_CHANNEL, ChangeListener
 def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp:
     """`root_key`: the unsealed root key versions; opened here (key file or external KMS
     protector) when not given."""
+    # Before any of the process's threads (handlers, flushers, listeners) is started.
+    limit_malloc_arenas()
     clock = SystemClock(settings.clock_offset_seconds)
     # Group commit (SQLite): every route awaits its own commits' fsync before it answers.
     db = Database(settings.effective_database_url, group_commit=True)
