@@ -226,3 +226,30 @@ def test_concurrent_creates_of_one_name(
     for n in nodes:
         n.db.close()
     assert sorted(outcomes) == ["ResourceExistsException"] * 3 + ["created"]
+
+
+def test_a_list_page_carries_each_secrets_own_stages(node: Node, clock: FixedClock) -> None:
+    """ListSecrets' SecretVersionsToStages, read for a whole page in one statement (an array
+    parameter on PostgreSQL, an IN list on SQLite): every secret gets its own labels only."""
+    arns = [create(node, f"page/{i}") for i in range(5)]
+    clock.advance(1)
+    second = put(node, "page/2", "two")
+    pending = put(node, "page/4", "four", stages=["AWSPENDING"])
+    listed = node.service.list_secrets(
+        CTX,
+        filters=None,
+        max_results=None,
+        next_token=None,
+        include_planned_deletion=False,
+        sort_by=None,
+        sort_order=None,
+    ).items
+    stages = {view.secret.arn: view.stages for view in listed}
+    assert set(stages) == set(arns)
+    assert stages[arns[2]]["AWSCURRENT"] == second
+    assert stages[arns[2]]["AWSPREVIOUS"] != second
+    assert stages[arns[4]]["AWSPENDING"] == pending
+    assert "AWSPENDING" not in stages[arns[0]]
+    assert all(
+        set(s) == {"AWSCURRENT"} for arn, s in stages.items() if arn in (arns[0], arns[1], arns[3])
+    )
