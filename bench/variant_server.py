@@ -16,17 +16,18 @@ Variants (several may be joined with "+", e.g. "plaintext+no-authz"):
   anything, identity policies are never loaded, and the Secrets Manager service's own
   `_allow`/`_allow_missing` (which build the condition keys for the check) do nothing.
   Authentication (SigV4, the access key lookup) is unchanged.
-- ``no-audit``: `AuditWriter.record` accepts every call without building, redacting, chaining
-  or committing its CloudTrail record (the writer task then has nothing to flush). /metrics and
-  everything else are unchanged.
-- ``audit-build``: the records are built as in secretsd but never chained or committed
-  (`AuditWriter._write` returns their lines): secretsd against it is what the commit costs,
-  and it against ``no-audit`` what building the records costs.
+- ``no-audit``: `RemoteAuditSink.record` (and the inline `AuditWriter.record`) accepts every
+  call without redacting, sending, building, chaining or committing its CloudTrail record (the
+  node's audit writer process then idles). /metrics and everything else are unchanged.
+- ``audit-build``: the workers summarise and send their calls and the writer process builds the
+  records as in secretsd, but never chains or commits them (`AuditWriter._write` returns their
+  lines): secretsd against it is what the commit costs, and it against ``no-audit`` what the
+  rest costs.
 
 Worker processes: uvicorn starts them with multiprocessing's "spawn", and a spawned child first
 imports the parent's `-m` module again, as ``__mp_main__``, before it runs the worker; so the
-patches are applied at import, from the environment variable, in the supervisor and in every
-worker alike, without touching secretsd. Each process that applied them writes one line
+patches are applied at import, from the environment variable, in the supervisor, in every
+worker and in the audit writer process alike, without touching secretsd. Each process that applied them writes one line
 (`APPLIED_LINE`) to stderr, which the benchmark counts before it trusts a measurement.
 """
 
@@ -128,22 +129,29 @@ def _patch_no_authz() -> None:
 
 def _patch_no_audit() -> None:
     from secretsd.audit.record import CallFacts
+    from secretsd.audit.remote import RemoteAuditSink
     from secretsd.audit.writer import AuditWriter
 
-    async def record(self: AuditWriter, facts: CallFacts) -> bool:
+    async def record(self: object, facts: CallFacts) -> bool:
         return True
 
     _replace(AuditWriter, "record", record)
+    _replace(RemoteAuditSink, "record", record)
 
 
 def _patch_audit_build() -> None:
-    from secretsd.audit.record import api_call_record
+    from secretsd.audit.record import CallSummary, api_call_record, summary_record
     from secretsd.audit.writer import AuditWriter
 
     def write(self: AuditWriter, batch: Any) -> list[bytes]:
         cache = self._cache
         redactors = self._redactors
-        return [api_call_record(f, redactors.get(f.service), cache).line for f, _ in batch]
+        return [
+            summary_record(f, cache).line
+            if isinstance(f, CallSummary)
+            else api_call_record(f, redactors.get(f.service), cache).line
+            for f, _ in batch
+        ]
 
     _replace(AuditWriter, "_write", write)
 

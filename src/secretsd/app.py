@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from secretsd.api import cloudtrail as cloudtrail_api
 from secretsd.api import functions as functions_api
@@ -16,8 +15,9 @@ from secretsd.api.replication import with_replication
 from secretsd.api.rotation import with_rotation
 from secretsd.api.secretsmanager import HANDLERS
 from secretsd.audit.chain import RootKeySigners
-from secretsd.audit.exporters import Exporter, JsonLinesExporter, SyslogExporter
+from secretsd.audit.exporters import configured_exporters
 from secretsd.audit.redact import Redactor
+from secretsd.audit.remote import RemoteAuditSink
 from secretsd.audit.writer import AuditOptions, AuditWriter
 from secretsd.auth.principals import PrincipalDirectory, seal_secret
 from secretsd.clock import SystemClock
@@ -152,51 +152,60 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         if settings.metrics_enabled
         else None
     )
-    exporters: list[Exporter] = []
-    if settings.audit_log_path:
-        exporters.append(JsonLinesExporter(Path(settings.audit_log_path)))
-    if settings.audit_syslog_address:
-        exporters.append(SyslogExporter(settings.audit_syslog_address))
-    audit = AuditWriter(
-        # The writer's own connection (to the trail's SQLite file: in fail-open mode its
-        # commits need not be fsync'd one by one, as a crash may lose the last flush
-        # interval's records anyway); on PostgreSQL the worker's connection.
-        db
-        if shared_audit_db
-        else open_audit_database(
-            audit_url,
-            settings.effective_database_url,
-            sync_every_commit=settings.audit_fail_closed,
-            # Fail-open on SQLite: the writer's commits return at once and a thread of the
-            # file's own fsyncs them (within 50 ms) and runs its checkpoints, which had stalled
-            # the loop (a lone client's p99 reached seconds on a slow disk). Fail-closed keeps
-            # an fsync per batch, which its callers wait for anyway.
-            group_commit=not settings.audit_fail_closed,
-        ),
-        db,
-        clock,
-        RootKeySigners(root_key).current,
-        {
-            "secretsmanager": Redactor(sm_model),
-            "kms": Redactor(kms_model),
-            "iam": Redactor(iam_model),
-            "sts": Redactor(sts_model),
-            "cloudtrail": Redactor(cloudtrail_model),
-            "lambda": Redactor(lambda_model),
-            "logs": Redactor(logs_model),
-        },
-        AuditOptions(
-            fail_closed=settings.audit_fail_closed,
-            flush_seconds=settings.audit_flush_seconds,
-            digest_seconds=settings.audit_digest_seconds,
-        ),
-        exporters,
-        on_written=metrics.audit_written if metrics is not None else None,
-        offload=offload,
+    redactors = {
+        "secretsmanager": Redactor(sm_model),
+        "kms": Redactor(kms_model),
+        "iam": Redactor(iam_model),
+        "sts": Redactor(sts_model),
+        "cloudtrail": Redactor(cloudtrail_model),
+        "lambda": Redactor(lambda_model),
+        "logs": Redactor(logs_model),
+    }
+    audit_options = AuditOptions(
+        fail_closed=settings.audit_fail_closed,
+        flush_seconds=settings.audit_flush_seconds,
+        digest_seconds=settings.audit_digest_seconds,
     )
+    on_written = metrics.audit_written if metrics is not None else None
+    audit: AuditWriter | RemoteAuditSink
+    if settings.audit_writer_socket:
+        # The node's writer process chains and commits (it also publishes service events).
+        signers = RootKeySigners(root_key)
+        audit = RemoteAuditSink(
+            settings.audit_writer_socket, redactors, audit_options, signers.current, on_written
+        )
+        stop_audit = audit.close
+    else:
+        inline = AuditWriter(
+            # The writer's own connection (to the trail's SQLite file: in fail-open mode its
+            # commits need not be fsync'd one by one, as a crash may lose the last flush
+            # interval's records anyway); on PostgreSQL the worker's connection.
+            db
+            if shared_audit_db
+            else open_audit_database(
+                audit_url,
+                settings.effective_database_url,
+                sync_every_commit=settings.audit_fail_closed,
+                # Fail-open on SQLite: the writer's commits return at once and a thread of the
+                # file's own fsyncs them (within 50 ms) and runs its checkpoints, which had
+                # stalled the loop (a lone client's p99 reached seconds on a slow disk).
+                # Fail-closed keeps an fsync per batch, which its callers wait for anyway.
+                group_commit=not settings.audit_fail_closed,
+            ),
+            db,
+            clock,
+            RootKeySigners(root_key).current,
+            redactors,
+            audit_options,
+            configured_exporters(settings.audit_log_path, settings.audit_syslog_address),
+            on_written=on_written,
+            offload=offload,
+        )
 
-    async def stop_audit() -> None:
-        audit.stop()
+        async def stop_inline() -> None:
+            inline.stop()
+
+        audit, stop_audit = inline, stop_inline
 
     async def sync_writes() -> None:
         # The background tasks' last commits, fsync'd now rather than within 50 ms (SQLite).

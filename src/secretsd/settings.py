@@ -68,6 +68,12 @@ class Settings:
     # Exporters: a JSON lines file, and syslog (/dev/log, udp://host:514 or tcp://host:514).
     audit_log_path: str = ""
     audit_syslog_address: str = ""
+    # "process": `serve` runs one audit writer process beside its workers, which chains and
+    # commits their records on another core (audit/writer_process.py); "inline": each worker
+    # chains and commits its own, on its event loop.
+    audit_writer: str = "process"
+    # Set by `serve`: where its audit writer process listens (empty: the worker writes inline).
+    audit_writer_socket: str = ""
     # /metrics: served unless disabled; with a token, scrapes must send "Bearer <token>".
     metrics_enabled: bool = True
     metrics_token: str = ""

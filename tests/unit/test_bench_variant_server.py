@@ -135,7 +135,8 @@ def test_plaintext_stores_and_reads_the_value_itself_in_every_worker(
     answers = _reads_on_fresh_connections(signer)
     assert [status for status, _ in answers] == [200] * READS
     assert {json.loads(body)["SecretString"] for _, body in answers} == {VALUE}
-    assert len(_applied_pids(server, "plaintext")) == WORKERS + 1  # supervisor and workers
+    # The supervisor, the workers and the audit writer process.
+    assert len(_applied_pids(server, "plaintext")) == WORKERS + 2
 
 
 @pytest.mark.parametrize("started", [None], indirect=True)
@@ -165,7 +166,7 @@ def test_no_authz_allows_what_the_resource_policy_denies_in_every_worker(
     answers = _reads_on_fresh_connections(signer)
     assert [status for status, _ in answers] == [200] * READS
     assert {json.loads(body)["SecretString"] for _, body in answers} == {VALUE}
-    assert len(_applied_pids(server, "no-authz")) == WORKERS + 1
+    assert len(_applied_pids(server, "no-authz")) == WORKERS + 2
 
 
 def _stored_records(data_dir: Path, event_name: str) -> int:
@@ -194,4 +195,4 @@ def test_audit_baselines_answer_every_read_and_commit_none(
         applied = _applied_pids(server, variant) if variant else set()
     assert [status for status, _ in answers] == [200] * READS
     assert _stored_records(tmp_path / "data", "GetSecretValue") == expected
-    assert len(applied) == (WORKERS + 1 if variant else 0)
+    assert len(applied) == (WORKERS + 2 if variant else 0)

@@ -17,7 +17,12 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from secretsd.crypto.rootkey import RootKeyring
 
@@ -69,6 +74,10 @@ class DigestSigner:
         self.key_version = key_version
         self._key = Ed25519PrivateKey.from_private_bytes(seed[:32])
         self.public_key = public_key_text(self._key.public_key())
+
+    def seed(self) -> bytes:
+        """The private key, for the node's audit writer process (which never sees the root key)."""
+        return self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
     def sign(self, head: DigestHead) -> str:
         return base64.b64encode(self._key.sign(head.payload())).decode("ascii")

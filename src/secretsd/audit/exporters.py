@@ -72,3 +72,13 @@ class SyslogExporter:
 
     def close(self) -> None:
         self._handler.close()
+
+
+def configured_exporters(log_path: str, syslog_address: str) -> list[Exporter]:
+    """The exporters the settings name (`audit_log_path`, `audit_syslog_address`)."""
+    exporters: list[Exporter] = []
+    if log_path:
+        exporters.append(JsonLinesExporter(Path(log_path)))
+    if syslog_address:
+        exporters.append(SyslogExporter(syslog_address))
+    return exporters

@@ -110,17 +110,17 @@ def make_record(account_id: str, region: str, time_ms: int, body: dict[str, Any]
     except orjson.JSONEncodeError:
         # A parameter with a lone surrogate (JSON's \ud800 escapes decode to one) is not
         # UTF-8: recorded with "?" in its place, as the call is recorded whatever it held.
-        line = record_bytes(_scrubbed(body))
+        line = record_bytes(scrubbed(body))
     return AuditRecord(account_id, region, body["eventID"], time_ms, line)
 
 
-def _scrubbed(value: Any) -> Any:
+def scrubbed(value: Any) -> Any:
     if isinstance(value, str):
         return value.encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, dict):
-        return {_scrubbed(k): _scrubbed(v) for k, v in value.items()}
+        return {scrubbed(k): scrubbed(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrubbed(v) for v in value]
+        return [scrubbed(v) for v in value]
     return value
 
 
@@ -265,9 +265,33 @@ class RecordCache:
         return self._time
 
 
-def api_call_record(
+class CallSummary(NamedTuple):
+    """What an API call's record says, reduced to what the record shows: parameters already
+    redacted, a read's result dropped, the caller's userIdentity built. Everything in it is
+    JSON (it crosses to the node's audit writer process, `audit/wire.py`); the record's event
+    id, time and canonical bytes are made from it where it is chained (`summary_record`)."""
+
+    account_id: str
+    who: dict[str, Any]
+    service: str
+    operation: str
+    request_id: str
+    time_ms: int
+    region: str
+    source_ip: str
+    user_agent: str
+    request: dict[str, Any] | None
+    response: dict[str, Any] | None
+    read_only: bool
+    error_code: str | None
+    error_message: str | None
+    resource_type: str | None
+    resource_name: str | None
+
+
+def summarize(
     facts: CallFacts, redactor: Redactor | None, cache: RecordCache | None = None
-) -> AuditRecord:
+) -> CallSummary:
     identity = facts.identity
     account = identity.account_id if identity is not None else UNKNOWN_ACCOUNT
     read_only = (
@@ -275,7 +299,8 @@ def api_call_record(
         if cache is not None
         else is_read_only(facts.service, facts.operation)
     )
-    failed = facts.error_code is not None
+    error_code = facts.error_code
+    failed = error_code is not None
     request = redactor.request(facts.operation, facts.request) if redactor else None
     response = (
         redactor.response(facts.operation, facts.response)
@@ -288,36 +313,64 @@ def api_call_record(
         who = {"type": "Unknown"}
         if facts.access_key_id:
             who["accessKeyId"] = facts.access_key_id
-    event_id = cache.ids.new(facts.time_ms) if cache is not None else new_event_id(facts.time_ms)
+    resource_type, resource_name = _resource(facts)
+    return CallSummary(
+        account,
+        who,
+        facts.service,
+        facts.operation,
+        facts.request_id,
+        facts.time_ms,
+        facts.region or "us-east-1",
+        facts.source_ip,
+        facts.user_agent,
+        request,
+        response,
+        read_only,
+        _ERROR_CODES.get(error_code, error_code) if error_code is not None else None,
+        (facts.error_message or "") if failed else None,
+        resource_type,
+        resource_name,
+    )
+
+
+def summary_record(call: CallSummary, cache: RecordCache | None = None) -> AuditRecord:
+    time_ms = call.time_ms
+    event_id = cache.ids.new(time_ms) if cache is not None else new_event_id(time_ms)
+    account = call.account_id
     body: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
-        "userIdentity": who,
-        "eventTime": (
-            cache.event_time(facts.time_ms) if cache is not None else event_time(facts.time_ms)
-        ),
-        "eventSource": f"{facts.service}.amazonaws.com",
-        "eventName": facts.operation or "Unknown",
-        "awsRegion": facts.region or "us-east-1",
-        "sourceIPAddress": facts.source_ip,
-        "userAgent": facts.user_agent,
-        "requestParameters": request,
-        "responseElements": response,
-        "requestID": facts.request_id,
+        "userIdentity": call.who,
+        "eventTime": cache.event_time(time_ms) if cache is not None else event_time(time_ms),
+        "eventSource": f"{call.service}.amazonaws.com",
+        "eventName": call.operation or "Unknown",
+        "awsRegion": call.region,
+        "sourceIPAddress": call.source_ip,
+        "userAgent": call.user_agent,
+        "requestParameters": call.request,
+        "responseElements": call.response,
+        "requestID": call.request_id,
         "eventID": event_id,
-        "readOnly": read_only,
+        "readOnly": call.read_only,
         "eventType": "AwsApiCall",
         "managementEvent": True,
         "recipientAccountId": account,
         "eventCategory": "Management",
     }
-    if failed:
-        assert facts.error_code is not None
-        body["errorCode"] = _ERROR_CODES.get(facts.error_code, facts.error_code)
-        body["errorMessage"] = facts.error_message or ""
-    resource_type, resource_name = _resource(facts)
-    if resource_name is not None:
-        body["resources"] = [{"type": resource_type, "ARN": resource_name, "accountId": account}]
-    return make_record(account, body["awsRegion"], facts.time_ms, body)
+    if call.error_code is not None:
+        body["errorCode"] = call.error_code
+        body["errorMessage"] = call.error_message or ""
+    if call.resource_name is not None:
+        body["resources"] = [
+            {"type": call.resource_type, "ARN": call.resource_name, "accountId": account}
+        ]
+    return make_record(account, call.region, time_ms, body)
+
+
+def api_call_record(
+    facts: CallFacts, redactor: Redactor | None, cache: RecordCache | None = None
+) -> AuditRecord:
+    return summary_record(summarize(facts, redactor, cache), cache)
 
 
 def service_event_id(event: ServiceEvent) -> str:

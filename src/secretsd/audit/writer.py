@@ -22,11 +22,13 @@ from secretsd.audit.exporters import Exporter
 from secretsd.audit.record import (
     AuditRecord,
     CallFacts,
+    CallSummary,
     RecordCache,
     api_call_record,
     resource_members,
     service_event_id,
     service_event_record,
+    summary_record,
 )
 from secretsd.audit.redact import Redactor
 from secretsd.clock import Clock
@@ -43,6 +45,8 @@ _SERVICE_EVENT_BATCH = 1000
 # Records kept for retry while the database refuses them (fail-open mode); beyond this the
 # oldest are dropped, loudly.
 MAX_PENDING = 100_000
+
+_Pending = tuple[CallFacts | CallSummary, "asyncio.Future[bool] | None"]
 
 
 class AuditSink(Protocol):
@@ -82,7 +86,7 @@ class AuditWriter:
         db: Database,
         events_db: Database,
         clock: Clock,
-        signer: Callable[[], DigestSigner],
+        signer: Callable[[], DigestSigner | None],
         redactors: Mapping[str, Redactor],
         options: AuditOptions,
         exporters: Sequence[Exporter] = (),
@@ -99,15 +103,13 @@ class AuditWriter:
         self._options = options
         self._exporters = tuple(exporters)
         self._on_written = on_written
-        self._pending: list[tuple[CallFacts, asyncio.Future[bool] | None]] = []
+        # Facts of this worker's calls, or summaries a worker sent (the writer process).
+        self._pending: list[tuple[CallFacts | CallSummary, asyncio.Future[bool] | None]] = []
         self._wake: asyncio.Event | None = None
         self._next_service_events = 0.0
         self._cache = RecordCache()
         # The last commit of records failed (cleared by the next one that succeeds).
         self._failing = False
-
-    def add_redactor(self, service: str, redactor: Redactor) -> None:
-        self._redactors[service] = redactor
 
     def accepting(self) -> bool:
         # Fail-closed refuses a call whose record could not be committed only after the call
@@ -140,6 +142,18 @@ class AuditWriter:
             # Calls handled before the writer task runs join the same batch (group commit).
             self._wake.set()
         return await future
+
+    def enqueue(self, calls: Sequence[CallSummary]) -> asyncio.Future[bool]:
+        """A worker's batch, in the node's writer process (`audit/service.py`): one future for
+        the batch, settled when its commit succeeds or fails (fail-open: the records stay
+        buffered for the next round, as this worker's own would)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.extend((call, future) for call in calls)
+        if self._wake is None:
+            self.flush()
+        else:
+            self._wake.set()
+        return future
 
     async def run(self) -> None:
         """The worker's writer task (started at lifespan startup)."""
@@ -197,22 +211,27 @@ class AuditWriter:
             return
         self._written(batch, lines)
 
-    def _write(self, batch: Sequence[tuple[CallFacts, asyncio.Future[bool] | None]]) -> list[bytes]:
+    def _write(self, batch: Sequence[_Pending]) -> list[bytes]:
         cache = self._cache
         redactors = self._redactors
-        records = [api_call_record(f, redactors.get(f.service), cache) for f, _ in batch]
+        records = [
+            summary_record(f, cache)
+            if isinstance(f, CallSummary)
+            else api_call_record(f, redactors.get(f.service), cache)
+            for f, _ in batch
+        ]
         with self._db.transaction(write=True) as tx:
             return self._append(tx, records)
 
-    def _failed(
-        self, batch: Sequence[tuple[CallFacts, asyncio.Future[bool] | None]], exc: Exception
-    ) -> None:
+    def _failed(self, batch: Sequence[_Pending], exc: Exception) -> None:
         self._failing = True
         log.error("audit records could not be written (%d): %s", len(batch), exc)
         if self._on_written is not None:
             self._on_written(len(batch), False)
         self._settle(batch, False)
-        retry = [(rec, None) for rec, fut in batch if fut is None]
+        # Fail-open: every record stays for the next round (a future, a worker's batch in the
+        # writer process, has been told). Fail-closed: the calls were refused, so are these.
+        retry: list[_Pending] = [] if self._options.fail_closed else [(r, None) for r, _ in batch]
         kept = retry + self._pending
         if len(kept) > MAX_PENDING:
             log.error("audit records dropped (buffer full): %d", len(kept) - MAX_PENDING)
@@ -220,7 +239,7 @@ class AuditWriter:
 
     def _written(
         self,
-        batch: Sequence[tuple[CallFacts, asyncio.Future[bool] | None]],
+        batch: Sequence[_Pending],
         lines: list[bytes],
     ) -> None:
         self._failing = False
@@ -230,7 +249,7 @@ class AuditWriter:
         self._export(lines)
 
     @staticmethod
-    def _settle(batch: Sequence[tuple[CallFacts, asyncio.Future[bool] | None]], ok: bool) -> None:
+    def _settle(batch: Sequence[_Pending], ok: bool) -> None:
         for _, fut in batch:
             if fut is not None and not fut.done():
                 fut.set_result(ok)
@@ -302,8 +321,13 @@ class AuditWriter:
             )
             lines += bodies
             repo.set_head(account, region, seq, prev)
-            if now - head.digest_ms >= self._options.digest_seconds * 1000:
-                signer = self._signer()
+            signer = (
+                self._signer()
+                if now - head.digest_ms >= self._options.digest_seconds * 1000
+                else None
+            )
+            # The writer process learns the key from its workers: none yet, no digest yet.
+            if signer is not None:
                 digest_head = DigestHead(account, region, seq, prev, now, head.digest_signature)
                 repo.insert_digest(
                     StoredDigest(

@@ -27,6 +27,7 @@ from secretsd.agent.run import (
 )
 from secretsd.agent.upstream import AgentConfigError
 from secretsd.app import build_app, build_server, passphrase_protector, worker_app
+from secretsd.audit.writer_process import AuditWriterProcess
 from secretsd.bootstrap import InitResult, RootKeyMismatch, initialise
 from secretsd.cli import accounts, audit, backup, root_keys
 from secretsd.clock import SystemClock
@@ -39,6 +40,8 @@ from secretsd.service.peers import PeerConfigError, parse_peers
 from secretsd.settings import Settings
 from secretsd.store.database import Database
 from secretsd.tls import ReloadingContext, TlsConfigError, new_context
+
+AUDIT_WRITERS = ("process", "inline")
 
 
 def _settings(**options: object) -> Settings:
@@ -171,6 +174,12 @@ def init(data_dir: str | None, database_url: str | None) -> None:
     help="Override quotas: Operation=rate[,...] (requests per second for the operation's quota).",
 )
 @click.option(
+    "--audit-writer",
+    type=click.Choice(AUDIT_WRITERS),
+    help="process: one audit writer process chains and commits the workers' records;"
+    " inline: each worker does, on its event loop. [process]",
+)
+@click.option(
     "--agent-port",
     type=click.IntRange(min=0),
     help="Also serve the Secrets Manager Agent's HTTP API on this port (loopback). [off]",
@@ -199,6 +208,10 @@ def serve(**options: object) -> None:
     if isinstance(peers, tuple) and peers:
         options["replication_peers"] = ",".join(str(p) for p in peers)
     settings = _settings(**options)
+    if settings.audit_writer not in AUDIT_WRITERS:
+        raise click.UsageError(
+            f"audit writer must be one of {', '.join(AUDIT_WRITERS)}, not {settings.audit_writer!r}"
+        )
     # Checked before anything else happens (logging configured, data dir created).
     _check_tls(settings)
     try:
@@ -218,6 +231,22 @@ def serve(**options: object) -> None:
         settings = replace(settings, metrics_multiprocess_dir=str(_metrics_dir(settings)))
     if settings.agent_port >= 0:
         _start_agent_beside(settings, host, port)
+    writer = None
+    if settings.audit_writer == "process":
+        writer = AuditWriterProcess(settings)
+        writer.start()
+        settings = replace(settings, audit_writer_socket=writer.socket_path)
+    try:
+        _serve_workers(settings, sock, sealed, host, port)
+    finally:
+        # After the workers: their shutdown sent the last records and waited for the acks.
+        if writer is not None:
+            writer.stop()
+
+
+def _serve_workers(
+    settings: Settings, sock: socket.socket, sealed: bool, host: str, port: int
+) -> None:
     if settings.workers == 1:
         server = uvicorn.Server(_uvicorn_config(settings, app=_server_app(settings)))
         _announce(settings, host, port)

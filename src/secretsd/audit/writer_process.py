@@ -1,0 +1,306 @@
+"""The node's audit writer process: one per `secretsd serve`, beside its workers.
+
+Workers send it their calls' summaries over a Unix socket (`remote.py`, `wire.py`); it gives
+them event ids, builds their canonical bytes, chains, signs digests, commits and exports them
+with the same AuditWriter a worker uses in-process (`--audit-writer inline`), and publishes the
+service events (once per node instead of once per worker). It never holds the root key: the
+digest signing key (derived from it) arrives from the workers.
+
+The socket lives in a directory of its own, created 0700 by the supervisor: only the server's
+own user can reach it, and that user can already write the trail's database.
+`AuditWriterProcess` (the supervisor's side) starts the process, waits until it listens,
+restarts it if it dies, and stops it after the workers: its SIGTERM commits what is buffered.
+It ignores SIGINT (a terminal's Ctrl-C reaches the whole process group, and the workers'
+last batches must still find it) and leaves by itself if its supervisor dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from secretsd.audit.chain import DigestSigner
+from secretsd.audit.exporters import configured_exporters
+from secretsd.audit.wire import Ack, WireError, decode_batch, encode_ack, frame, read_frame
+from secretsd.audit.writer import AuditOptions, AuditWriter
+from secretsd.clock import SystemClock
+from secretsd.logs import configure_logging
+from secretsd.process_memory import limit_malloc_arenas
+from secretsd.settings import Settings
+from secretsd.store.audit_repository import open_audit_database
+from secretsd.store.database import Database
+
+log = logging.getLogger("secretsd.audit")
+
+SOCKET_NAME = "writer.sock"
+READY_SECONDS = 30.0
+STOP_SECONDS = 15.0
+# The supervisor's check on its writer, and the writer's on its supervisor.
+WATCH_SECONDS = 0.5
+
+
+class SignerSlot:
+    """The digest signing key the workers last sent (None until the first one connects)."""
+
+    def __init__(self) -> None:
+        self._signer: DigestSigner | None = None
+
+    def current(self) -> DigestSigner | None:
+        return self._signer
+
+    def offer(self, key_version: int, seed: bytes) -> None:
+        if self._signer is None or self._signer.key_version != key_version:
+            self._signer = DigestSigner(key_version, seed)
+
+
+class WriteCounts:
+    """Records committed (failed) since the last ack went out: each ack carries them to a
+    worker, whose /metrics count them (summed over the workers, they are the node's)."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.failed = 0
+
+    def add(self, count: int, ok: bool) -> None:
+        if ok:
+            self.written += count
+        else:
+            self.failed += count
+
+    def take(self) -> tuple[int, int]:
+        taken = (self.written, self.failed)
+        self.written = self.failed = 0
+        return taken
+
+    def give_back(self, written: int, failed: int) -> None:
+        self.written += written
+        self.failed += failed
+
+
+class WriterService:
+    """Receives batches on each worker's connection and acks each once committed."""
+
+    def __init__(self, audit: AuditWriter, signers: SignerSlot, counts: WriteCounts) -> None:
+        self._audit = audit
+        self._signers = signers
+        self._counts = counts
+        self._handlers: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
+
+    @property
+    def connections(self) -> int:
+        return len(self._handlers)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers[task] = writer
+        acks: asyncio.Queue[tuple[int, asyncio.Future[bool]] | None] = asyncio.Queue()
+        acker = asyncio.get_running_loop().create_task(self._ack(acks, writer))
+        try:
+            while True:
+                batch = decode_batch(await read_frame(reader))
+                if batch.signer is not None:
+                    self._signers.offer(*batch.signer)
+                await acks.put((batch.batch_id, self._audit.enqueue(batch.calls)))
+        except asyncio.IncompleteReadError:
+            pass  # the worker closed its end (shutdown) or died
+        except (OSError, WireError) as exc:
+            log.error("audit writer: dropping a worker connection: %s", exc)
+        finally:
+            acks.put_nowait(None)
+            # Acks still owed go out unless this process is stopping (cancelled).
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.shield(acker)
+            acker.cancel()
+            writer.close()
+            del self._handlers[task]
+
+    async def close(self) -> None:
+        """At shutdown, once the buffer is committed: the acks owed are sent, then the
+        connections closed."""
+        for writer in list(self._handlers.values()):
+            with contextlib.suppress(OSError):
+                writer.write_eof()
+        handlers = list(self._handlers)
+        if handlers:
+            await asyncio.wait(handlers, timeout=STOP_SECONDS)
+        for task in handlers:
+            task.cancel()
+
+    async def _ack(
+        self,
+        acks: asyncio.Queue[tuple[int, asyncio.Future[bool]] | None],
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        # Batches commit in the order they were received: their acks go out in that order too.
+        while (item := await acks.get()) is not None:
+            batch_id, committed = item
+            ok = await committed
+            written, failed = self._counts.take()
+            try:
+                writer.write(frame(encode_ack(Ack(batch_id, ok, written, failed))))
+                await writer.drain()
+            except OSError:
+                self._counts.give_back(written, failed)
+                return
+
+
+def writer_main(settings: Settings, socket_path: str, ready: Any) -> None:
+    """The writer process's entry point (spawned by AuditWriterProcess)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging(settings.log_level, settings.log_format)
+    limit_malloc_arenas()
+    asyncio.run(_serve(settings, socket_path, ready, os.getppid()))
+
+
+def _open_databases(settings: Settings) -> tuple[Database, Database]:
+    """(the trail's database, the main one the service events are read from), as app.py's."""
+    audit_url = settings.audit_database_url
+    events = Database(settings.effective_database_url)
+    if audit_url == settings.effective_database_url:
+        return events, events
+    trail = open_audit_database(
+        audit_url,
+        settings.effective_database_url,
+        sync_every_commit=settings.audit_fail_closed,
+        group_commit=not settings.audit_fail_closed,
+    )
+    return trail, events
+
+
+async def _serve(settings: Settings, socket_path: str, ready: Any, parent: int) -> None:
+    trail, events = _open_databases(settings)
+    signers = SignerSlot()
+    counts = WriteCounts()
+    audit = AuditWriter(
+        trail,
+        events,
+        SystemClock(settings.clock_offset_seconds),
+        signers.current,
+        {},
+        AuditOptions(
+            fail_closed=settings.audit_fail_closed,
+            flush_seconds=settings.audit_flush_seconds,
+            digest_seconds=settings.audit_digest_seconds,
+        ),
+        configured_exporters(settings.audit_log_path, settings.audit_syslog_address),
+        on_written=counts.add,
+    )
+    service = WriterService(audit, signers, counts)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(socket_path)  # a previous writer's, which died
+    server = await asyncio.start_unix_server(service.handle, socket_path)
+    os.chmod(socket_path, 0o600)
+    writer_task = loop.create_task(audit.run())
+    ready.set()
+    stopping_since: float | None = None
+    try:
+        while True:
+            if stop.is_set():
+                await asyncio.sleep(0.05)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(WATCH_SECONDS):
+                        await stop.wait()
+            if os.getppid() != parent:
+                log.error("audit writer: the server that started it is gone; stopping")
+                break
+            if stop.is_set():
+                # A SIGTERM to the whole process group (a terminal, systemd) reaches this
+                # process with the workers: it waits for them to send their last batches and
+                # close their connections (bounded), as the supervisor's own SIGTERM does.
+                now = time.monotonic()
+                stopping_since = stopping_since or now
+                if service.connections == 0 or now - stopping_since > STOP_SECONDS:
+                    break
+    finally:
+        server.close()
+        writer_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer_task
+        audit.stop()
+        await service.close()
+        for db in {id(trail): trail, id(events): events}.values():
+            group = db.group_commit
+            if group is not None:
+                group.close()
+
+
+class AuditWriterProcess:
+    """The supervisor's handle on its node's audit writer process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._dir = tempfile.mkdtemp(prefix="secretsd-audit-")  # 0700
+        self.socket_path = str(Path(self._dir) / SOCKET_NAME)
+        self._context = multiprocessing.get_context("spawn")
+        self._process: Any = None
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        self._spawn()
+        self._watcher = threading.Thread(
+            target=self._watch, name="secretsd-audit-writer-watch", daemon=True
+        )
+        self._watcher.start()
+
+    def _spawn(self) -> None:
+        ready = self._context.Event()
+        process = self._context.Process(
+            target=writer_main,
+            args=(self._settings, self.socket_path, ready),
+            name="secretsd-audit-writer",
+        )
+        process.start()
+        deadline = time.monotonic() + READY_SECONDS
+        while not ready.wait(0.05):
+            if not process.is_alive() or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(
+                    f"the audit writer process did not start (exit code {process.exitcode})"
+                )
+        self._process = process
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(WATCH_SECONDS):
+            process = self._process
+            if process is None or process.is_alive():
+                continue
+            log.error("audit writer process exited (code %s): starting another", process.exitcode)
+            try:
+                self._spawn()
+            except Exception as exc:
+                log.error("audit writer process could not be restarted: %s", exc)
+
+    def stop(self) -> None:
+        """After the workers have stopped (their last batches acked)."""
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join()
+        process = self._process
+        if process is not None and process.is_alive():
+            process.terminate()
+            process.join(STOP_SECONDS)
+            if process.is_alive():
+                log.error("audit writer process did not stop in %ss: killed", STOP_SECONDS)
+                process.kill()
+                process.join()
+        shutil.rmtree(self._dir, ignore_errors=True)
