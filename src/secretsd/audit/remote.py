@@ -31,6 +31,8 @@ log = logging.getLogger("secretsd.audit")
 
 # How long a worker's shutdown waits for the acks of its last batches.
 CLOSE_SECONDS = 10.0
+# Fail-closed: how long a call waits for its batch's commit before it is refused.
+ACK_SECONDS = 10.0
 # Between two attempts to reach a writer that did not answer.
 RECONNECT_SECONDS = 0.5
 
@@ -85,7 +87,16 @@ class RemoteAuditSink:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((facts, future))
         self._wake.set()
-        return await future
+        try:
+            # A writer that stopped answering (stopped, not dead) must not hold calls forever:
+            # the call is refused (its record may still be committed later, without knowing
+            # that the caller saw a refusal).
+            async with asyncio.timeout(ACK_SECONDS):
+                return await asyncio.shield(future)
+        except TimeoutError:
+            self._failing = True
+            log.error("audit writer did not acknowledge within %ss: call refused", ACK_SECONDS)
+            return False
 
     async def run(self) -> None:
         """The worker's sender task (started at lifespan startup)."""

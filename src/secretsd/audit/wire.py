@@ -23,6 +23,7 @@ from secretsd.audit.record import CallSummary, scrubbed
 # A batch of a few thousand records is a few megabytes; anything far beyond is not a frame.
 MAX_FRAME = 64 * 1024 * 1024
 _LENGTH = struct.Struct(">I")
+SEED_BYTES = 32  # an Ed25519 private key
 _FIELDS = len(CallSummary._fields)
 
 
@@ -103,8 +104,11 @@ def decode_batch(payload: bytes) -> Batch:
             calls.append(CallSummary(*row))
         signer = None
         if "signer" in body:
-            version, seed = body["signer"]
-            signer = (int(version), base64.b64decode(seed))
+            version, text = body["signer"]
+            seed = base64.b64decode(text, validate=True)
+            if not isinstance(version, int) or len(seed) != SEED_BYTES:
+                raise WireError("not a signing key")
+            signer = (version, seed)
     except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
         if isinstance(exc, WireError):
             raise

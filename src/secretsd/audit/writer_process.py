@@ -112,8 +112,10 @@ class WriterService:
                 if batch.signer is not None:
                     self._signers.offer(*batch.signer)
                 await acks.put((batch.batch_id, self._audit.enqueue(batch.calls)))
-        except asyncio.IncompleteReadError:
-            pass  # the worker closed its end (shutdown) or died
+        except (asyncio.IncompleteReadError, asyncio.CancelledError):
+            # The worker closed its end (shutdown) or died; or this process is stopping (a
+            # handler that ends cancelled makes asyncio's stream callback log a traceback).
+            pass
         except (OSError, WireError) as exc:
             log.error("audit writer: dropping a worker connection: %s", exc)
         finally:
