@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from secretsd.audit import verify as verifier
 from secretsd.audit.chain import GENESIS, DigestHead, RootKeySigners, record_hash
+from secretsd.audit.record import render
 from secretsd.store.database import Database
 from support import canary
 from support.factories import AwsCli, ClientFactory, ServerFactory
@@ -72,7 +73,7 @@ def rows(server: ServerProcess, sql: str, *params: Any) -> list[tuple[Any, ...]]
 def records(server: ServerProcess) -> list[dict[str, Any]]:
     """Every stored audit record, oldest first within each chain."""
     found = rows(server, "SELECT records FROM audit_blocks ORDER BY account_id, region, first_seq")
-    return [json.loads(line) for (text,) in found for line in str(text).split("\n")]
+    return [render(line) for (text,) in found for line in str(text).split("\n")]
 
 
 def audit_cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
@@ -348,7 +349,7 @@ def test_no_secret_in_the_audit_table_export_or_log(
             break
         time.sleep(0.05)
     table = "\n".join(str(r[0]) for r in rows(server, "SELECT records FROM audit_blocks")).encode()
-    names = {json.loads(r)["eventName"] for r in table.decode().splitlines()}
+    names = {render(r)["eventName"] for r in table.decode().splitlines()}
     assert {
         "CreateSecret",
         "PutSecretValue",
@@ -364,6 +365,10 @@ def test_no_secret_in_the_audit_table_export_or_log(
     server.stop()
     lines = exported.read_bytes().splitlines()
     assert len(lines) == len(table.splitlines())
+    # The export holds CloudTrail's records, those the stored (compact) lines render.
+    by_id = {r["eventID"]: r for r in map(render, table.decode().splitlines())}
+    assert {r["eventID"]: r for r in map(json.loads, lines)} == by_id
+    assert all(r["eventVersion"] == "1.09" for r in by_id.values())
     assert b"HIDDEN_DUE_TO_SECURITY_REASONS" in table
     assert scanner.scan_bytes(table, Path("audit_blocks")) == []
     assert scanner.scan_files([exported, server.log_path, server.stdout_log_path]) == []
@@ -444,7 +449,8 @@ def test_verify_detects_edited_deleted_swapped_records_and_forged_digests(
 
     # Edited: a record's contents.
     edited = list(big.lines)
-    edited[1] = edited[1].replace('"readOnly":true', '"readOnly":false')
+    edited[1] = edited[1].replace('"GetSecretValue"', '"PutSecretValue"')
+    assert edited[1] != big.lines[1]
     execute(server, set_records(big, edited))
     assert _problems(server, account) == [
         f"record {big.first_seq + 1}: contents or position changed (hash mismatch)"
@@ -493,7 +499,7 @@ def test_verify_detects_edited_deleted_swapped_records_and_forged_digests(
     prev = GENESIS
     for block in blocks:
         lines = [
-            line.replace('"readOnly":true', '"readOnly":false') if block is big else line
+            line.replace('"GetSecretValue"', '"PutSecretValue"') if block is big else line
             for line in block.lines
         ]
         block_prev = prev

@@ -443,13 +443,8 @@ def tampered_record_fails_verify(server: ServerProcess) -> None:
         " LIMIT 1",
     )[0]
     lines = str(text).split("\n")
-    assert '"readOnly":' in lines[0]
-    lines[0] = (
-        lines[0]
-        .replace('"readOnly":false', '"readOnly":X')
-        .replace('"readOnly":true', '"readOnly":false')
-        .replace('"readOnly":X', '"readOnly":true')
-    )
+    assert f'"{region}"' in lines[0]
+    lines[0] = lines[0].replace(f'"{region}"', '"xx-nowhere-1"', 1)
     statement = (
         "UPDATE audit_blocks SET records = ? WHERE account_id = ? AND region = ? AND first_seq = ?"
     )

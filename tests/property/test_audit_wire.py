@@ -1,5 +1,6 @@
-"""The worker -> audit writer process wire (audit/wire.py): what crosses it comes out the same,
-and a record made from a summary that crossed it is the record the worker would have made."""
+"""The worker -> audit writer process wire (audit/wire.py) and the stored form of an API call's
+record (compact_line/render): what crosses comes out the same, a stored line renders the
+CloudTrail record of its call, and what is not a record is refused as such."""
 
 from __future__ import annotations
 
@@ -8,14 +9,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from secretsd.audit.chain import record_bytes
 from secretsd.audit.record import (
+    AuditRecord,
     CallFacts,
     CallSummary,
+    NotARecord,
     RecordCache,
     api_call_record,
+    compact_line,
+    full_line,
+    record_body,
+    render,
     scrubbed,
     summarize,
-    summary_record,
 )
 from secretsd.audit.redact import Redactor
 from secretsd.audit.wire import (
@@ -42,18 +49,18 @@ whos = st.lists(st.dictionaries(text, json_value, max_size=4), min_size=1, max_s
 
 
 @st.composite
-def batches(draw: st.DrawFn) -> list[CallSummary]:
+def calls(draw: st.DrawFn) -> list[CallSummary]:
     people = draw(whos)
-    calls = []
+    found = []
     for _ in range(draw(st.integers(0, 6))):
-        calls.append(
+        found.append(
             CallSummary(
                 account_id=draw(text),
                 who=draw(st.sampled_from(people)),
                 service=draw(text),
                 operation=draw(text),
                 request_id=draw(text),
-                time_ms=draw(st.integers(0, 2**48)),
+                time_ms=draw(st.integers(0, 2**40)),
                 region=draw(text),
                 source_ip=draw(text),
                 user_agent=draw(text),
@@ -66,39 +73,58 @@ def batches(draw: st.DrawFn) -> list[CallSummary]:
                 resource_name=draw(st.none() | text),
             )
         )
-    return calls
+    return found
+
+
+records_strategy = st.lists(
+    st.builds(
+        AuditRecord,
+        st.sampled_from(["111122223333", "444455556666", "unknown"]),
+        st.sampled_from(["us-east-1", "eu-west-1"]),
+        st.just(""),
+        st.integers(0, 2**48),
+        st.binary(max_size=60).map(lambda b: b.replace(b"\n", b" ")),
+    ),
+    max_size=8,
+)
 
 
 @settings(max_examples=200)
 @given(
-    batches(),
+    records_strategy,
     st.integers(0, 2**40),
     st.none() | st.tuples(st.integers(1, 99), st.binary(min_size=32, max_size=32)),
 )
 def test_a_batch_comes_out_as_it_went_in(
-    calls: list[CallSummary], batch_id: int, signer: tuple[int, bytes] | None
+    records: list[AuditRecord], batch_id: int, signer: tuple[int, bytes] | None
 ) -> None:
-    batch = decode_batch(encode_batch(batch_id, calls, signer))
+    batch = decode_batch(encode_batch(batch_id, records, signer))
     assert batch.batch_id == batch_id
     assert batch.signer == signer
-    # Strings that are not UTF-8 (lone surrogates) cross with "?" in their place.
-    assert batch.calls == [
-        CallSummary(*orjson.loads(orjson.dumps(scrubbed(list(c))))) for c in calls
-    ]
+    assert batch.records == records
 
 
-def test_each_identity_crosses_once_per_batch() -> None:
-    who = {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice"}
-    calls = [_summary(who, f"r{i}") for i in range(50)]
-    body = orjson.loads(encode_batch(1, calls))
-    assert body["who"] == [who]
-    assert {row[1] for row in body["calls"]} == {0}
+@settings(max_examples=200)
+@given(calls(), text.filter(bool))
+def test_a_compact_line_renders_the_record_of_its_call(
+    found: list[CallSummary], event_id: str
+) -> None:
+    for call in found:
+        line = compact_line(event_id, call)
+        # Strings that are not UTF-8 (lone surrogates) are stored with "?" in their place.
+        stored = CallSummary(*orjson.loads(orjson.dumps(scrubbed(list(call)))))
+        assert render(line) == record_body(scrubbed(event_id), stored)
 
 
-def test_a_lone_surrogate_crosses_as_a_question_mark() -> None:
-    calls = [_summary({"type": "Root"}, "r1", request={"secretId": "a\ud800b"})]
-    (call,) = decode_batch(encode_batch(7, calls)).calls
-    assert call.request == {"secretId": "a?b"}
+def test_a_lone_surrogate_is_stored_as_a_question_mark() -> None:
+    call = _summary({"type": "Root"}, "r1", request={"secretId": "a\ud800b"})
+    assert render(compact_line("e1", call))["requestParameters"] == {"secretId": "a?b"}
+
+
+def test_a_record_stored_before_the_compact_form_still_renders() -> None:
+    full = record_bytes(record_body("e2", _summary({"type": "Root"}, "r2")))
+    assert render(full) == orjson.loads(full)
+    assert full_line(full) == full
 
 
 @given(st.binary(max_size=200))
@@ -109,15 +135,24 @@ def test_bytes_that_are_no_batch_are_refused_as_such(payload: bytes) -> None:
         pass
 
 
+@given(st.binary(max_size=200) | json_value.map(lambda v: orjson.dumps(["c1", "e", v])))
+def test_bytes_that_are_no_record_are_refused_as_such(line: bytes) -> None:
+    try:
+        render(line)
+    except NotARecord:
+        pass
+
+
 @pytest.mark.parametrize(
     "payload",
     [
         b"[]",
-        b'{"id": "1", "who": [], "calls": []}',
-        b'{"id": 1, "who": [], "calls": [[1, 2]]}',
-        b'{"id": 1, "who": [], "calls": [["a", 3' + b', "x"' * 14 + b"]]}",
-        b'{"id": 1, "who": [{}], "calls": [], "signer": [1, "!!"]}',
-        b'{"id": 1, "who": [{}], "calls": [], "signer": [1, "AAAA"]}',
+        b'{"id": "1", "chains": [], "meta": []}',
+        b'{"id": 1, "chains": [], "meta": [[0, 5]]}\nline',
+        b'{"id": 1, "chains": [["a", "b"]], "meta": [[0, 5]]}\none\ntwo',
+        b'{"id": 1, "chains": [["a", "b"]], "meta": [[0, "5"]]}\none',
+        b'{"id": 1, "chains": [], "meta": [], "signer": [1, "!!"]}',
+        b'{"id": 1, "chains": [], "meta": [], "signer": [1, "AAAA"]}',
     ],
 )
 def test_malformed_batches_are_wire_errors(payload: bytes) -> None:
@@ -220,12 +255,17 @@ ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:app/db-AbCdEf"
     ],
     ids=["read", "write", "refused"],
 )
-def test_the_writer_process_makes_the_record_the_worker_would_have(facts: CallFacts) -> None:
+def test_the_stored_line_is_the_cloudtrail_record_of_the_call_in_fewer_bytes(
+    facts: CallFacts,
+) -> None:
     redactor = Redactor(load_service_model("secretsmanager"))
-    inline = orjson.loads(api_call_record(facts, redactor, RecordCache()).line)
-    sent = encode_batch(1, [summarize(facts, redactor, RecordCache())])
-    (received,) = decode_batch(sent).calls
-    remote = orjson.loads(summary_record(received, RecordCache()).line)
-    assert inline.pop("eventID") != remote.pop("eventID")
-    assert inline == remote
+    record = api_call_record(facts, redactor, RecordCache())
+    sent = encode_batch(1, [record])
+    (received,) = decode_batch(sent).records
+    assert received.line == record.line
+    body = render(received.line)
+    assert body["eventID"] == record.event_id
+    assert body == record_body(record.event_id, summarize(facts, redactor))
+    assert body["requestID"] == facts.request_id
     assert b"canary-value" not in sent
+    assert len(record.line) < 0.7 * len(full_line(record.line))

@@ -9,12 +9,13 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from secretsd.audit import remote
 from secretsd.audit.chain import DigestHead, DigestSigner, load_public_key, signature_valid
-from secretsd.audit.record import CallFacts
+from secretsd.audit.record import CallFacts, render
 from secretsd.audit.redact import Redactor
 from secretsd.audit.remote import RemoteAuditSink
 from secretsd.audit.writer import AuditOptions, AuditWriter
@@ -91,7 +92,10 @@ class Node:
         self._tasks.clear()
         os.unlink(self.path)
 
-    def records(self) -> list[str]:
+    def records(self) -> list[dict[str, Any]]:
+        return [render(line) for line in self.lines()]
+
+    def lines(self) -> list[str]:
         with self.trail.transaction() as tx:
             blocks = AuditRepository(tx).blocks_newest_first(
                 "111122223333",
@@ -154,8 +158,7 @@ def test_fail_closed_calls_wait_for_their_commit_and_the_key_crosses(tmp_path: P
         return answers
 
     assert asyncio.run(scenario()) == [True] * 20
-    records = node.records()
-    assert [r for r in records if "canary-value" in r] == []
+    assert [line for line in node.lines() if "canary-value" in line] == []
     assert sum(n for n, ok in counted if ok) == 20
     assert node.digests_valid()
 
@@ -180,8 +183,7 @@ def test_fail_closed_refuses_while_the_writer_is_unreachable_then_recovers(
 
     assert asyncio.run(scenario()) == (False, True, True, True)
     assert (1, False) in counted
-    assert [r for r in node.records() if '"req-1"' in r] == []
-    assert len([r for r in node.records() if '"req-2"' in r]) == 1
+    assert [r["requestID"] for r in node.records()] == ["req-2"]
 
 
 def test_fail_closed_refuses_when_the_writer_does_not_answer(
@@ -225,6 +227,38 @@ def test_fail_open_keeps_what_it_gathers_while_the_writer_is_away(tmp_path: Path
         await node.stop()
 
     asyncio.run(scenario())
-    ids = [r.split('"requestID":"')[1].split('"')[0] for r in node.records()]
+    ids = [r["requestID"] for r in node.records()]
     assert ids == [f"req-{n}" for n in range(10)]
     assert sum(n for n, ok in counted if ok) == 10
+
+
+def test_fail_open_keeps_the_newest_when_its_buffer_is_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(remote, "MAX_PENDING", 20)
+    node = Node(tmp_path, fail_closed=False)
+    counted: list[tuple[int, bool]] = []
+
+    async def scenario() -> None:
+        sink = RemoteAuditSink(
+            node.path,
+            {"secretsmanager": Redactor(load_service_model("secretsmanager"))},
+            AuditOptions(flush_seconds=0.01, batch_max=5),
+            lambda: KEY,
+            lambda n, ok: counted.append((n, ok)),
+        )
+        task = asyncio.create_task(sink.run())
+        await asyncio.sleep(0)
+        # No writer yet: everything waits in the worker, the oldest beyond 20 are dropped.
+        for n in range(50):
+            assert await sink.record(_facts(n))
+        await node.start()
+        await asyncio.sleep(remote.RECONNECT_SECONDS + 0.2)
+        await sink.close()
+        task.cancel()
+        await node.stop()
+
+    asyncio.run(scenario())
+    ids = [r["requestID"] for r in node.records()]
+    assert ids == [f"req-{n}" for n in range(30, 50)]
+    assert sum(n for n, ok in counted if not ok) == 30

@@ -24,6 +24,7 @@ from bench import variant_server  # noqa: E402
 from bench.processes import ServerProcess, clean_environ  # noqa: E402
 from bench.signing import Client, Signer, read_credentials  # noqa: E402
 
+from secretsd.audit.record import render  # noqa: E402
 from secretsd.crypto.envelope import Envelope  # noqa: E402
 
 WORKERS = 2
@@ -175,7 +176,7 @@ def _stored_records(data_dir: Path, event_name: str) -> int:
     with sqlite3.connect(data_dir / "secretsd-audit.db") as conn:
         blocks = conn.execute("SELECT records FROM audit_blocks").fetchall()
     lines = [line for (text,) in blocks for line in text.split("\n") if line]
-    return sum(1 for line in lines if json.loads(line)["eventName"] == event_name)
+    return sum(1 for line in lines if render(line)["eventName"] == event_name)
 
 
 @pytest.mark.parametrize(

@@ -100,8 +100,7 @@ class AuditRecord(NamedTuple):
 
     @property
     def body(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = orjson.loads(self.line)
-        return parsed
+        return render(self.line)
 
 
 def make_record(account_id: str, region: str, time_ms: int, body: dict[str, Any]) -> AuditRecord:
@@ -228,14 +227,12 @@ def _resource(facts: CallFacts) -> tuple[str | None, str | None]:
 
 
 class RecordCache:
-    """Parts of records that repeat from call to call (a caller's userIdentity, the time of
-    the current second), kept per writer: a few microseconds per call on the hot path."""
+    """Parts of records that repeat from call to call (a caller's userIdentity, whether an
+    operation is read-only), and the event id source, kept per writer: a few microseconds per call on the hot path."""
 
     def __init__(self, max_identities: int = 10_000) -> None:
         self._who: dict[tuple[str, str, int | None], dict[str, Any]] = {}
         self._max = max_identities
-        self._second = -1
-        self._time = ""
         self._read_only: dict[tuple[str, str], bool] = {}
         self.ids = EventIds()
 
@@ -257,12 +254,6 @@ class RecordCache:
             # Shared by the records of this caller: never modified after this.
             found = self._who[key] = user_identity(identity)
         return found
-
-    def event_time(self, time_ms: int) -> str:
-        second = time_ms // 1000
-        if second != self._second:
-            self._second, self._time = second, event_time(time_ms)
-        return self._time
 
 
 class CallSummary(NamedTuple):
@@ -334,14 +325,41 @@ def summarize(
     )
 
 
+# The stored form of an API call's record (see `compact_line`): a JSON array led by this tag.
+COMPACT_TAG = "c1"
+
+
 def summary_record(call: CallSummary, cache: RecordCache | None = None) -> AuditRecord:
+    """The record of an API call, in its stored form: `compact_line`."""
     time_ms = call.time_ms
     event_id = cache.ids.new(time_ms) if cache is not None else new_event_id(time_ms)
+    return AuditRecord(
+        call.account_id, call.region, event_id, time_ms, compact_line(event_id, call)
+    )
+
+
+def compact_line(event_id: str, call: CallSummary) -> bytes:
+    """An API call's record as stored and hashed: its event id and summary as one JSON array,
+    from which `render` makes the CloudTrail record, field for field. Everything the record
+    says is in it (so the chain covers all of it), without the 17 keys, constants and
+    duplicates CloudTrail's shape adds: 40% fewer bytes, and no dict built or key sorted per
+    call (ADR 0009)."""
+    row = [COMPACT_TAG, event_id, *call]
+    try:
+        return orjson.dumps(row)
+    except orjson.JSONEncodeError:
+        # A parameter with a lone surrogate (JSON's \ud800 escapes decode to one) is not
+        # UTF-8: recorded with "?" in its place, as the call is recorded whatever it held.
+        return orjson.dumps(scrubbed(row))
+
+
+def record_body(event_id: str, call: CallSummary) -> dict[str, Any]:
+    """The CloudTrail record of an API call."""
     account = call.account_id
     body: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": call.who,
-        "eventTime": cache.event_time(time_ms) if cache is not None else event_time(time_ms),
+        "eventTime": event_time(call.time_ms),
         "eventSource": f"{call.service}.amazonaws.com",
         "eventName": call.operation or "Unknown",
         "awsRegion": call.region,
@@ -364,7 +382,43 @@ def summary_record(call: CallSummary, cache: RecordCache | None = None) -> Audit
         body["resources"] = [
             {"type": call.resource_type, "ARN": call.resource_name, "accountId": account}
         ]
-    return make_record(account, call.region, time_ms, body)
+    return body
+
+
+class NotARecord(ValueError):
+    """A stored line that is neither form of a record."""
+
+
+def render(line: str | bytes) -> dict[str, Any]:
+    """The CloudTrail record a stored line holds: an API call's compact form, or a full
+    record (service events, and API calls recorded before the compact form)."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise NotARecord("not JSON") from exc
+    if isinstance(value, dict):
+        return value
+    if (
+        not isinstance(value, list)
+        or len(value) != len(CallSummary._fields) + 2
+        or value[0] != COMPACT_TAG
+        or not isinstance(value[1], str)
+    ):
+        raise NotARecord("neither a record nor a compact record")
+    try:
+        call = CallSummary(*value[2:])
+        if not isinstance(call.who, dict) or not isinstance(call.time_ms, int):
+            raise NotARecord("a compact record of the wrong shape")
+        return record_body(value[1], call)
+    except (TypeError, ValueError) as exc:
+        raise NotARecord("a compact record of the wrong shape") from exc
+
+
+def full_line(line: bytes) -> bytes:
+    """A stored line as the CloudTrail record's canonical JSON (what exporters write)."""
+    if line[:1] == b"{":
+        return line
+    return record_bytes(render(line))
 
 
 def api_call_record(

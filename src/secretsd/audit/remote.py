@@ -1,10 +1,10 @@
 """A worker's audit sink when its node runs an audit writer process (`secretsd serve`'s default).
 
-The worker keeps only what must happen where the call was handled: the parameters are redacted
-and the caller's userIdentity built here (no secret value leaves the worker), in one loop per
-batch as the in-process writer does. The record's id, time, canonical bytes, hash chain and
-commit happen in the writer process (`audit/service.py`), on another core: they were two thirds
-of what the trail cost a saturated worker (docs/benchmarks.md).
+The worker keeps what must happen where the call was handled and what is cheap: the parameters
+are redacted and the record made in its stored form (`compact_line`) here, so no secret value
+leaves the worker, in one loop per batch as the in-process writer does. The hash chain, the
+commit, the digests and the exporters happen in the writer process (`writer_process.py`), on
+another core.
 
 Delivery: fail-open, a batch is sent once; one that was on the wire when the connection broke
 is counted failed and logged, not resent (at most once, as a worker's crash loses its last
@@ -22,7 +22,13 @@ import time
 from collections.abc import Callable, Mapping
 
 from secretsd.audit.chain import DigestSigner
-from secretsd.audit.record import CallFacts, RecordCache, resource_members, summarize
+from secretsd.audit.record import (
+    CallFacts,
+    RecordCache,
+    resource_members,
+    summarize,
+    summary_record,
+)
 from secretsd.audit.redact import Redactor
 from secretsd.audit.wire import WireError, decode_ack, encode_batch, frame, read_frame
 from secretsd.audit.writer import MAX_PENDING, AuditOptions
@@ -76,9 +82,13 @@ class RemoteAuditSink:
         ):
             facts.response = resource_members(facts.response)
         if not self._options.fail_closed:
-            self._pending.append((facts, None))
-            if len(self._pending) >= self._options.batch_max and self._wake is not None:
+            pending = self._pending
+            pending.append((facts, None))
+            if len(pending) >= self._options.batch_max and self._wake is not None:
                 self._wake.set()
+                if len(pending) > MAX_PENDING:
+                    # The writer does not keep up (or is away): fail-open keeps the newest.
+                    self._dropped(len(pending) - MAX_PENDING)
             return True
         if self._wake is None:
             # No sender task (the app was not started through its lifespan): nothing would
@@ -148,7 +158,9 @@ class RemoteAuditSink:
         assert conn is not None
         batch, self._pending = self._pending, []
         redactors, cache = self._redactors, self._cache
-        calls = [summarize(f, redactors.get(f.service), cache) for f, _ in batch]
+        records = [
+            summary_record(summarize(f, redactors.get(f.service), cache), cache) for f, _ in batch
+        ]
         signer = self._signer()
         key = None
         if signer.key_version != self._sent_key:
@@ -157,7 +169,7 @@ class RemoteAuditSink:
         batch_id = self._next_id
         self._inflight[batch_id] = (len(batch), [f for _, f in batch if f is not None])
         try:
-            conn.write(frame(encode_batch(batch_id, calls, key)))
+            conn.write(frame(encode_batch(batch_id, records, key)))
             self._sent_key = signer.key_version
             await conn.drain()
         except (OSError, WireError) as exc:
@@ -210,8 +222,13 @@ class RemoteAuditSink:
             if refused and self._on_written is not None:
                 self._on_written(len(refused), False)
         if len(self._pending) > MAX_PENDING:
-            log.error("audit records dropped (buffer full): %d", len(self._pending) - MAX_PENDING)
-            self._pending = self._pending[-MAX_PENDING:]
+            self._dropped(len(self._pending) - MAX_PENDING)
+
+    def _dropped(self, count: int) -> None:
+        log.error("audit records dropped (buffer full): %d", count)
+        del self._pending[:count]
+        if self._on_written is not None:
+            self._on_written(count, False)
 
     def _lost(self, why: str) -> None:
         """The connection broke: what was on the wire is not known to be committed."""

@@ -16,9 +16,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import orjson
-
 from secretsd.audit.chain import GENESIS, DigestHead, load_public_key, record_hash, signature_valid
+from secretsd.audit.record import NotARecord, render
 from secretsd.store.audit_repository import AuditRepository, StoredBlock, StoredDigest
 from secretsd.store.database import Database
 
@@ -115,9 +114,9 @@ def _check_time(report: ChainReport, seq: int, line: str, block: StoredBlock) ->
     """The block's time range (LookupEvents' index) must cover its records' times, or a
     lookup could be made to miss them."""
     try:
-        body = orjson.loads(line)
+        body = render(line)
         seconds = calendar.timegm(time.strptime(body["eventTime"], "%Y-%m-%dT%H:%M:%SZ"))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+    except (NotARecord, KeyError, TypeError, ValueError):
         report.problem(f"record {seq}: not a CloudTrail record")
         return
     if not block.first_ms // 1000 <= seconds <= block.last_ms // 1000:

@@ -1,11 +1,12 @@
 """What a worker and its node's audit writer process say to each other over their Unix socket.
 
-Frames are a 4-byte big-endian length and a JSON body (orjson). A worker sends batches of call
-summaries (`CallSummary`, already redacted: no secret value ever leaves the worker), each caller's
-userIdentity once per batch, and the digest signing key when it first connects or its root key
-version changes; the writer answers each batch with an ack once the batch is committed, carrying
-the record counts it committed or failed since its previous ack (for the worker's /metrics).
-Pure functions: the socket handling is in `remote.py` (worker) and `service.py` (writer).
+Frames are a 4-byte big-endian length and a body. A worker sends batches of records in their
+stored form (`compact_line`: redacted in the worker, so no secret value ever leaves it) after a
+JSON header with each record's chain and time, and the digest signing key when it first
+connects or its root key version changes; the writer answers each batch with an ack once the
+batch is committed, carrying the record counts it committed or failed since its previous ack
+(for the worker's /metrics). Pure functions: the socket handling is in `remote.py` (worker) and
+`writer_process.py` (writer).
 """
 
 from __future__ import annotations
@@ -13,18 +14,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from secretsd.audit.record import CallSummary, scrubbed
+from secretsd.audit.record import AuditRecord, scrubbed
 
 # A batch of a few thousand records is a few megabytes; anything far beyond is not a frame.
 MAX_FRAME = 64 * 1024 * 1024
 _LENGTH = struct.Struct(">I")
 SEED_BYTES = 32  # an Ed25519 private key
-_FIELDS = len(CallSummary._fields)
 
 
 class WireError(ValueError):
@@ -34,7 +35,7 @@ class WireError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Batch:
     batch_id: int
-    calls: list[CallSummary]
+    records: list[AuditRecord]
     # (root key version, Ed25519 seed) when the sender's signing key is new to this connection.
     signer: tuple[int, bytes] | None = None
 
@@ -62,49 +63,52 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes:
 
 
 def encode_batch(
-    batch_id: int, calls: list[CallSummary], signer: tuple[int, bytes] | None = None
+    batch_id: int, records: Sequence[AuditRecord], signer: tuple[int, bytes] | None = None
 ) -> bytes:
-    # Callers share userIdentity dicts (RecordCache.who): each is sent once per batch.
-    index: dict[int, int] = {}
-    whos: list[dict[str, Any]] = []
-    rows: list[list[Any]] = []
-    for call in calls:
-        who = call.who
-        at = index.get(id(who))
+    """A header line (JSON: the batch id, each record's chain and time, the key) and the
+    records' stored lines, one per line (JSON never holds a raw newline)."""
+    index: dict[tuple[str, str], int] = {}
+    chains: list[tuple[str, str]] = []
+    meta: list[tuple[int, int]] = []
+    for record in records:
+        chain = (record.account_id, record.region)
+        at = index.get(chain)
         if at is None:
-            at = index[id(who)] = len(whos)
-            whos.append(who)
-        row = list(call)
-        row[1] = at
-        rows.append(row)
-    body: dict[str, Any] = {"id": batch_id, "who": whos, "calls": rows}
+            at = index[chain] = len(chains)
+            chains.append(chain)
+        meta.append((at, record.time_ms))
+    header: dict[str, Any] = {"id": batch_id, "chains": chains, "meta": meta}
     if signer is not None:
-        body["signer"] = [signer[0], base64.b64encode(signer[1]).decode("ascii")]
+        header["signer"] = [signer[0], base64.b64encode(signer[1]).decode("ascii")]
     try:
-        return orjson.dumps(body)
+        head = orjson.dumps(header)
     except orjson.JSONEncodeError:
-        # A parameter with a lone surrogate is not UTF-8: sent with "?" in its place, as
-        # make_record would store it.
-        return orjson.dumps(scrubbed(body))
+        head = orjson.dumps(scrubbed(header))  # an account or region that is not UTF-8
+    return b"\n".join([head, *(record.line for record in records)])
 
 
 def decode_batch(payload: bytes) -> Batch:
+    """The records as the worker made them (their event ids stay inside their lines)."""
+    head, _, rest = payload.partition(b"\n")
     try:
-        body = orjson.loads(payload)
-        batch_id = body["id"]
-        whos = body["who"]
-        rows = body["calls"]
-        if not isinstance(batch_id, int) or not isinstance(whos, list):
-            raise WireError("batch without an id or identities")
-        calls = []
-        for row in rows:
-            if not isinstance(row, list) or len(row) != _FIELDS:
-                raise WireError("a call summary of the wrong shape")
-            row[1] = whos[row[1]]
-            calls.append(CallSummary(*row))
+        header = orjson.loads(head)
+        batch_id = header["id"]
+        chains = [(str(account), str(region)) for account, region in header["chains"]]
+        meta = header["meta"]
+        if not isinstance(batch_id, int) or not isinstance(meta, list):
+            raise WireError("batch without an id or records")
+        lines = rest.split(b"\n") if meta else []
+        if len(lines) != len(meta):
+            raise WireError(f"{len(meta)} records announced, {len(lines)} sent")
+        records = []
+        for (at, time_ms), line in zip(meta, lines, strict=True):
+            if not isinstance(time_ms, int) or not isinstance(at, int) or at < 0:
+                raise WireError("a record's chain or time is not a number")
+            account, region = chains[at]
+            records.append(AuditRecord(account, region, "", time_ms, line))
         signer = None
-        if "signer" in body:
-            version, text = body["signer"]
+        if "signer" in header:
+            version, text = header["signer"]
             seed = base64.b64decode(text, validate=True)
             if not isinstance(version, int) or len(seed) != SEED_BYTES:
                 raise WireError("not a signing key")
@@ -113,7 +117,7 @@ def decode_batch(payload: bytes) -> Batch:
         if isinstance(exc, WireError):
             raise
         raise WireError(f"not a batch: {type(exc).__name__}") from None
-    return Batch(batch_id, calls, signer)
+    return Batch(batch_id, records, signer)
 
 
 def encode_ack(ack: Ack) -> bytes:

@@ -22,13 +22,12 @@ from secretsd.audit.exporters import Exporter
 from secretsd.audit.record import (
     AuditRecord,
     CallFacts,
-    CallSummary,
     RecordCache,
     api_call_record,
+    full_line,
     resource_members,
     service_event_id,
     service_event_record,
-    summary_record,
 )
 from secretsd.audit.redact import Redactor
 from secretsd.clock import Clock
@@ -46,7 +45,7 @@ _SERVICE_EVENT_BATCH = 1000
 # oldest are dropped, loudly.
 MAX_PENDING = 100_000
 
-_Pending = tuple[CallFacts | CallSummary, "asyncio.Future[bool] | None"]
+_Pending = tuple[CallFacts | AuditRecord, "asyncio.Future[bool] | None"]
 
 
 class AuditSink(Protocol):
@@ -103,8 +102,8 @@ class AuditWriter:
         self._options = options
         self._exporters = tuple(exporters)
         self._on_written = on_written
-        # Facts of this worker's calls, or summaries a worker sent (the writer process).
-        self._pending: list[tuple[CallFacts | CallSummary, asyncio.Future[bool] | None]] = []
+        # Facts of this worker's calls, or records a worker made (in the writer process).
+        self._pending: list[tuple[CallFacts | AuditRecord, asyncio.Future[bool] | None]] = []
         self._wake: asyncio.Event | None = None
         self._next_service_events = 0.0
         self._cache = RecordCache()
@@ -143,12 +142,12 @@ class AuditWriter:
             self._wake.set()
         return await future
 
-    def enqueue(self, calls: Sequence[CallSummary]) -> asyncio.Future[bool]:
-        """A worker's batch, in the node's writer process (`audit/service.py`): one future for
-        the batch, settled when its commit succeeds or fails (fail-open: the records stay
+    def enqueue(self, records: Sequence[AuditRecord]) -> asyncio.Future[bool]:
+        """A worker's batch, in the node's writer process (`writer_process.py`): one future
+        for the batch, settled when its commit succeeds or fails (fail-open: the records stay
         buffered for the next round, as this worker's own would)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.extend((call, future) for call in calls)
+        self._pending.extend((record, future) for record in records)
         if self._wake is None:
             self.flush()
         else:
@@ -215,9 +214,7 @@ class AuditWriter:
         cache = self._cache
         redactors = self._redactors
         records = [
-            summary_record(f, cache)
-            if isinstance(f, CallSummary)
-            else api_call_record(f, redactors.get(f.service), cache)
+            f if isinstance(f, AuditRecord) else api_call_record(f, redactors.get(f.service), cache)
             for f, _ in batch
         ]
         with self._db.transaction(write=True) as tx:
@@ -345,6 +342,10 @@ class AuditWriter:
         return lines
 
     def _export(self, lines: Sequence[bytes]) -> None:
+        if not self._exporters:
+            return
+        # Exporters write CloudTrail's records, not the stored compact form.
+        lines = [full_line(line) for line in lines]
         for exporter in self._exporters:
             try:
                 exporter.export(lines)

@@ -113,7 +113,7 @@ class WriterService:
                 batch = decode_batch(await read_frame(reader))
                 if batch.signer is not None:
                     self._signers.offer(*batch.signer)
-                await acks.put((batch.batch_id, self._audit.enqueue(batch.calls)))
+                await acks.put((batch.batch_id, self._audit.enqueue(batch.records)))
         except (asyncio.IncompleteReadError, asyncio.CancelledError):
             # The worker closed its end (shutdown) or died; or this process is stopping (a
             # handler that ends cancelled makes asyncio's stream callback log a traceback).

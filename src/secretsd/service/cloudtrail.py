@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import orjson
-
+from secretsd.audit.chain import record_bytes
+from secretsd.audit.record import render
 from secretsd.clock import Clock
 from secretsd.errors import ServiceError
 from secretsd.service.authorization import Authorizer
@@ -56,8 +56,9 @@ class FoundEvent:
     resources: tuple[tuple[str | None, str], ...]
 
     @classmethod
-    def parse(cls, seq: int, record: str) -> FoundEvent:
-        body = orjson.loads(record)
+    def parse(cls, seq: int, line: str) -> FoundEvent:
+        body = render(line)
+        record = line if line[:1] == "{" else record_bytes(body).decode()
         who = body.get("userIdentity") or {}
         kind = who.get("type")
         if kind == "Root":
