@@ -2,7 +2,7 @@
 writer is replaced and the calls made around its death are recorded (boto3, lookup-events, a
 clean `secretsd audit verify`); it leaves when its server dies; a SIGTERM to the whole process
 group (a terminal's, systemd's) loses no acknowledged call's record; `--audit-writer inline`
-still records and verifies."""
+still records and verifies; `auto` picks by the cores the server may use."""
 
 from __future__ import annotations
 
@@ -12,9 +12,13 @@ import time
 from pathlib import Path
 
 from e2e.test_audit import _verify, records
+from secretsd.audit.writer_process import audit_writer_kind
 from support.factories import ClientFactory, ServerFactory
 from support.names import NameFactory
 from support.server import ServerProcess
+
+# Explicit: "auto" (the default) depends on how many cores the machine has.
+PROCESS = ["--audit-writer", "process"]
 
 
 def _children(pid: int) -> list[tuple[int, str]]:
@@ -65,7 +69,7 @@ def _request_ids(server: ServerProcess, event_name: str) -> set[str]:
 def test_a_killed_writer_is_replaced_and_the_calls_around_it_are_recorded(
     server_factory: ServerFactory, client_factory: ClientFactory, unique_name: NameFactory
 ) -> None:
-    server = server_factory()
+    server = server_factory(extra_args=PROCESS)
     sm = client_factory("secretsmanager", server=server)
     name = unique_name("writer")
     sm.create_secret(Name=name, SecretString="v")
@@ -97,7 +101,7 @@ def boto_lookup(clients: ClientFactory, server: ServerProcess, name: str) -> set
 
 
 def test_the_writer_leaves_when_its_server_dies(server_factory: ServerFactory) -> None:
-    server = server_factory()
+    server = server_factory(extra_args=PROCESS)
     writer = writer_pid(server)
     assert writer is not None
     os.kill(server.pid, signal.SIGKILL)
@@ -110,7 +114,7 @@ def test_the_writer_leaves_when_its_server_dies(server_factory: ServerFactory) -
 def test_a_process_group_sigterm_loses_no_acknowledged_record(
     server_factory: ServerFactory, client_factory: ClientFactory, unique_name: NameFactory
 ) -> None:
-    server = server_factory(extra_args=["--workers", "2"])
+    server = server_factory(extra_args=["--workers", "2", *PROCESS])
     sm = client_factory("secretsmanager", server=server)
     name = unique_name("group-term")
     sm.create_secret(Name=name, SecretString="v")
@@ -136,3 +140,11 @@ def test_inline_writers_still_record_and_verify(
     _until(lambda: set(ids) <= _request_ids(server, "GetSecretValue"))
     code, report = _verify(server)
     assert code == 0, report
+
+
+def test_auto_picks_a_writer_process_only_with_a_core_to_spare() -> None:
+    assert audit_writer_kind("auto", workers=1, cores=2) == "process"
+    assert audit_writer_kind("auto", workers=2, cores=2) == "inline"
+    assert audit_writer_kind("auto", workers=1, cores=1) == "inline"
+    assert audit_writer_kind("process", workers=4, cores=1) == "process"
+    assert audit_writer_kind("inline", workers=1, cores=8) == "inline"

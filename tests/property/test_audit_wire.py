@@ -35,8 +35,8 @@ from secretsd.audit.wire import (
     encode_batch,
     frame,
 )
-from secretsd.auth.identity import Identity
 from secretsd.protocol.model import load_service_model
+from support.identities import ALICE
 
 text = st.text(max_size=40)
 json_scalar = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | text
@@ -194,16 +194,6 @@ def _summary(who: dict[str, object], request_id: str, **changes: object) -> Call
     return base._replace(**changes)
 
 
-ALICE = Identity(
-    "111122223333",
-    "arn:aws:iam::111122223333:user/alice",
-    "arn:aws:iam::111122223333:user/alice",
-    "User",
-    "AIDAALICE",
-    "user",
-    "alice",
-    "AKIAALICE",
-)
 ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:app/db-AbCdEf"
 
 

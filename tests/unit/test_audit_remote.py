@@ -20,24 +20,14 @@ from secretsd.audit.redact import Redactor
 from secretsd.audit.remote import RemoteAuditSink
 from secretsd.audit.writer import AuditOptions, AuditWriter
 from secretsd.audit.writer_process import SignerSlot, WriteCounts, WriterService, _open_databases
-from secretsd.auth.identity import Identity
 from secretsd.bootstrap import initialise
 from secretsd.clock import SystemClock
 from secretsd.protocol.model import load_service_model
 from secretsd.settings import Settings
 from secretsd.store.audit_repository import AuditRepository
 from secretsd.store.database import Database
+from support.identities import ALICE
 
-ALICE = Identity(
-    "111122223333",
-    "arn:aws:iam::111122223333:user/alice",
-    "arn:aws:iam::111122223333:user/alice",
-    "User",
-    "AIDAALICE",
-    "user",
-    "alice",
-    "AKIAALICE",
-)
 KEY = DigestSigner(3, bytes(range(32)))
 
 

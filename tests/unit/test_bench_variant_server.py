@@ -51,7 +51,8 @@ def _server(tmp_path: Path, variant: str | None) -> ServerProcess:
     argv = [sys.executable, "-m", module, "serve", "--host", "127.0.0.1", "--port", "0"]
     argv += ["--data-dir", str(data_dir), "--workers", str(WORKERS)]
     # Every read goes to the store, so every read goes through the (patched) read path.
-    env = {"SECRETSD_VALUE_CACHE_SECONDS": "0"}
+    # The audit writer process explicitly ("auto" depends on the machine's cores).
+    env = {"SECRETSD_VALUE_CACHE_SECONDS": "0", "SECRETSD_AUDIT_WRITER": "process"}
     if variant is not None:
         env[variant_server.VARIANT_ENV] = variant
     return ServerProcess("server", argv, log_path=tmp_path / "server.log", cwd=REPO, env=env)

@@ -209,6 +209,15 @@ def resource_members(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: values[k] for k in _RESOURCE_KEYS if k in values}
 
 
+def strip_result(facts: CallFacts, cache: RecordCache) -> None:
+    """What a call's facts keep while they wait for their batch: of a read's (or a failure's)
+    result only the members naming its resource, so no value a record never shows is held."""
+    if facts.response is not None and (
+        facts.error_code is not None or cache.read_only(facts.service, facts.operation)
+    ):
+        facts.response = resource_members(facts.response)
+
+
 def _resource(facts: CallFacts) -> tuple[str | None, str | None]:
     # One secret resolved: its ARN, whatever the caller typed and whatever became of the call
     # (a refused GetSecretValue by name is found by the secret's ARN). Several (a batch): none

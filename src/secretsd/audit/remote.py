@@ -25,13 +25,13 @@ from secretsd.audit.chain import DigestSigner
 from secretsd.audit.record import (
     CallFacts,
     RecordCache,
-    resource_members,
+    strip_result,
     summarize,
     summary_record,
 )
 from secretsd.audit.redact import Redactor
 from secretsd.audit.wire import WireError, decode_ack, encode_batch, frame, read_frame
-from secretsd.audit.writer import MAX_PENDING, AuditOptions
+from secretsd.audit.writer import MAX_PENDING, AuditOptions, woken_or_due
 
 log = logging.getLogger("secretsd.audit")
 
@@ -75,12 +75,7 @@ class RemoteAuditSink:
         return not (self._options.fail_closed and self._failing)
 
     async def record(self, facts: CallFacts) -> bool:
-        # As AuditWriter.record: of a read's (or a failure's) result, only what names its
-        # resource is kept until the batch is summarised.
-        if facts.response is not None and (
-            facts.error_code is not None or self._cache.read_only(facts.service, facts.operation)
-        ):
-            facts.response = resource_members(facts.response)
+        strip_result(facts, self._cache)
         if not self._options.fail_closed:
             pending = self._pending
             pending.append((facts, None))
@@ -114,12 +109,7 @@ class RemoteAuditSink:
         self._drained = asyncio.Event()
         self._task = asyncio.current_task()
         while True:
-            try:
-                async with asyncio.timeout(self._options.flush_seconds):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-            self._wake.clear()
+            await woken_or_due(self._wake, self._options.flush_seconds)
             try:
                 await self._send()
             except Exception:

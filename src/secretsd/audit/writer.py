@@ -10,6 +10,7 @@ answers at once and the record follows within `flush_seconds` (a crash can lose 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,9 +26,9 @@ from secretsd.audit.record import (
     RecordCache,
     api_call_record,
     full_line,
-    resource_members,
     service_event_id,
     service_event_record,
+    strip_result,
 )
 from secretsd.audit.redact import Redactor
 from secretsd.clock import Clock
@@ -46,6 +47,17 @@ _SERVICE_EVENT_BATCH = 1000
 MAX_PENDING = 100_000
 
 _Pending = tuple[CallFacts | AuditRecord, "asyncio.Future[bool] | None"]
+
+
+async def woken_or_due(wake: asyncio.Event, seconds: float) -> None:
+    """Returns once `wake` is set (clearing it) or `seconds` have passed. asyncio.timeout, not
+    wait_for: Python 3.11's wait_for loses a cancellation that arrives as the wait ends (with a
+    wake set at every batch, often), and a writer would then never stop (seen in
+    bench/profile_get.py)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await wake.wait()
+    wake.clear()
 
 
 class AuditSink(Protocol):
@@ -121,12 +133,8 @@ class AuditWriter:
         # The record is built with its batch, not here: building a few hundred in one loop runs
         # with the code and the model's shapes hot in the CPU's caches, where one at a time
         # between requests ran from cold ones (three times the CPU time per record over HTTP
-        # than in a tight loop). What is kept meanwhile holds no value a record never shows:
-        # of a read's (or a failure's) result only the members naming its resource are kept.
-        if facts.response is not None and (
-            facts.error_code is not None or self._cache.read_only(facts.service, facts.operation)
-        ):
-            facts.response = resource_members(facts.response)
+        # than in a tight loop).
+        strip_result(facts, self._cache)
         if not self._options.fail_closed:
             self._pending.append((facts, None))
             if len(self._pending) >= self._options.batch_max and self._wake is not None:
@@ -158,15 +166,7 @@ class AuditWriter:
         """The worker's writer task (started at lifespan startup)."""
         self._wake = asyncio.Event()
         while True:
-            try:
-                # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation
-                # that arrives as the wait ends (with a wake set at every batch, often), and the
-                # writer would then never stop (seen in bench/profile_get.py).
-                async with asyncio.timeout(self._options.flush_seconds):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-            self._wake.clear()
+            await woken_or_due(self._wake, self._options.flush_seconds)
             try:
                 await self._flush_off_loop()
                 now = time.monotonic()

@@ -51,6 +51,18 @@ WATCH_SECONDS = 0.5
 GC_THRESHOLD = 100_000
 
 
+def audit_writer_kind(setting: str, workers: int, cores: int | None = None) -> str:
+    """"process" or "inline" for the `audit_writer` setting. "auto": a writer process only when
+    the server may run on more cores than it has workers (its CPU affinity: `taskset`, cgroup
+    cpusets). On as many cores as workers the writer would take its CPU from them, and the
+    handing over costs more than the inline writer (docs/benchmarks.md)."""
+    if setting != "auto":
+        return setting
+    if cores is None:
+        cores = len(os.sched_getaffinity(0))
+    return "process" if cores > workers else "inline"
+
+
 class SignerSlot:
     """The digest signing key the workers last sent (None until the first one connects)."""
 

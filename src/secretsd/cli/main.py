@@ -27,7 +27,7 @@ from secretsd.agent.run import (
 )
 from secretsd.agent.upstream import AgentConfigError
 from secretsd.app import build_app, build_server, passphrase_protector, worker_app
-from secretsd.audit.writer_process import AuditWriterProcess
+from secretsd.audit.writer_process import AuditWriterProcess, audit_writer_kind
 from secretsd.bootstrap import InitResult, RootKeyMismatch, initialise
 from secretsd.cli import accounts, audit, backup, root_keys
 from secretsd.clock import SystemClock
@@ -41,7 +41,7 @@ from secretsd.settings import Settings
 from secretsd.store.database import Database
 from secretsd.tls import ReloadingContext, TlsConfigError, new_context
 
-AUDIT_WRITERS = ("process", "inline")
+AUDIT_WRITERS = ("auto", "process", "inline")
 
 
 def _settings(**options: object) -> Settings:
@@ -177,7 +177,8 @@ def init(data_dir: str | None, database_url: str | None) -> None:
     "--audit-writer",
     type=click.Choice(AUDIT_WRITERS),
     help="process: one audit writer process chains and commits the workers' records;"
-    " inline: each worker does, on its event loop. [process]",
+    " inline: each worker does, on its event loop; auto: process when the server may use more"
+    " cores than it has workers, else inline. [auto]",
 )
 @click.option(
     "--agent-port",
@@ -232,7 +233,7 @@ def serve(**options: object) -> None:
     if settings.agent_port >= 0:
         _start_agent_beside(settings, host, port)
     writer = None
-    if settings.audit_writer == "process":
+    if audit_writer_kind(settings.audit_writer, settings.workers) == "process":
         writer = AuditWriterProcess(settings)
         writer.start()
         settings = replace(settings, audit_writer_socket=writer.socket_path)
