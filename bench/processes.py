@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from secretsd.audit.writer_process import AUDIT_WRITER_COMM
+
 # Settings of the outer environment must not change how the measured server behaves.
 SCRUBBED_ENV_PREFIXES = ("AWS_", "SECRETSD_", "BOTO_")
 LISTENING_RE = re.compile(r"listening on (http://127\.0\.0\.1:(\d+))\s*$")
@@ -118,8 +120,9 @@ class ServerProcess:
 
     def peak_rss_kib(self) -> dict[int, int]:
         """VmHWM (peak resident set) of each process that serves requests: the workers, or the
-        only process when it has none."""
-        pids = self.pids()
+        only process when it has none (the audit writer process and multiprocessing's resource
+        tracker serve none)."""
+        pids = [pid for pid in self.pids() if not _helper_process(pid)]
         serving = pids[1:] if len(pids) > 1 else pids
         return {pid: peak for pid in serving if (peak := vm_hwm_kib(pid)) is not None}
 
@@ -150,6 +153,15 @@ class ServerProcess:
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _helper_process(pid: int, proc_root: Path = Path("/proc")) -> bool:
+    try:
+        comm = (proc_root / str(pid) / "comm").read_text().strip()
+        cmdline = (proc_root / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return False
+    return comm == AUDIT_WRITER_COMM or b"resource_tracker" in cmdline
 
 
 def group_cpu_seconds(pgid: int, proc_root: Path = Path("/proc")) -> float:

@@ -198,3 +198,17 @@ def test_audit_baselines_answer_every_read_and_commit_none(
     assert [status for status, _ in answers] == [200] * READS
     assert _stored_records(tmp_path / "data", "GetSecretValue") == expected
     assert len(applied) == (WORKERS + 2 if variant else 0)
+
+
+def test_the_audit_writer_and_resource_tracker_are_no_serving_processes(tmp_path: Path) -> None:
+    from bench.processes import _helper_process
+
+    def fake(pid: int, comm: str, cmdline: bytes) -> None:
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "comm").write_text(comm + "\n")
+        (tmp_path / str(pid) / "cmdline").write_bytes(cmdline)
+
+    fake(1, "secretsd-audit", b"python\0-c\0from multiprocessing.spawn import spawn_main")
+    fake(2, "python", b"python\0-c\0from multiprocessing.resource_tracker import main")
+    fake(3, "python", b"python\0-c\0from multiprocessing.spawn import spawn_main")
+    assert [_helper_process(p, tmp_path) for p in (1, 2, 3, 4)] == [True, True, False, False]

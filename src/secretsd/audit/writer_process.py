@@ -44,6 +44,7 @@ from secretsd.store.database import Database
 log = logging.getLogger("secretsd.audit")
 
 SOCKET_NAME = "writer.sock"
+AUDIT_WRITER_COMM = "secretsd-audit"
 READY_SECONDS = 30.0
 STOP_SECONDS = 15.0
 # The supervisor's check on its writer, and the writer's on its supervisor.
@@ -52,7 +53,7 @@ GC_THRESHOLD = 100_000
 
 
 def audit_writer_kind(setting: str, workers: int, cores: int | None = None) -> str:
-    """"process" or "inline" for the `audit_writer` setting. "auto": a writer process only when
+    """ "process" or "inline" for the `audit_writer` setting. "auto": a writer process only when
     the server may run on more cores than it has workers (its CPU affinity: `taskset`, cgroup
     cpusets). On as many cores as workers the writer would take its CPU from them, and the
     handing over costs more than the inline writer (docs/benchmarks.md)."""
@@ -174,6 +175,9 @@ class WriterService:
 def writer_main(settings: Settings, socket_path: str, ready: Any) -> None:
     """The writer process's entry point (spawned by AuditWriterProcess)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # What `ps -o comm`, top and the benchmark show for it (a spawned child is "python" else).
+    with contextlib.suppress(OSError):
+        Path("/proc/self/comm").write_text(AUDIT_WRITER_COMM)
     configure_logging(settings.log_level, settings.log_format)
     limit_malloc_arenas()
     # Everything a batch allocates is freed by reference counting (acyclic JSON, tuples): the
