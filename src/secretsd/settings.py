@@ -71,7 +71,7 @@ class Settings:
     # "process": `serve` runs one audit writer process beside its workers, which chains and
     # commits their records on another core (audit/writer_process.py); "inline": each worker
     # chains and commits its own, on its event loop; "auto": process when the server may run on
-    # more cores than it has workers.
+    # at least two cores more than it has workers.
     audit_writer: str = "auto"
     # Set by `serve`: where its audit writer process listens (empty: the worker writes inline).
     audit_writer_socket: str = ""

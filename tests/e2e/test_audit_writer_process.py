@@ -143,7 +143,9 @@ def test_inline_writers_still_record_and_verify(
 
 
 def test_auto_picks_a_writer_process_only_with_a_core_to_spare() -> None:
-    assert audit_writer_kind("auto", workers=1, cores=2) == "process"
+    assert audit_writer_kind("auto", workers=1, cores=3) == "process"
+    assert audit_writer_kind("auto", workers=2, cores=8) == "process"
+    assert audit_writer_kind("auto", workers=1, cores=2) == "inline"
     assert audit_writer_kind("auto", workers=2, cores=2) == "inline"
     assert audit_writer_kind("auto", workers=1, cores=1) == "inline"
     assert audit_writer_kind("process", workers=4, cores=1) == "process"

@@ -54,14 +54,16 @@ GC_THRESHOLD = 100_000
 
 def audit_writer_kind(setting: str, workers: int, cores: int | None = None) -> str:
     """ "process" or "inline" for the `audit_writer` setting. "auto": a writer process only when
-    the server may run on more cores than it has workers (its CPU affinity: `taskset`, cgroup
-    cpusets). On as many cores as workers the writer would take its CPU from them, and the
-    handing over costs more than the inline writer (docs/benchmarks.md)."""
+    the server may run on at least two cores more than it has workers (its CPU affinity:
+    `taskset`, cgroup cpusets). Measured on two cores (docs/benchmarks.md): with as many cores
+    as workers the writer takes its CPU from them; with one core to spare it still shares that
+    core with everything else on the machine (a client, the network stack, a database), and
+    writing inline, with the compact records, cost less."""
     if setting != "auto":
         return setting
     if cores is None:
         cores = len(os.sched_getaffinity(0))
-    return "process" if cores > workers else "inline"
+    return "process" if cores >= workers + 2 else "inline"
 
 
 class SignerSlot:

@@ -177,8 +177,8 @@ def init(data_dir: str | None, database_url: str | None) -> None:
     "--audit-writer",
     type=click.Choice(AUDIT_WRITERS),
     help="process: one audit writer process chains and commits the workers' records;"
-    " inline: each worker does, on its event loop; auto: process when the server may use more"
-    " cores than it has workers, else inline. [auto]",
+    " inline: each worker does, on its event loop; auto: process when the server may use two"
+    " cores more than it has workers, else inline. [auto]",
 )
 @click.option(
     "--agent-port",
