@@ -60,7 +60,7 @@ from secretsd.service.rotation_outcomes import RotationOutcomes
 from secretsd.service.secrets import SecretsService
 from secretsd.service.sts import StsService
 from secretsd.settings import Settings
-from secretsd.store.audit_repository import open_audit_database
+from secretsd.store.audit_repository import open_audit_database, open_trail_database
 from secretsd.store.database import Database
 from secretsd.store.metrics_repository import StoreCounts, store_counts
 from secretsd.store.notifications import IAM_CHANNEL, ChangeListener
@@ -177,20 +177,11 @@ def build_app(settings: Settings, root_key: RootKeyring | None = None) -> ApiApp
         stop_audit = audit.close
     else:
         inline = AuditWriter(
-            # The writer's own connection (to the trail's SQLite file: in fail-open mode its
-            # commits need not be fsync'd one by one, as a crash may lose the last flush
-            # interval's records anyway); on PostgreSQL the worker's connection.
-            db
-            if shared_audit_db
-            else open_audit_database(
+            open_trail_database(
                 audit_url,
                 settings.effective_database_url,
-                sync_every_commit=settings.audit_fail_closed,
-                # Fail-open on SQLite: the writer's commits return at once and a thread of the
-                # file's own fsyncs them (within 50 ms) and runs its checkpoints, which had
-                # stalled the loop (a lone client's p99 reached seconds on a slow disk).
-                # Fail-closed keeps an fsync per batch, which its callers wait for anyway.
-                group_commit=not settings.audit_fail_closed,
+                db,
+                fail_closed=settings.audit_fail_closed,
             ),
             db,
             clock,

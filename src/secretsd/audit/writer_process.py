@@ -38,7 +38,7 @@ from secretsd.clock import SystemClock
 from secretsd.logs import configure_logging
 from secretsd.process_memory import limit_malloc_arenas
 from secretsd.settings import Settings
-from secretsd.store.audit_repository import open_audit_database
+from secretsd.store.audit_repository import open_trail_database
 from secretsd.store.database import Database
 
 log = logging.getLogger("secretsd.audit")
@@ -189,16 +189,13 @@ def writer_main(settings: Settings, socket_path: str, ready: Any) -> None:
 
 
 def _open_databases(settings: Settings) -> tuple[Database, Database]:
-    """(the trail's database, the main one the service events are read from), as app.py's."""
-    audit_url = settings.audit_database_url
+    """(the trail's database, the main one the service events are read from)."""
     events = Database(settings.effective_database_url)
-    if audit_url == settings.effective_database_url:
-        return events, events
-    trail = open_audit_database(
-        audit_url,
+    trail = open_trail_database(
+        settings.audit_database_url,
         settings.effective_database_url,
-        sync_every_commit=settings.audit_fail_closed,
-        group_commit=not settings.audit_fail_closed,
+        events,
+        fail_closed=settings.audit_fail_closed,
     )
     return trail, events
 

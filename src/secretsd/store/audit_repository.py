@@ -34,6 +34,22 @@ def open_audit_database(
     return db
 
 
+def open_trail_database(
+    url: str, main_url: str, main_db: Database, *, fail_closed: bool
+) -> Database:
+    """The connection an audit writer commits through: the main database's where the trail
+    lives in it (PostgreSQL), else one to the trail's own SQLite file. Fail-open, that file's
+    commits return at once and a thread of its own fsyncs them (within 50 ms) and runs its
+    checkpoints, which had stalled the loop (a lone client's p99 reached seconds on a slow
+    disk): a crash may lose the last flush interval's records anyway. Fail-closed keeps an
+    fsync per batch, which its callers wait for."""
+    if url == main_url:
+        return main_db
+    return open_audit_database(
+        url, main_url, sync_every_commit=fail_closed, group_commit=not fail_closed
+    )
+
+
 class ChainHead(NamedTuple):
     seq: int
     head_hash: str
