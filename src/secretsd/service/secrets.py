@@ -151,7 +151,7 @@ MSG_KMS_DENIED = "Access to KMS is not allowed"
 
 @dataclass(frozen=True, slots=True)
 class _Cached:
-    token: tuple[object, int]
+    token: tuple[int, int]
     # Database.scope_version of the secret when it was read: its own writes declared as only
     # its own (a PutSecretValue, say) invalidate this entry, and no other secret's.
     scope_version: int

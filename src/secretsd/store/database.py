@@ -8,6 +8,7 @@ single set of queries instead of two hand-maintained dialects, without an ORM on
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import select
@@ -30,7 +31,6 @@ from yoyo import get_backend, read_migrations
 from secretsd.store.errors import StoreConflict as StoreConflict
 from secretsd.store.errors import StoreUnavailable as StoreUnavailable
 from secretsd.store.group_commit import GroupCommit
-from secretsd.store.wal_header import WalHeader
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # A host that neither answers nor refuses (a crashed machine) must not hold a request for long;
@@ -335,11 +335,8 @@ class Database:
         self._own_writes = 0
         self._notified_writes = 0
         self._writes_lock = threading.Lock()
-        # SQLite: the WAL-index header mapped into memory (change_token reads it), and the
-        # header this connection's last commit left, with the one before it, which caches
-        # treat it as (a worker's own commits are counted in _own_writes and per scope).
-        self._wal_header: WalHeader | None = None
-        self._own_commit: tuple[bytes, object] | None = None
+        self._token_task: object = None
+        self._token_version = 0
         # SQLite: the outer transaction open on the connection (joined by nested ones), and the
         # commits of transactions declared to change only some scopes, counted per scope.
         self._open_tx: _SqliteTx | None = None
@@ -384,9 +381,6 @@ class Database:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=10000")
             self._sqlite = conn
-            # A first read opens the WAL index: the -shm file this connection then keeps open.
-            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-            self._wal_header = WalHeader.open(self.url.sqlite_path)
         return self._sqlite
 
     def _writer_lock_fd(self) -> int:
@@ -491,8 +485,6 @@ class Database:
                 # IMMEDIATE takes the write lock up front, so a writer never fails half-way
                 # when upgrading from a read lock.
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                # Nobody else can commit until our COMMIT: what caches saw before this one.
-                before = self._header_seen() if write else None
                 self._open_tx = sqlite_tx
                 try:
                     yield sqlite_tx
@@ -503,8 +495,6 @@ class Database:
                     conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
-                if before is not None:
-                    self._own_commit_made(before)
             finally:
                 self._open_tx = None
                 if write:
@@ -611,46 +601,42 @@ class Database:
             if len(found) < batch:
                 return deleted
 
-    def change_token(self) -> tuple[object, int] | None:
+    def change_token(self) -> tuple[int, int] | None:
         """A value that changes whenever any committed write could have changed the data.
 
-        On SQLite: another connection's commit (another worker, a command-line tool, a change
-        made behind secretsd's back) changes the WAL-index header, which is read from memory
-        (store/wal_header.py); this connection's own write transactions are counted here
-        instead. None on PostgreSQL, where other nodes' commits cannot be seen this cheaply:
-        callers must not cache there.
+        SQLite's `data_version` changes when another connection (another worker) commits, and
+        this connection's own write transactions are counted here. None on PostgreSQL, where
+        other nodes' commits cannot be seen this cheaply: callers must not cache there.
         """
         if self.dialect != "sqlite":
             return None
-        conn = self._sqlite_conn()
-        if self._wal_header is None:
-            # What the header tells, asked of SQLite (a read transaction: about 11 us).
-            return (conn.execute("PRAGMA data_version").fetchone()[0], self._own_writes)
-        seen = self._header_seen()
-        if seen is None:
-            # A commit is writing the header: what is read now is cached under a token no
-            # later call returns.
-            return (object(), self._own_writes)
-        return (seen, self._own_writes)
+        # Several layers ask during one request (credentials, policies, the value cache): the
+        # PRAGMA is read once per request (asyncio task); this connection's own writes still
+        # count at once through _own_writes.
+        task = self._current_task()
+        if task is None or task is not self._token_task:
+            row = self._sqlite_conn().execute("PRAGMA data_version").fetchone()
+            self._token_version = row[0]
+            self._token_task = task
+        return (self._token_version, self._own_writes)
 
-    def _header_seen(self) -> object | None:
-        """The WAL-index header as caches know it: this connection's last commit left a header
-        that stands for the one before it. None while another commit writes it."""
-        if self._wal_header is None:
+    def _current_task(self) -> object:
+        """asyncio.current_task(), without its system call: Python 3.11 checks the process id
+        (getpid) on every lookup of the running loop, and this is asked several times per
+        request (measured: 6 getpid per GetSecretValue). The loop last seen in this thread is
+        remembered; a None from it (that loop stopped, another may run) looks again."""
+        loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
+        if loop is not None:
+            task = asyncio.current_task(loop)
+            if task is not None:
+                return task
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._local.loop = None
             return None
-        seen = self._wal_header.read()
-        own = self._own_commit
-        if own is not None and seen == own[0]:
-            return own[1]
-        return seen
-
-    def _own_commit_made(self, before: object) -> None:
-        # Read while this process still holds the writers' file lock: no other secretsd writer
-        # has committed since our COMMIT.
-        assert self._wal_header is not None
-        after = self._wal_header.read()
-        if after is not None:
-            self._own_commit = (after, before)
+        self._local.loop = loop
+        return asyncio.current_task(loop)
 
     @property
     def own_writes(self) -> int:
@@ -701,10 +687,6 @@ class Database:
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
-        if self._wal_header is not None:
-            self._wal_header.close()
-            self._wal_header = None
-            self._own_commit = None
         # Every thread's connection: a thread using this object again reconnects.
         with self._sessions_lock:
             sessions = list(self._sessions)
