@@ -6,10 +6,14 @@ shortcut to what `asyncio.current_task()` would say."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from secretsd.store.database import Database
 
@@ -95,3 +99,91 @@ def test_callbacks_outside_tasks_look_every_time(databases: tuple[Database, Data
 
     asyncio.run(main())
     assert seen[2] != seen[1]
+
+
+def write_through(db: Database) -> None:
+    """A plain write transaction (counted, unlike a single autocommitted statement)."""
+    with db.transaction(write=True) as tx:
+        tx.execute("UPDATE change_counters SET value = value + 1 WHERE name = 'iam'")
+
+
+def test_a_change_behind_secretsds_back_changes_it(
+    databases: tuple[Database, Database], tmp_path: Path
+) -> None:
+    mine, _ = databases
+    before = mine.change_token()
+    raw = sqlite3.connect(tmp_path / "token.db", isolation_level=None)
+    try:
+        raw.execute("UPDATE change_counters SET value = value + 1 WHERE name = 'iam'")
+    finally:
+        raw.close()
+    assert mine.change_token() != before
+
+
+def test_own_bookkeeping_and_scoped_commits_leave_it_alone(
+    databases: tuple[Database, Database],
+) -> None:
+    mine, _ = databases
+    before = mine.change_token()
+    with mine.transaction(write=True, bookkeeping=True) as tx:
+        tx.execute("UPDATE change_counters SET value = value + 1 WHERE name = 'iam'")
+    assert mine.change_token() == before
+    with mine.transaction(write=True) as tx:
+        tx.changes_only("arn:one")
+        tx.execute("UPDATE change_counters SET value = value + 1 WHERE name = 'iam'")
+    assert mine.change_token() == before
+    assert mine.scope_version("arn:one") == 1
+
+
+def test_own_plain_commit_changes_it_through_the_write_count(
+    databases: tuple[Database, Database],
+) -> None:
+    mine, _ = databases
+    before = mine.change_token()
+    write_through(mine)
+    after = mine.change_token()
+    assert after != before
+    assert after is not None and before is not None and after[1] == before[1] + 1
+
+
+# One step of an interleaving: who commits, and how.
+_STEPS = st.lists(
+    st.sampled_from(["other", "own-plain", "own-bookkeeping", "own-scoped", "look"]),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=_STEPS)
+def test_the_token_changes_exactly_when_data_version_would(steps: list[str]) -> None:
+    """Against SQLite's own answer: across any interleaving, the token changes between two looks
+    iff another connection committed (data_version changed) or this one made a plain write."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _check_interleaving(f"sqlite:///{tmp}/prop.db", steps)
+
+
+def _check_interleaving(url: str, steps: list[str]) -> None:
+    mine, other = Database(url), Database(url)
+    mine.migrate()
+    try:
+        token = mine.change_token()
+        version = mine._sqlite_conn().execute("PRAGMA data_version").fetchone()[0]
+        writes = mine.own_writes
+        for step in [*steps, "look"]:
+            if step == "other":
+                write_through(other)
+            elif step == "own-plain":
+                write_through(mine)
+            elif step in ("own-bookkeeping", "own-scoped"):
+                with mine.transaction(write=True, bookkeeping=step == "own-bookkeeping") as tx:
+                    tx.changes_only("arn:x")
+                    tx.execute("UPDATE change_counters SET value = value + 1 WHERE name = 'iam'")
+            else:
+                now = mine.change_token()
+                now_version = mine._sqlite_conn().execute("PRAGMA data_version").fetchone()[0]
+                changed = now_version != version or mine.own_writes != writes
+                assert (now != token) == changed
+                token, version, writes = now, now_version, mine.own_writes
+    finally:
+        mine.close()
+        other.close()
