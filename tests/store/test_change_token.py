@@ -1,7 +1,9 @@
 """SQLite's change token: read once per request (asyncio task), not per call, and never
 carried over to another task, another event loop, or code outside any loop. The running task
 is found without asyncio's per-call process id check (a system call), so these cases hold the
-shortcut to what `asyncio.current_task()` would say."""
+shortcut to what `asyncio.current_task()` would say. And whatever the implementation: across any
+interleaving of commits, the token changes exactly when `data_version` or this connection's own
+(unscoped, non-bookkeeping) write count does."""
 
 from __future__ import annotations
 
