@@ -92,10 +92,6 @@ class _Seen:
         self.error_code, self.error_message = code, message
 
 
-# gc's third threshold for a serving worker (Python's default: 10); see _freeze_startup_heap.
-FULL_COLLECTION_EVERY = 100
-
-
 class AuditUnavailable(Exception):
     """Fail-closed, and the audit store failed: the call is refused before it runs."""
 
@@ -671,17 +667,9 @@ def _freeze_startup_heap() -> None:
     thousands of objects that live as long as the process) out of the cyclic garbage collector's
     reach. Otherwise every full collection walks them all again, which measured as a tenth of a
     GetSecretValue's CPU time and as the pauses behind the p99 tail; requests' own short-lived
-    objects are still collected as before.
-
-    The full collections that remain then walk what the caches have gathered since startup
-    (values, decisions, credentials): measured at 23-33 ms each, every 2 s or so, under
-    GetSecretValue at 64 connections over 10,000 secrets. They run a tenth as often here (after
-    100 collections of the middle generation instead of 10: about every 20 s at that load);
-    cyclic garbage that reached the old generation waits that much longer to be freed."""
+    objects are still collected as before."""
     gc.collect()
     gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
 
 async def _own_commits_durable(
