@@ -243,6 +243,18 @@ def _stage_changes(
     return statements
 
 
+def _one_statement(statements: Sequence[Statement]) -> Statement:
+    """PostgreSQL: writes run as one statement, the first ones as data-modifying WITH clauses.
+    They all see the database as it was before the statement, so none may depend on another's
+    effect or change a row another changes."""
+    *clauses, (last_sql, last_params) = statements
+    if not clauses:
+        return last_sql, last_params
+    head = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(clauses))
+    params = [p for _, clause_params in clauses for p in clause_params]
+    return f"WITH {head} {last_sql}", (*params, *last_params)
+
+
 def _purge_retired(secret_arn: str, cutoff_ms: int, keep_newest: int) -> Statement:
     return (
         f"DELETE FROM secret_versions WHERE secret_arn = ? AND version_id IN ({_RETENTION_CANDIDATES})",
@@ -536,18 +548,15 @@ class Repository:
     ) -> tuple[SecretRecord, VersionRecord | None, KeyRecord | None, list[str]] | None:
         """The secret, the version with `version_id` (or holding `stage`), its key and labels."""
         by_stage = version_id is None
-        rows = self.tx.all(
-            _READ_SQL[(by_stage, where)], (stage if by_stage else version_id, *where_params)
-        )
+        rows = self.tx.positional(
+            [(_READ_SQL[(by_stage, where)], (stage if by_stage else version_id, *where_params))]
+        )[0]
         if not rows:
             return None
-        first = rows[0]
-        secret, version, key = _joined_records(
-            list(first.values()) if isinstance(first, dict) else list(first)
-        )
+        secret, version, key = _joined_records(list(rows[0]))
         if version is None:
             return secret, None, None, []
-        labels = sorted([r["lab_stage"] for r in rows if r["lab_stage"] is not None])
+        labels = sorted([r[_LAB] for r in rows if r[_LAB] is not None])
         return secret, version, key, labels
 
     def write_target(
@@ -569,12 +578,12 @@ class Repository:
         if lock and self.tx.dialect == "postgres":
             # Both in one round trip: the read runs once the lock is held, on a fresh snapshot.
             lock_sql = f"SELECT s.arn FROM secrets s WHERE {where} FOR UPDATE"
-            rows = self.tx.batch([(lock_sql, where_params), read])[1]
+            rows = self.tx.positional([(lock_sql, where_params), read])[1]
         else:
-            rows = self.tx.all(*read)
+            rows = self.tx.positional([read])[0]
         if not rows:
             return None
-        values = [list(r.values()) if isinstance(r, dict) else list(r) for r in rows]
+        values = [list(r) for r in rows]
         first = values[0]
         secret, existing, key = _joined_records(first)
         promoted = first[_X_PROMOTED]
@@ -612,7 +621,13 @@ class Repository:
         statements.append(
             ReplicaRepository.enqueue_if_replicated_statement(version.secret_arn, last_changed_ms)
         )
+        if self.tx.dialect == "postgres":
+            # One statement instead of four or five: psycopg spends about 28 us of CPU per
+            # statement in a pipeline. None of them reads what another writes, and none writes a
+            # row another does; the foreign keys are checked at the statement's end.
+            statements = [_one_statement(statements)]
         if retention is not None:
+            # Apart, after them: it must see the labels just moved and the version just added.
             statements.append(_purge_retired(version.secret_arn, *retention))
         self.tx.defer(statements)
 
