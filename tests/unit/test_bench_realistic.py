@@ -3,8 +3,13 @@ the 90/10 mix, request pre-signing (no two requests alike), the py-spy summary a
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import signal
+import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -147,3 +152,29 @@ def test_verdicts_use_each_backends_targets() -> None:
     name = "ListSecrets page with 1,000,000 within 20% of 10,000 (1 client p50)"
     assert sqlite[name] == "FAIL"
     assert sqlite["peak RSS < 150 MiB per worker"] == "PASS"
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs a CPU other than the worker's")
+def test_the_database_is_pinned_off_the_workers_cpu() -> None:
+    """The throw-away PostgreSQL cluster's postmaster and its children leave CPU 0 to the
+    worker (a process tree stands in for it: a parent and the child it forked)."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys; subprocess.run(['sleep', '30'])"]
+    )
+    try:
+        for _ in range(200):
+            children = realistic._children(parent.pid)
+            if children:
+                break
+            time.sleep(0.01)
+        assert len(children) == 1
+        realistic._pin_off_worker_cpu(parent.pid)
+        for pid in (parent.pid, children[0]):
+            assert 0 not in os.sched_getaffinity(pid)
+            assert os.sched_getaffinity(pid) == set(range(1, os.cpu_count() or 2))
+    finally:
+        parent.kill()
+        parent.wait()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
