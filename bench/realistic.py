@@ -717,7 +717,7 @@ def _postgres(url: str | None, *, pin: bool = False) -> Iterator[str]:
 
     server = PostgresServer.from_environment()
     try:
-        if pin:
+        if pin and server.data_dir is not None:
             _pin_off_worker_cpu(int((server.data_dir / "postmaster.pid").read_text().split()[0]))
         yield server.create_database("bench")
     finally:

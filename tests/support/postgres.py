@@ -108,6 +108,11 @@ class PostgresServer:
         cluster = LocalCluster.start()
         return cls(cluster.admin_url, cluster)
 
+    @property
+    def data_dir(self) -> Path | None:
+        """The private cluster's data directory (None for a server given by URL)."""
+        return None if self._cluster is None else self._cluster.data_dir
+
     def create_database(self, hint: str = "db") -> str:
         """Create an empty database with a unique name and return a URL for it."""
         safe_hint = "".join(c if c.isalnum() else "_" for c in hint.lower())[:30]
