@@ -128,6 +128,27 @@ def test_a_process_group_sigterm_loses_no_acknowledged_record(
     assert "audit records not delivered" not in server.log_path.read_text()
 
 
+def test_a_process_group_sigterm_before_any_batch_was_sent_loses_nothing(
+    server_factory: ServerFactory, client_factory: ClientFactory, unique_name: NameFactory
+) -> None:
+    """The workers have sent nothing yet (a flush interval longer than the test) when the whole
+    group is told to stop: the writer must still wait for their last batches. It left at once
+    when no worker had connected yet, and they found nobody listening (records lost)."""
+    server = server_factory(
+        extra_args=["--workers", "2", *PROCESS], env={"SECRETSD_AUDIT_FLUSH_SECONDS": "30"}
+    )
+    sm = client_factory("secretsmanager", server=server)
+    name = unique_name("group-term-early")
+    sm.create_secret(Name=name, SecretString="v")
+    acknowledged = [
+        sm.get_secret_value(SecretId=name)["ResponseMetadata"]["RequestId"] for _ in range(10)
+    ]
+    os.killpg(server.pid, signal.SIGTERM)
+    _until(lambda: not server.running, seconds=30)
+    assert set(acknowledged) <= _request_ids(server, "GetSecretValue")
+    assert "audit records not delivered" not in server.log_path.read_text()
+
+
 def test_inline_writers_still_record_and_verify(
     server_factory: ServerFactory, client_factory: ClientFactory, unique_name: NameFactory
 ) -> None:

@@ -108,6 +108,9 @@ class RemoteAuditSink:
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._task = asyncio.current_task()
+        # Connected from the start, not at the first batch: a writer told to stop (a SIGTERM
+        # to the whole process group) waits for connected workers' last batches only.
+        await self._connect()
         while True:
             await woken_or_due(self._wake, self._options.flush_seconds)
             try:

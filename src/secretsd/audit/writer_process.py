@@ -47,6 +47,9 @@ SOCKET_NAME = "writer.sock"
 AUDIT_WRITER_COMM = "secretsd-audit"
 READY_SECONDS = 30.0
 STOP_SECONDS = 15.0
+# After a SIGTERM, how long no worker may be connected before the writer leaves: a worker that
+# connected just before is still in the listening socket's queue, not yet counted.
+IDLE_STOP_SECONDS = 0.2
 # The supervisor's check on its writer, and the writer's on its supervisor.
 WATCH_SECONDS = 0.5
 GC_THRESHOLD = 100_000
@@ -229,6 +232,7 @@ async def _serve(settings: Settings, socket_path: str, ready: Any, parent: int) 
     writer_task = loop.create_task(audit.run())
     ready.set()
     stopping_since: float | None = None
+    idle_since: float | None = None
     try:
         while True:
             if stop.is_set():
@@ -246,7 +250,13 @@ async def _serve(settings: Settings, socket_path: str, ready: Any, parent: int) 
                 # close their connections (bounded), as the supervisor's own SIGTERM does.
                 now = time.monotonic()
                 stopping_since = stopping_since or now
-                if service.connections == 0 or now - stopping_since > STOP_SECONDS:
+                if service.connections:
+                    idle_since = None
+                else:
+                    idle_since = idle_since or now
+                if (
+                    idle_since is not None and now - idle_since >= IDLE_STOP_SECONDS
+                ) or now - stopping_since > STOP_SECONDS:
                     break
     finally:
         server.close()
