@@ -111,21 +111,26 @@ def test_the_writer_leaves_when_its_server_dies(server_factory: ServerFactory) -
         server.kill9()
 
 
-def test_a_process_group_sigterm_loses_no_acknowledged_record(
-    server_factory: ServerFactory, client_factory: ClientFactory, unique_name: NameFactory
+def _group_sigterm_keeps_every_record(
+    server: ServerProcess, client_factory: ClientFactory, name: str, calls: int
 ) -> None:
-    server = server_factory(extra_args=["--workers", "2", *PROCESS])
     sm = client_factory("secretsmanager", server=server)
-    name = unique_name("group-term")
     sm.create_secret(Name=name, SecretString="v")
     acknowledged = [
-        sm.get_secret_value(SecretId=name)["ResponseMetadata"]["RequestId"] for _ in range(40)
+        sm.get_secret_value(SecretId=name)["ResponseMetadata"]["RequestId"] for _ in range(calls)
     ]
     # As systemd (KillMode=control-group) or a terminal does: every process at once.
     os.killpg(server.pid, signal.SIGTERM)
     _until(lambda: not server.running, seconds=30)
     assert set(acknowledged) <= _request_ids(server, "GetSecretValue")
     assert "audit records not delivered" not in server.log_path.read_text()
+
+
+def test_a_process_group_sigterm_loses_no_acknowledged_record(
+    server_factory: ServerFactory, client_factory: ClientFactory, unique_name: NameFactory
+) -> None:
+    server = server_factory(extra_args=["--workers", "2", *PROCESS])
+    _group_sigterm_keeps_every_record(server, client_factory, unique_name("group-term"), 40)
 
 
 def test_a_process_group_sigterm_before_any_batch_was_sent_loses_nothing(
@@ -137,16 +142,7 @@ def test_a_process_group_sigterm_before_any_batch_was_sent_loses_nothing(
     server = server_factory(
         extra_args=["--workers", "2", *PROCESS], env={"SECRETSD_AUDIT_FLUSH_SECONDS": "30"}
     )
-    sm = client_factory("secretsmanager", server=server)
-    name = unique_name("group-term-early")
-    sm.create_secret(Name=name, SecretString="v")
-    acknowledged = [
-        sm.get_secret_value(SecretId=name)["ResponseMetadata"]["RequestId"] for _ in range(10)
-    ]
-    os.killpg(server.pid, signal.SIGTERM)
-    _until(lambda: not server.running, seconds=30)
-    assert set(acknowledged) <= _request_ids(server, "GetSecretValue")
-    assert "audit records not delivered" not in server.log_path.read_text()
+    _group_sigterm_keeps_every_record(server, client_factory, unique_name("group-term-early"), 10)
 
 
 def test_inline_writers_still_record_and_verify(
