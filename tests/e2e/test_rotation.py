@@ -472,6 +472,59 @@ def test_scheduled_rotations_happen_once_on_their_own(
         assert target.logs_in(fresh["username"], fresh["password"])
 
 
+def test_a_replica_gets_the_value_of_a_placeholder_filled_after_it_was_copied(
+    sm_factory: SecretsManagerFactory, server: ServerProcess, unique_name: NameFactory
+) -> None:
+    """A rotation's AWSPENDING version has no value until createSecret writes one. A replica
+    that copied it before that kept it without a value for good ("a version's value never
+    changes"), so once the rotation finished, the replica's AWSCURRENT had no value
+    (ResourceNotFoundException, seen in CI when the dispatcher ran between the two)."""
+    east, west = sm_factory(server=server), sm_factory("us-west-2", server=server)
+    name = unique_name()
+    # Not database credentials: the built-in rotator fails at createSecret, and the version
+    # RotateSecret added stays AWSPENDING without a value.
+    created = east.create_secret(
+        Name=name, SecretString="not credentials", AddReplicaRegions=[{"Region": "us-west-2"}]
+    )
+    replica_arn = created["ARN"].replace(":us-east-1:", ":us-west-2:")
+    token = east.rotate_secret(SecretId=name, RotationLambdaARN=builtin(created["ARN"]))[
+        "VersionId"
+    ]
+    wait_for_events(server, created["ARN"], "RotationFailed")
+
+    def replica_stages() -> dict[str, list[str]]:
+        try:
+            return dict(west.describe_secret(SecretId=replica_arn).get("VersionIdsToStages", {}))
+        except ClientError:
+            return {}
+
+    deadline = time.monotonic() + 15
+    while replica_stages().get(token) != ["AWSPENDING"]:
+        assert time.monotonic() < deadline, "the placeholder never reached the replica"
+        time.sleep(0.1)
+    with pytest.raises(ClientError) as missing:
+        west.get_secret_value(SecretId=replica_arn, VersionStage="AWSPENDING")
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    # What createSecret does: the value, under the rotation's token.
+    east.put_secret_value(
+        SecretId=name,
+        ClientRequestToken=token,
+        SecretString="filled later",
+        VersionStages=["AWSPENDING"],
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            got = west.get_secret_value(SecretId=replica_arn, VersionStage="AWSPENDING")
+            if got["SecretString"] == "filled later":
+                break
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ResourceNotFoundException"
+        assert time.monotonic() < deadline, "the replica kept the placeholder without a value"
+        time.sleep(0.1)
+    assert got["VersionId"] == token
+
+
 def test_replicas_refuse_rotation_and_receive_the_rotated_value(
     sm_factory: SecretsManagerFactory,
     server: ServerProcess,

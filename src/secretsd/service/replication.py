@@ -418,12 +418,13 @@ class ReplicationService:
         plaintext: Callable[[VersionRecord], bytes],
     ) -> None:
         """Make `arn`'s versions and labels those of the primary, each value sealed under `key`
-        (versions already there under that key are kept: a version's value never changes)."""
+        (versions already there under that key are kept: a version's value never changes once
+        it has one; see _current_copy)."""
         kept = {v.version_id: v for v in repo.versions(arn)}
         material = KmsRepository(repo.tx).material
         for version in wanted:
             have = kept.pop(version.version_id, None)
-            if have is not None and have.kms_key_arn in (key.arn, None):
+            if have is not None and _current_copy(have, version, key):
                 continue
             envelope, key_arn = None, None
             if version.envelope is not None or version.value_kind != "none":
@@ -958,3 +959,14 @@ def replication_loop(
             await asyncio.sleep(tick_seconds)
 
     return run
+
+
+def _current_copy(have: VersionRecord, version: VersionRecord, key: KeyRecord) -> bool:
+    """Whether a replica's copy of the primary's `version` can stay as it is. A value, once
+    set, never changes, so a copy sealed under the replica's key is current. A copy without a
+    value (a rotation's AWSPENDING placeholder, copied before createSecret filled it) is current
+    only while the primary's has none either: kept regardless, the replica's AWSCURRENT ended on
+    a version without a value once the rotation finished."""
+    if have.envelope is None:
+        return version.envelope is None and version.value_kind == "none"
+    return have.kms_key_arn in (key.arn, None)
