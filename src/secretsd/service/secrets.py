@@ -838,8 +838,9 @@ class SecretsService:
         result = self._read(ctx, secret_id, keys, where, stage, version_id, version_stage)
         if token is not None:
             cache = self._value_cache
-            cache.pop(cache_key, None)  # re-inserted last: the most recently read
-            if len(cache) >= VALUE_CACHE_MAX:
+            if cache_key in cache:
+                cache.move_to_end(cache_key)
+            elif len(cache) >= VALUE_CACHE_MAX:
                 cache.popitem(last=False)
             # Read after the token and within this synchronous call: nothing of this process
             # committed between the read and this look at the secret's own writes.

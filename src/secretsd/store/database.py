@@ -189,7 +189,10 @@ class _PostgresTx:
             sql, params = statements[0]
             return [_results(self._conn.execute(self._sql(sql), params, prepare=True))]
         with self._conn.pipeline():
-            cursors = [self._cursor(sql, params) for sql, params in statements]
+            cursors = [
+                self._conn.execute(self._sql(sql), params, prepare=True)
+                for sql, params in statements
+            ]
         return [_results(c) for c in cursors]
 
     def positional(self, statements: Sequence[Statement]) -> list[Sequence[Sequence[Any]]]:
@@ -197,19 +200,14 @@ class _PostgresTx:
         without the names dict_row decodes for every column of every result (20 us of CPU on a
         35-column read, measured with psycopg 3.3)."""
         if len(statements) == 1:
-            return [self._cursor(*statements[0], tuples=True).fetchall()]
+            return [self._tuples(*statements[0]).fetchall()]
         with self._conn.pipeline():
-            cursors = [self._cursor(sql, params, tuples=True) for sql, params in statements]
+            cursors = [self._tuples(sql, params) for sql, params in statements]
         return [c.fetchall() for c in cursors]
 
-    def _cursor(
-        self, sql: str, params: Sequence[Any], *, tuples: bool = False
-    ) -> psycopg.Cursor[Any]:
-        """`sql` executed (prepared), its rows as dicts, or with `tuples` as tuples."""
-        if tuples:
-            cursor = self._conn.cursor(row_factory=tuple_row)
-            return cursor.execute(self._sql(sql), params, prepare=True)
-        return self._conn.execute(self._sql(sql), params, prepare=True)
+    def _tuples(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor[tuple[Any, ...]]:
+        cursor = self._conn.cursor(row_factory=tuple_row)
+        return cursor.execute(self._sql(sql), params, prepare=True)
 
     def defer(self, statements: Sequence[Statement]) -> None:
         self.batch(statements)
@@ -242,11 +240,19 @@ class _PipelinedPostgresTx(_PostgresTx):
         self._deferred = []
         self.begun = True
         if not head and len(statements) == 1:
-            return [self._cursor(*statements[0], tuples=tuples)]
+            sql, params = statements[0]
+            if tuples:
+                return [self._tuples(sql, params)]
+            return [self._conn.execute(self._sql(sql), params, prepare=True)]
         with self._conn.pipeline():
             for sql, params in head:
-                self._cursor(sql, params)
-            return [self._cursor(sql, params, tuples=tuples) for sql, params in statements]
+                self._conn.execute(self._sql(sql), params, prepare=True)
+            if tuples:
+                return [self._tuples(sql, params) for sql, params in statements]
+            return [
+                self._conn.execute(self._sql(sql), params, prepare=True)
+                for sql, params in statements
+            ]
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         if sql.startswith("SELECT pg_notify("):
