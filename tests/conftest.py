@@ -8,13 +8,15 @@ PostgreSQL is only started when a postgres-backed test actually runs.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
+from support import failure_logs
 from support.clients import ISOLATED_AWS_ENV
 from support.factories import (
     AwsCli,
@@ -31,6 +33,29 @@ if TYPE_CHECKING:
     from support.browser import Screenshots
 
 BACKENDS = ("sqlite", "postgres")
+_STARTED = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    item.stash[_STARTED] = time.time()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report carries what its servers logged at warning level and above."""
+    report = yield
+    if report.failed and isinstance(item, pytest.Function):
+        servers = [v for v in item.funcargs.values() if isinstance(v, ServerProcess)]
+        factory = item.funcargs.get("server_factory")
+        if isinstance(factory, ServerFactory):
+            servers += factory.started
+        since = item.stash.get(_STARTED, call.start)
+        report.sections.extend(failure_logs.sections(dict.fromkeys(servers), since))
+    return report
 
 
 @pytest.fixture(scope="session", autouse=True)

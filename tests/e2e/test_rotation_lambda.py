@@ -345,7 +345,12 @@ def test_failing_functions_leave_aws_state_and_a_readable_log(
             mode,
         )
     for step, mode, user, name, created in cases:
-        wait_rotated(sm, name, tokens[name], timeout=60)
+        try:
+            wait_rotated(sm, name, tokens[name], timeout=60)
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{step}:{mode}: {exc}; {events(server, created['ARN'])}"
+            ) from None
         assert target.logs_in(user, value(sm, name)["password"]), (step, mode)
         assert value(sm, name, "AWSPREVIOUS")["password"] == "original"
         assert events(server, created["ARN"])[2:] == ["RotationStarted", "RotationSucceeded"]

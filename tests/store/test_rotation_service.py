@@ -17,6 +17,7 @@ from secretsd.auth.identity import Identity
 from secretsd.clock import DAY_MS, FixedClock
 from secretsd.crypto import aead
 from secretsd.crypto.rootkey import RootKeyring
+from secretsd.errors import ServiceError
 from secretsd.kms.keyring import Keyring
 from secretsd.service.authorization import Authorizer, GenerationWatch
 from secretsd.service.context import CallContext
@@ -54,6 +55,7 @@ class TemplateFunction:
         self.secrets = secrets
         self.steps: list[str] = []
         self.block: asyncio.Event | None = None
+        self.crash_at: str | None = None
 
     def check_service_may_invoke(
         self, function_arn: str, *, principal: str, source_account: str, source_arn: str
@@ -74,6 +76,8 @@ class TemplateFunction:
         self.steps.append(step)
         if self.block is not None:
             await self.block.wait()
+        if step == self.crash_at:
+            raise RuntimeError("a bug in secretsd, not in the function")
         if step == "createSecret":
             self.secrets.put_secret_value(
                 CTX,
@@ -245,3 +249,35 @@ def test_a_silent_holder_loses_its_rotation(nodes: list[Node], clock: FixedClock
         "TestRotationStarted",
         "TestRotationSucceeded",
     ]
+
+
+def test_a_rotation_that_fails_inside_secretsd_ends_as_a_failed_attempt(
+    nodes: list[Node], clock: FixedClock
+) -> None:
+    """Not left claimed and silent (until the claim ran out, then started again): a
+    RotationFailed event, the claim released, and RotateSecret's reattempt runs at once."""
+    node, other = nodes[0], nodes[1]
+    arn = create(node, "crash")
+    asyncio.run(configure(node, arn, 30))
+    node.function.crash_at = "setSecret"
+    token = str(uuid.uuid4())
+
+    async def rotate() -> None:
+        node.rotation.rotate_secret(
+            CTX, secret_id=arn, token=token, lambda_arn=None, rules=None, rotate_immediately=None
+        )
+        await asyncio.gather(*node.rotation._tasks)
+
+    asyncio.run(rotate())
+    with node.db.transaction() as tx:
+        failed = EventRepository(tx).latest_for_resource(arn, ["RotationFailed"])
+    assert failed is not None
+    assert failed.details == {"step": "setSecret", "errorType": "InternalFailure"}
+    assert node.secrets.describe_secret(CTX, secret_id=arn).stages["AWSPENDING"] == token
+
+    node.function.crash_at = None
+    with pytest.raises(ServiceError, match="previous rotation isn't complete"):
+        asyncio.run(rotate())  # the claim was released, so this reattempts at once
+    assert asyncio.run(other.run_due()) == 1
+    assert other.secrets.describe_secret(CTX, secret_id=arn).stages["AWSCURRENT"] == token
+    assert events(node, arn).count("RotationStarted") == 2

@@ -66,6 +66,8 @@ CLAIM_TTL_MS = 60_000
 # process multiple times"); after these, it waits for the next window or RotateSecret.
 RETRY_DELAYS_MS = (5 * 60_000, 30 * 60_000)
 MAX_RUNNING = 8
+# The errorType of a rotation that failed in secretsd itself rather than in its function.
+INTERNAL_FAILURE = "InternalFailure"
 
 
 def function_name(function_arn: str) -> str | None:
@@ -435,6 +437,7 @@ class RotationService:
     async def _run(self, run: _Run) -> None:
         steps = STEPS if run.mode == ROTATE else ("testSecret",)
         rotation_token = str(uuid.uuid4())
+        step = steps[0]
         try:
             for step in steps:
                 if not self._renew(run):
@@ -447,6 +450,14 @@ class RotationService:
             self._finish(run)
         except Exception as exc:
             log_failed_pass(log, f"rotation of {run.secret_arn}", exc)
+            # Ended as a failed attempt, event and all: left claimed, it would sit silent until
+            # the claim ran out and then start again, a second RotationStarted with no end
+            # between. If the database is what failed, this fails too and the claim's expiry
+            # resumes the rotation, as after a crash.
+            try:
+                self._finish(run, failed_step=step, error=INTERNAL_FAILURE)
+            except Exception as again:
+                log_failed_pass(log, f"recording the failed rotation of {run.secret_arn}", again)
 
     async def _step(self, run: _Run, step: str, rotation_token: str) -> str | None:
         """Invoke one step; the error type when it failed."""
