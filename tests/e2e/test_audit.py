@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -405,7 +405,7 @@ def _problems(server: ServerProcess, account: str) -> list[str]:
 
 
 def test_verify_detects_edited_deleted_swapped_records_and_forged_digests(
-    server_factory: ServerFactory, client_factory: ClientFactory
+    server_factory: ServerFactory, client_factory: ClientFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = server_factory(env={"SECRETSD_AUDIT_DIGEST_SECONDS": "0"})
     sm = client_factory("secretsmanager", server=server)
@@ -490,6 +490,76 @@ def test_verify_detects_edited_deleted_swapped_records_and_forged_digests(
     found = _problems(server, account)
     assert f"record {big.first_seq}: contents or position changed (hash mismatch)" in found
     execute(server, set_records(big, big.lines))
+    assert _problems(server, account) == []
+
+    # Cut from the end: the last block removed.
+    last = blocks[-1]
+    saved = rows(
+        server,
+        "SELECT * FROM audit_blocks WHERE account_id = ? AND region = 'us-east-1' AND first_seq = ?",
+        account,
+        last.first_seq,
+    )[0]
+    remove_last: Statement = (
+        "DELETE FROM audit_blocks WHERE account_id = ? AND region = 'us-east-1' AND first_seq = ?",
+        (account, last.first_seq),
+    )
+    execute(server, remove_last)
+    found = _problems(server, account)
+    assert (
+        f"chain head (record {last.last_seq}) does not match the records (last record"
+        f" {last.first_seq - 1}): records removed or changed at the end"
+    ) in found, found
+    execute(server, (f"INSERT INTO audit_blocks VALUES ({marks})", saved))  # noqa: S608
+
+    # Appended by the live server while the blocks are read (the head was read first): no
+    # problem. Added after the head without moving it (forged, or the head rolled back): one.
+    line, tail = last.lines[-1], last.hashes.split(" ")[-1]
+    appended: Statement = (
+        "INSERT INTO audit_blocks (account_id, region, first_seq, last_seq, first_ms, last_ms,"
+        " records, hashes, prev_hash) SELECT account_id, region, last_seq + 1, last_seq + 1,"
+        " first_ms, last_ms, ?, ?, ? FROM audit_blocks WHERE account_id = ?"
+        " AND region = 'us-east-1' AND first_seq = ?",
+        (
+            line,
+            record_hash(last.last_seq + 1, tail, line.encode()),
+            tail,
+            account,
+            last.first_seq,
+        ),
+    )
+    head_moved: Statement = (
+        "UPDATE audit_chains SET seq = ?, head_hash = ? WHERE account_id = ?"
+        " AND region = 'us-east-1'",
+        (
+            last.last_seq + 1,
+            record_hash(last.last_seq + 1, tail, line.encode()),
+            account,
+        ),
+    )
+    reading = verifier._blocks
+
+    def append_then_read(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        execute(server, appended, head_moved)
+        return reading(*args, **kwargs)
+
+    monkeypatch.setattr(verifier, "_blocks", append_then_read)
+    assert _problems(server, account) == []
+    monkeypatch.undo()
+    head_back: Statement = (
+        "UPDATE audit_chains SET seq = ?, head_hash = ? WHERE account_id = ?"
+        " AND region = 'us-east-1'",
+        (last.last_seq, tail, account),
+    )
+    execute(server, head_back)
+    assert _problems(server, account) == [
+        f"records after the chain head (record {last.last_seq}): added"
+    ]
+    after_head: Statement = (
+        "DELETE FROM audit_blocks WHERE account_id = ? AND region = 'us-east-1' AND first_seq = ?",
+        (account, last.last_seq + 1),
+    )
+    execute(server, after_head)
     assert _problems(server, account) == []
 
     # Rewritten: a record edited, every hash after it recomputed, the digests re-signed with a

@@ -74,6 +74,7 @@ def verify_chain(db: Database, account: str, region: str, trusted: TrustedKeys) 
     # Each record's hash is checked over its own contents, its sequence number and the
     # previous record's hash; links, the head and the digests against the stored hashes.
     expected, prev = 1, GENESIS
+    at_head = GENESIS if head.seq == 0 else None
     for block in _blocks(db, account, region):
         lines, hashes = block.lines(), block.hash_list()
         where = f"records {block.first_seq}..{block.last_seq}"
@@ -98,12 +99,21 @@ def verify_chain(db: Database, account: str, region: str, trusted: TrustedKeys) 
             if seq in wanted:
                 stored_at[seq] = stored
             link = stored
+            if seq == head.seq:
+                at_head = stored
         expected, prev = block.last_seq + 1, link
-    if expected - 1 != head.seq or prev != head.head_hash:
+    # A live server appends while the blocks are read, each page in a transaction of its own:
+    # the chain must reach the head read first, and not pass the head as it is now.
+    with db.transaction() as tx:
+        now_head = AuditRepository(tx).head(account, region)
+    last = expected - 1
+    if last < head.seq or at_head != head.head_hash:
         report.problem(
             f"chain head (record {head.seq}) does not match the records"
-            f" (last record {expected - 1}): records removed or changed at the end"
+            f" (last record {last}): records removed or changed at the end"
         )
+    elif now_head is None or last > now_head.seq:
+        report.problem(f"records after the chain head (record {head.seq}): added")
     _check_digests(report, digests, stored_at, head.digest_signature, trusted)
     report.digests = len(digests)
     report.unsigned_tail = head.seq - (digests[-1].seq if digests else 0)
