@@ -296,7 +296,9 @@ def test_failing_functions_leave_aws_state_and_a_readable_log(
         single_zip,
         [prefix + unique_name.slug + "-*"],
         handler="faults.lambda_handler",
-        timeout=2,
+        # Long enough for a working step on a loaded CI machine (at 2 s one timed out, and its
+        # rotation then waited for the 5-minute retry), short for the steps that sleep past it.
+        timeout=5,
     )
     tokens = {}
     for _, _, _, name, _ in cases:
@@ -328,7 +330,7 @@ def test_failing_functions_leave_aws_state_and_a_readable_log(
     for step, mode, _, name, _ in cases:
         assert any(f"injected fault {mode} at {step} of {tokens[name]}" in m for m in messages)
     assert any("RuntimeError: injected failure at" in m for m in messages)
-    assert any("Task timed out after 2.00 seconds" in m for m in messages)
+    assert any("Task timed out after 5.00 seconds" in m for m in messages)
     assert any("Runtime.MarshalError" in m for m in messages)
     only = log_messages(aws_cli, function_name, "--filter-pattern", '"injected fault timeout"')
     assert len(only) == len(STEPS), only
@@ -336,6 +338,9 @@ def test_failing_functions_leave_aws_state_and_a_readable_log(
     # Fixed: the next RotateSecret refuses, and reattempts the same rotation (same version).
     for _, _, _, name, _ in cases:
         sm.untag_resource(SecretId=name, TagKeys=["test-fault"])
+    client_factory("lambda", server=server).update_function_configuration(
+        FunctionName=function_name, Timeout=30
+    )
     for step, mode, _, name, _ in cases:
         with pytest.raises(ClientError) as refused:
             sm.rotate_secret(SecretId=name)
