@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -52,6 +53,9 @@ STOP_SECONDS = 15.0
 IDLE_STOP_SECONDS = 0.2
 # The supervisor's check on its writer, and the writer's on its supervisor.
 WATCH_SECONDS = 0.5
+SOCKET_DIR_PREFIX = "secretsd-audit-"
+# A socket directory younger than this may belong to a writer still starting (not yet listening).
+STALE_AFTER_SECONDS = 300.0
 GC_THRESHOLD = 100_000
 
 
@@ -271,12 +275,55 @@ async def _serve(settings: Settings, socket_path: str, ready: Any, parent: int) 
                 group.close()
 
 
+def sweep_stale_socket_dirs(
+    parent: str | None = None, *, older_than: float = STALE_AFTER_SECONDS
+) -> int:
+    """Remove the socket directories of audit writers that are gone; how many were removed.
+
+    A supervisor removes its own at stop, but one killed (SIGKILL, a power cut) cannot: every
+    such start left a directory in /tmp. A directory is stale when it is this user's, older than
+    `older_than` seconds, and nothing listens on its socket (connecting is refused or there is no
+    socket), so a live writer's, another user's or one just being set up is never touched."""
+    removed = 0
+    now = time.time()
+    for entry in Path(parent or tempfile.gettempdir()).glob(SOCKET_DIR_PREFIX + "*"):
+        try:
+            info = entry.lstat()
+        except OSError:
+            continue
+        if not entry.is_dir() or entry.is_symlink() or info.st_uid != os.getuid():
+            continue
+        if now - info.st_mtime < older_than or _listening(entry / SOCKET_NAME):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed += not entry.exists()
+    return removed
+
+
+def _listening(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(str(path))
+    except (FileNotFoundError, ConnectionRefusedError):
+        return False
+    except OSError:
+        return True  # something is there (busy, no permission): leave it
+    finally:
+        probe.close()
+    return True
+
+
 class AuditWriterProcess:
     """The supervisor's handle on its node's audit writer process."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._dir = tempfile.mkdtemp(prefix="secretsd-audit-")  # 0700
+        with contextlib.suppress(OSError):
+            swept = sweep_stale_socket_dirs()
+            if swept:
+                log.info("removed %d audit writer socket directories left by killed servers", swept)
+        self._dir = tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX)  # 0700
         self.socket_path = str(Path(self._dir) / SOCKET_NAME)
         self._context = multiprocessing.get_context("spawn")
         self._process: Any = None
