@@ -358,6 +358,12 @@ class AuditWriterProcess:
                 )
         self._process = process
 
+    def node_stopping(self) -> None:
+        """The node was told to stop (its supervisor's SIGTERM or SIGINT; a signal to the whole
+        process group reaches the writer too, which leaves once the workers have): a writer that
+        exits from now on is not replaced. stop() still waits for it."""
+        self._stopping.set()
+
     def _watch(self) -> None:
         while not self._stopping.wait(WATCH_SECONDS):
             process = self._process

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -238,7 +239,7 @@ def serve(**options: object) -> None:
         writer.start()
         settings = replace(settings, audit_writer_socket=writer.socket_path)
     try:
-        _serve_workers(settings, sock, sealed, host, port)
+        _serve_workers(settings, sock, sealed, host, port, writer)
     finally:
         # After the workers: their shutdown sent the last records and waited for the acks.
         if writer is not None:
@@ -246,8 +247,14 @@ def serve(**options: object) -> None:
 
 
 def _serve_workers(
-    settings: Settings, sock: socket.socket, sealed: bool, host: str, port: int
+    settings: Settings,
+    sock: socket.socket,
+    sealed: bool,
+    host: str,
+    port: int,
+    writer: AuditWriterProcess | None = None,
 ) -> None:
+    on_stop = writer.node_stopping if writer is not None else None
     if settings.workers == 1:
         server = uvicorn.Server(_uvicorn_config(settings, app=_server_app(settings)))
         _announce(settings, host, port)
@@ -266,7 +273,7 @@ def _serve_workers(
             factory=True,
             workers=settings.workers,
         )
-        ForwardingMultiprocess(config, sockets=[sock]).run()
+        ForwardingMultiprocess(config, sockets=[sock], on_stop=on_stop).run()
         return
     build_app(settings)  # fail here, once, rather than in every worker
     # Workers are fresh processes: they rebuild the same Settings from the environment.
@@ -275,12 +282,32 @@ def _serve_workers(
         settings, app="secretsd.app:app_from_environment", factory=True, workers=settings.workers
     )
     _announce(settings, host, port)
-    ForwardingMultiprocess(config, sockets=[sock]).run()
+    ForwardingMultiprocess(config, sockets=[sock], on_stop=on_stop).run()
 
 
 class ForwardingMultiprocess(Multiprocess):
     """uvicorn's supervisor, except that SIGHUP goes on to the workers (each re-reads its TLS
-    certificate in place) instead of replacing them."""
+    certificate in place) instead of replacing them, and that SIGTERM and SIGINT also tell
+    `on_stop` (the audit writer's handle) that the node is stopping."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        sockets: list[socket.socket],
+        on_stop: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(config, sockets=sockets)
+        self._on_stop = on_stop
+
+    def handle_term(self) -> None:
+        if self._on_stop is not None:
+            self._on_stop()
+        super().handle_term()
+
+    def handle_int(self) -> None:
+        if self._on_stop is not None:
+            self._on_stop()
+        super().handle_int()
 
     def handle_hup(self) -> None:
         if self.config.ssl_context_factory is None:
