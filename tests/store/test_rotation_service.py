@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,13 +20,14 @@ from secretsd.crypto import aead
 from secretsd.crypto.rootkey import RootKeyring
 from secretsd.errors import ServiceError
 from secretsd.kms.keyring import Keyring
+from secretsd.service import rotation as rotation_module
 from secretsd.service.authorization import Authorizer, GenerationWatch
 from secretsd.service.context import CallContext
 from secretsd.service.invocation import Invocation
 from secretsd.service.pagination import TokenCodec
 from secretsd.service.rotation import CLAIM_TTL_MS, RotationService
 from secretsd.service.secrets import SecretsService
-from secretsd.store.database import Database
+from secretsd.store.database import Database, StoreUnavailable
 from secretsd.store.events import EventRepository
 from support.factories import new_database
 
@@ -281,3 +283,43 @@ def test_a_rotation_that_fails_inside_secretsd_ends_as_a_failed_attempt(
     assert asyncio.run(other.run_due()) == 1
     assert other.secrets.describe_secret(CTX, secret_id=arn).stages["AWSCURRENT"] == token
     assert events(node, arn).count("RotationStarted") == 2
+
+
+def test_a_failed_claim_renewal_is_retried_at_the_next_heartbeat(
+    nodes: list[Node], clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A renewal that fails (the database, for a moment) does not end the heartbeat: the claim
+    would run out under a step still running, and another worker start the rotation over."""
+    node = nodes[0]
+    arn = create(node, "heartbeat")
+    monkeypatch.setattr(rotation_module, "CLAIM_TTL_MS", 150)  # a heartbeat every 50 ms
+    renew = node.rotation._renew
+    calls: list[int] = []
+
+    def flaky_renew(run: Any) -> bool:
+        calls.append(1)
+        if len(calls) == 2:  # the first heartbeat's
+            raise StoreUnavailable("connection lost")
+        return renew(run)
+
+    monkeypatch.setattr(node.rotation, "_renew", flaky_renew)
+
+    async def rotate() -> int:
+        node.function.block = asyncio.Event()
+        node.rotation.rotate_secret(
+            CTX,
+            secret_id=arn,
+            token=str(uuid.uuid4()),
+            lambda_arn=FUNCTION,
+            rules={"AutomaticallyAfterDays": 30},
+            rotate_immediately=True,
+        )
+        await asyncio.sleep(0.6)  # createSecret blocked: only heartbeats renew
+        during = len(calls)
+        node.function.block.set()
+        await asyncio.gather(*node.rotation._tasks)
+        return during
+
+    # One renewal before the step, then heartbeats that go on past the failed one.
+    assert asyncio.run(rotate()) >= 4
+    assert sorted(events(node, arn)) == ["RotationStarted", "RotationSucceeded"]

@@ -498,8 +498,13 @@ class RotationService:
     async def _heartbeat(self, run: _Run) -> None:
         while True:
             await asyncio.sleep(CLAIM_TTL_MS / 3000)
-            if not self._renew(run):
-                return
+            try:
+                if not self._renew(run):
+                    return
+            except Exception as exc:
+                # Tried again at the next beat: a heartbeat that died here would let the claim
+                # run out under a step still running, and another worker start the rotation over.
+                log_failed_pass(log, f"renewing the claim on the rotation of {run.secret_arn}", exc)
 
     def _renew(self, run: _Run) -> bool:
         now = self._clock.now_ms()
