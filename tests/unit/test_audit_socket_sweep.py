@@ -4,9 +4,14 @@ live, young and other users' ones are left alone."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from secretsd.audit.writer_process import SOCKET_DIR_PREFIX, SOCKET_NAME, sweep_stale_socket_dirs
 
@@ -25,7 +30,19 @@ def _socket_dir(parent: Path, name: str, *, listening: bool, age: float) -> sock
     return sock
 
 
-def test_only_old_directories_nobody_listens_on_are_removed(tmp_path: Path) -> None:
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A directory with a short path: a Unix socket's path may not pass 107 bytes, and pytest's
+    tmp_path (named after the test) can."""
+    path = Path(tempfile.mkdtemp(prefix="sweep-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_only_old_directories_nobody_listens_on_are_removed(short_dir: Path) -> None:
+    tmp_path = short_dir
     live = _socket_dir(tmp_path, "live", listening=True, age=3600)
     _socket_dir(tmp_path, "dead", listening=False, age=3600)
     _socket_dir(tmp_path, "starting", listening=False, age=1)
