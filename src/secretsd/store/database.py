@@ -430,10 +430,11 @@ class Database:
 
     def _writer_lock_fd(self) -> int:
         if self._lock_fd is None:
-            self._lock_fd = os.open(
-                self.url.sqlite_path + ".writer-lock", os.O_RDWR | os.O_CREAT, 0o600
-            )
+            self._lock_fd = self._open_writer_lock()
         return self._lock_fd
+
+    def _open_writer_lock(self) -> int:
+        return os.open(self.url.sqlite_path + ".writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
 
     def _pg_session(self) -> _PgSession:
         session: _PgSession | None = getattr(self._local, "pg", None)
@@ -652,9 +653,7 @@ class Database:
         # An open file description of its own: flock excludes descriptions, not threads, so the
         # event loop's descriptor would not keep this thread out.
         if self._checkpoint_lock is None:
-            self._checkpoint_lock = os.open(
-                self.url.sqlite_path + ".writer-lock", os.O_RDWR | os.O_CREAT, 0o600
-            )
+            self._checkpoint_lock = self._open_writer_lock()
         return self._checkpoint_lock
 
     async def wait_durable(self) -> None:
