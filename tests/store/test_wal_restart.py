@@ -21,6 +21,8 @@ from secretsd.store.group_commit import wait_for_own_commits
 WRITERS = 16
 WRITES_EACH = 150
 ROW_BYTES = 6_000  # two overflow pages and a leaf: about three WAL frames a commit
+# Never started over, the WAL would hold every commit of one _write(): about 3 x 4 KiB each.
+NEVER_RESTARTED_BYTES = WRITERS * WRITES_EACH * 3 * 4096
 
 
 def _database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
@@ -54,9 +56,7 @@ def test_the_wal_starts_over_while_writes_keep_coming(
     try:
         asyncio.run(_write(db))
         written = WRITERS * WRITES_EACH
-        # Never started over, the WAL would hold every commit: about 3 x 4 KiB each (29 MB).
-        never_restarted = written * 3 * 4096
-        assert _wal_bytes(tmp_path) < never_restarted / 4
+        assert _wal_bytes(tmp_path) < NEVER_RESTARTED_BYTES / 4
         with db.statement() as tx:
             row = tx.one("SELECT count(*) AS n FROM rows")
             assert row is not None and row["n"] == written
@@ -72,14 +72,14 @@ def test_a_reader_holding_old_frames_only_delays_the_start_over(
     db = _database(tmp_path, monkeypatch)
     reader = sqlite3.connect(tmp_path / "wal.db", isolation_level=None)
     try:
-        asyncio.run(_write(db, writers=4, each=10))
+        asyncio.run(_write(db, writers=4, each=10))  # 40 rows
         # A long read (a backup, another worker's listing) keeps the snapshot it began with:
         # the frames after it cannot be copied, so the WAL cannot start over under it.
         reader.execute("BEGIN")
         seen = reader.execute("SELECT count(*) FROM rows").fetchone()[0]
         asyncio.run(_write(db))
         held = _wal_bytes(tmp_path)
-        assert held > WRITERS * WRITES_EACH * 3 * 4096 * 0.8
+        assert held > NEVER_RESTARTED_BYTES * 0.8
         assert reader.execute("SELECT count(*) FROM rows").fetchone()[0] == seen
         reader.execute("COMMIT")
         asyncio.run(_write(db))
