@@ -4,6 +4,7 @@ IAM change counter read right from any thread."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -136,6 +137,56 @@ def test_close_closes_every_threads_connection(db: Database, pg_url: str) -> Non
     assert rows == []
     # Usable again afterwards: a thread that asks reconnects.
     assert _backend_pid(db) not in pids
+
+
+def test_a_finished_threads_connection_closes_when_the_thread_ends(
+    db: Database, pg_url: str
+) -> None:
+    # With the collector off, a connection kept alive by a reference cycle stays open (and
+    # would later be reported as "deleted while still open"): only reference counting may
+    # close it, at the moment the thread's locals go away.
+    gc.disable()
+    try:
+        finished = threading.Thread(target=lambda: finished_pid.append(_backend_pid(db)))
+        finished_pid: list[int] = []
+        finished.start()
+        finished.join(timeout=30)
+        assert finished_pid
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            deadline = time.monotonic() + 10
+            while admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (finished_pid[0],)
+            ).fetchone():
+                assert time.monotonic() < deadline, "the finished thread's connection is open"
+                time.sleep(0.01)
+    finally:
+        gc.enable()
+    # This thread's own connection is still there and working.
+    assert _backend_pid(db) != finished_pid[0]
+
+
+def test_a_warning_at_commit_leaves_the_write_unacknowledged(db: Database, pg_url: str) -> None:
+    # What a synchronous primary says when its wait for the standby is cancelled: the COMMIT
+    # returns with a WARNING. A deferred trigger makes COMMIT itself warn the same way.
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("CREATE TABLE warned (n int)")
+        admin.execute(
+            "CREATE FUNCTION warn_late() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE WARNING 'late'; RETURN NULL; END $$"
+        )
+        admin.execute(
+            "CREATE CONSTRAINT TRIGGER warn_at_commit AFTER INSERT ON warned"
+            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION warn_late()"
+        )
+    mine = _backend_pid(db)
+    with pytest.raises(StoreUnavailable, match="not confirmed"):
+        with db.transaction(write=True) as tx:
+            tx.execute("INSERT INTO warned VALUES (1)")
+    # The connection that saw it is dropped; the next transaction gets a fresh one.
+    assert _backend_pid(db) != mine
+    # A warning inside the transaction, before COMMIT, is not the standby's and passes.
+    with db.transaction(write=True) as tx:
+        tx.execute("DO $$ BEGIN RAISE WARNING 'early'; END $$")
 
 
 def _bump(db: Database) -> None:

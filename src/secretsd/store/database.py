@@ -329,6 +329,27 @@ class _PgSession:
                 self.conn.close()
             self.conn = None
 
+    def __del__(self) -> None:
+        # The thread that owned this session has ended (its thread-local went away): its
+        # connection goes with it now, not whenever the garbage collector gets round to it.
+        # Suppressed broadly: at interpreter exit psycopg's own module may be half torn down.
+        with suppress(Exception):
+            self.discard()
+
+
+def _notice_handler(session: _PgSession) -> Callable[[psycopg.errors.Diagnostic], None]:
+    """The connection's notice callback, holding its session weakly: a strong reference would
+    be a cycle (session -> connection -> handler -> session), which only the cyclic collector
+    frees, so a finished thread's connection stayed open until it ran."""
+    ref = weakref.ref(session)
+
+    def on_notice(diag: psycopg.errors.Diagnostic) -> None:
+        owner = ref()
+        if owner is not None:
+            owner.on_notice(diag)
+
+    return on_notice
+
 
 class Database:
     """Lazily opened connections. SQLite: one, used by the worker's event loop thread.
@@ -457,7 +478,7 @@ class Database:
                 conn = psycopg.connect(self._conninfo(), row_factory=dict_row, autocommit=True)
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(_first_line(exc)) from exc
-            conn.add_notice_handler(session.on_notice)
+            conn.add_notice_handler(_notice_handler(session))
             session.conn = pg = conn
         return pg
 
