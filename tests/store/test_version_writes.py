@@ -22,13 +22,15 @@ from secretsd.service.authorization import Authorizer, GenerationWatch
 from secretsd.service.context import CallContext
 from secretsd.service.pagination import TokenCodec
 from secretsd.service.secrets import SecretsService
-from secretsd.store.database import Database, StoreConflict
+from secretsd.store.database import Database, StoreConflict, known_migrations
 from secretsd.store.records import SecretRecord, VersionRecord
 from secretsd.store.repository import Repository
 from support.contexts import ROOT_CTX
 from support.factories import new_database
 
 NOW = 1_800_000_000_000
+STAGES_WITHOUT_ROWID = "0015.sqlite-stages-without-rowid"
+OLD_INDEX = "version_stages_by_version"
 AGE = 86_400_000
 
 
@@ -141,6 +143,54 @@ def test_replace_stages_writes_only_what_changed(database: Database) -> None:
         assert repo.stages(arn) == new
         repo.replace_stages(arn, new, {})
         assert repo.stages(arn) == {}
+
+
+def test_sqlite_labels_move_to_a_without_rowid_table_and_keep_their_rows(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'upgrade.db'}"
+    db = Database(url)
+    db.migrate(only=[m for m in known_migrations() if m != STAGES_WITHOUT_ROWID])
+    arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:upgrade-AbCdEf"
+    other = "arn:aws:secretsmanager:us-east-1:111122223333:secret:other-AbCdEf"
+    stages = {"AWSCURRENT": "v3", "AWSPREVIOUS": "v2", "X": "v1"}
+    with db.transaction(write=True) as tx:
+        repo = Repository(tx)
+        for secret in (arn, other):
+            repo.insert_secret(_secret(secret, 3))
+            for i in range(1, 4):
+                repo.insert_version(
+                    VersionRecord(secret, f"v{i}", i, NOW, None, "string", b"x", None)
+                )
+            repo.replace_stages(secret, {}, stages)
+    db.close()
+    db.migrate()
+    with db.transaction() as tx:
+        table = tx.one("SELECT sql FROM sqlite_master WHERE name = 'version_stages'")
+        assert table is not None and table["sql"].rstrip().endswith("WITHOUT ROWID")
+        assert tx.one("SELECT 1 AS one FROM sqlite_master WHERE name = ?", (OLD_INDEX,)) is None
+        assert Repository(tx).stages(arn) == Repository(tx).stages(other) == stages
+    # The foreign key still holds both ways: no label may name a missing version, and a
+    # deleted secret takes its versions' labels with it.
+    with pytest.raises(StoreConflict):
+        with db.transaction(write=True) as tx:
+            Repository(tx).replace_stages(arn, stages, {**stages, "Y": "v9"})
+    with db.transaction(write=True) as tx:
+        tx.execute("DELETE FROM secrets WHERE arn = ?", (arn,))
+    with db.transaction() as tx:
+        assert Repository(tx).stages(arn) == {}
+        assert Repository(tx).stages(other) == stages
+        assert tx.all("PRAGMA foreign_key_check") == []
+    db.close()
+
+
+def test_postgres_keeps_its_label_index(request: pytest.FixtureRequest) -> None:
+    url = new_database(request, "postgres", "stages")
+    assert url is not None
+    db = Database(url)
+    db.migrate()
+    with db.transaction() as tx:
+        index = tx.one("SELECT 1 AS one FROM pg_indexes WHERE indexname = ?", (OLD_INDEX,))
+    db.close()
+    assert index is not None
 
 
 def _root_context() -> CallContext:
