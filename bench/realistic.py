@@ -72,6 +72,7 @@ class Plan:
     pin: bool
     max_requests: int = 60_000
     parts: tuple[str, ...] = ("reads", "writes", "list")
+    seed_processes: int = 1
 
 
 def _log(message: str) -> None:
@@ -106,6 +107,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--py-spy", type=Path, help="py-spy GetSecretValue c=64 on each backend, raw profiles here"
     )
     parser.add_argument("--no-pin", action="store_true", help="do not taskset the processes")
+    parser.add_argument(
+        "--seed-processes",
+        type=int,
+        help="PostgreSQL: processes seeding the large listing [CPUs + 1]; SQLite always 1",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--data-root", type=Path, help="where data dirs go [/tmp]")
@@ -132,6 +138,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         duration_s=args.duration or (2.0 if quick else 8.0),
         list_requests=args.list_requests or (100 if quick else 300),
         pin=not args.no_pin and (os.cpu_count() or 1) >= 2,
+        seed_processes=args.seed_processes or (os.cpu_count() or 1) + 1,
         max_requests=12_000 if quick else 60_000,
         parts=args.only,
     )
@@ -400,7 +407,11 @@ def measure_lists(
         stack.ceiling_rate = stack.replay(stack.ceiling, warm * 10, 16, "warmup-ceiling").rps
     out: dict[str, Any] = {"list_small": measure_list(stack, plan.secrets)}
     more = plan.list_large - plan.secrets
-    seeded = seeding.seed(data_dir, database, APP_PREFIX, plan.secrets, more, progress=progress)
+    # Several seeders only where the database takes several writers at once.
+    processes = plan.seed_processes if database else 1
+    seeded = seeding.seed_in_parallel(
+        data_dir, database, APP_PREFIX, plan.secrets, more, processes=processes, progress=progress
+    )
     stack.log(f"  seeded {seeded.created:,} more in {seeded.seconds:.1f} s ({seeded.rate:,.0f}/s)")
     out["seed_large"] = {"secrets": seeded.created, "seconds": seeded.seconds}
     out["list_large"] = measure_list(stack, plan.list_large)
