@@ -56,6 +56,9 @@ def summarise(runs: Sequence[wrk.WrkResult]) -> dict[str, Any]:
         "rps": _median([r.rps for r in valid]),
         "p50_ms": _median([r.p50_ms for r in valid]),
         "p99_ms": _median([r.p99_ms for r in valid]),
+        "p99_recorded_ms": _median(
+            [r.p99_recorded_ms for r in valid if r.p99_recorded_ms is not None]
+        ),
         "rps_all": [round(r.rps, 1) for r in valid],
         "p99_all": [r.p99_ms for r in valid],
     }
@@ -257,6 +260,8 @@ def measure_compare(
 
 def _brief(r: wrk.WrkResult) -> str:
     text = f"{r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
+    if r.p99_recorded_ms is not None:
+        text += f" (recorded {r.p99_recorded_ms:.2f})"
     if not r.valid:
         text += f"  ERRORS {r.error_count} ({r.errors}) {r.first_error[:120]}"
     return text

@@ -542,10 +542,13 @@ def targets(result: dict[str, Any]) -> list[report.Target]:
                 ratio is not None and ratio >= goal,
             )
         )
+        # Judged on wrk's figure, the stricter: it includes its coordinated-omission
+        # correction, which the recorded one (each request's own latency) leaves out.
+        recorded = row["secretsd"].get("p99_recorded_ms")
         out.append(
             report.Target(
                 "GetSecretValue c=64 p99 < 10 ms",
-                f"{report._ms(p99)} ms",
+                f"{report._ms(p99)} ms (recorded {report._ms(recorded)})",
                 p99 is not None and p99 < GET_P99_MS,
             )
         )
@@ -613,8 +616,10 @@ def _load_rows(result: dict[str, Any]) -> list[list[str]]:
                 report._rps(ours),
                 report._ms(ours["p50_ms"]),
                 report._ms(ours["p99_ms"]),
+                report._ms(ours.get("p99_recorded_ms")),
                 report._rps(ceil),
                 report._ms(ceil["p99_ms"]),
+                report._ms(ceil.get("p99_recorded_ms")),
                 report._pct(v["ratio"]),
             ]
         )
@@ -627,8 +632,10 @@ LOAD_HEADER = [
     "secretsd req/s",
     "p50 ms",
     "p99 ms",
+    "recorded p99",
     "ceiling req/s",
     "ceiling p99 ms",
+    "recorded p99",
     "ratio",
 ]
 LIST_HEADER = ["secrets", "page", "1 client p50 ms", "p99 ms", "p50 vs same page, fewer secrets"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -46,6 +47,9 @@ class WrkResult:
     bad: int | None = None
     sent: int | None = None
     first_error: str = ""
+    # Replayed runs only: the 99th percentile of the latencies wrk recorded, one per request,
+    # before its coordinated-omission correction (see recorded_latencies); p99_ms is after it.
+    p99_recorded_ms: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -67,6 +71,47 @@ class WrkResult:
         out = asdict(self)
         out["valid"] = self.valid
         return out
+
+
+def recorded_latencies(corrected: Iterable[tuple[int, int]], expected_us: int) -> dict[int, int]:
+    """The histogram wrk recorded (microseconds -> requests), from the one it reports.
+
+    Before reporting, wrk 4 corrects for coordinated omission (stats_correct in its stats.c):
+    taking `expected_us` = run time / (requests / connections) as each connection's interval,
+    every recorded latency n >= 2 * expected adds one sample at each of n - expected,
+    n - 2 * expected, ... while above expected. That models an open-loop client that would have
+    kept sending during a stall; these runs are closed-loop, and the replay's run time includes
+    wrk's idle tail. The correction is undone here from the top down: the samples a bin got
+    come only from bins above it, which are known by then."""
+    reported = dict(corrected)
+    if not reported or expected_us <= 0:
+        return {v: c for v, c in reported.items() if c}
+    recorded: dict[int, int] = {}
+    added_by_above: dict[int, int] = {}  # per residue mod expected: recorded samples above
+    for value in range(max(reported), 0, -1):
+        count = reported.get(value, 0)
+        if value > expected_us:
+            residue = value % expected_us
+            above = added_by_above.get(residue, 0)
+            count -= above
+            if count:
+                added_by_above[residue] = above + count
+        if count:
+            recorded[value] = count
+    return recorded
+
+
+def percentile_us(histogram: dict[int, int], percent: float) -> int:
+    """wrk's own rule (stats_percentile): the first value whose running count reaches
+    round(percent / 100 * total + 0.5), with C's round (halves away from zero)."""
+    total = sum(histogram.values())
+    rank = math.floor(percent / 100 * total + 1.0)
+    running = 0
+    for value in sorted(histogram):
+        running += histogram[value]
+        if running >= rank:
+            return value
+    return 0
 
 
 def ensure_wrk(install: bool) -> str:
@@ -232,6 +277,13 @@ def _run(
         raise RuntimeError(f"wrk failed (exit {returncode}): {' '.join(argv)}\n{stdout}\n{stderr}")
     # Replayed runs report their active time: wrk's own duration includes the idle tail.
     duration = (data.get("active_us") or data["duration_us"]) / 1e6
+    p99_recorded = None
+    if "hist" in data:
+        # wrk's interval, computed as it does (C integer division), from its own run time.
+        per_connection = data["requests"] // connections
+        expected = data["duration_us"] // per_connection if per_connection else 0
+        hist = recorded_latencies(((v, c) for v, c in data["hist"]), expected)
+        p99_recorded = percentile_us(hist, 99) / 1000
     return WrkResult(
         label=label,
         connections=connections,
@@ -250,4 +302,5 @@ def _run(
         bad=data.get("bad"),
         sent=data.get("sent"),
         first_error=data.get("first_error", ""),
+        p99_recorded_ms=p99_recorded,
     )

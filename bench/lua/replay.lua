@@ -107,14 +107,21 @@ function done(summary, latency, requests)
    end
    local active = (first ~= nil and last > first) and (last - first) or 0
    local e = summary.errors
+   -- The whole latency histogram (microseconds, requests), as reported: wrk has already applied
+   -- its coordinated-omission correction, which bench/wrk.py undoes for the recorded p99.
+   local hist = {}
+   for i = 1, #latency do
+      local value, count = latency(i)
+      hist[#hist + 1] = string.format("[%d,%d]", value, count)
+   end
    io.write(string.format(
       'BENCH_JSON {"requests":%d,"duration_us":%d,"active_us":%d,"bytes":%d,' ..
       '"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,"mean_us":%.1f,"max_us":%d,' ..
       '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
-      '"ok":%d,"bad":%d,"sent":%d,"first_error":%s}\n',
+      '"ok":%d,"bad":%d,"sent":%d,"first_error":%s,"hist":[%s]}\n',
       summary.requests, summary.duration, active, summary.bytes,
       latency:percentile(50), latency:percentile(90), latency:percentile(99),
       latency:percentile(99.9), latency.mean, latency.max,
       e.connect, e.read, e.write, e.status, e.timeout,
-      t_ok, t_bad, t_sent, json_string(t_err)))
+      t_ok, t_bad, t_sent, json_string(t_err), table.concat(hist, ",")))
 end

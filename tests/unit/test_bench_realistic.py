@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 from botocore.credentials import Credentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import pyspy, realistic  # noqa: E402
+from bench import pyspy, realistic, wrk  # noqa: E402
 from bench.signing import INVOCATION_ID_HEADER, Signer, sign_each, signature  # noqa: E402
 from bench.zipf import ZipfSampler, mix, top_share  # noqa: E402
 
@@ -178,3 +180,39 @@ def test_the_database_is_pinned_off_the_workers_cpu() -> None:
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _wrk_correct(recorded: dict[int, int], expected: int) -> dict[int, int]:
+    """wrk 4's stats_correct, transcribed from its stats.c."""
+    data = dict(recorded)
+    top = max(recorded, default=0)
+    for n in range(expected * 2, top + 1):
+        count = recorded.get(n, 0)
+        m = n - expected
+        while count and m > expected:
+            data[m] = data.get(m, 0) + count
+            m -= expected
+    return data
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    recorded=st.dictionaries(
+        st.integers(min_value=1, max_value=5_000), st.integers(min_value=1, max_value=50)
+    ),
+    expected=st.integers(min_value=1, max_value=900),
+)
+def test_wrks_coordinated_omission_correction_is_undone_exactly(
+    recorded: dict[int, int], expected: int
+) -> None:
+    corrected = _wrk_correct(recorded, expected)
+    assert wrk.recorded_latencies(corrected.items(), expected) == recorded
+
+
+def test_the_recorded_p99_leaves_out_the_samples_wrk_adds_after_a_stall() -> None:
+    # 995 requests of 1 ms and 5 of 100 ms, one connection at 1 ms intervals: wrk adds 98
+    # samples below each slow one, and its p99 lands far above what 99% of requests saw.
+    recorded = {1_000: 995, 100_000: 5}
+    corrected = _wrk_correct(recorded, 1_000)
+    assert wrk.percentile_us(corrected, 99) > 50_000
+    assert wrk.percentile_us(wrk.recorded_latencies(corrected.items(), 1_000), 99) == 1_000
