@@ -57,6 +57,23 @@ DCS_SETTINGS: dict[str, Any] = {
 }
 
 
+# Patroni's own defaults for the same three settings, for measuring a failover as a deployment
+# that keeps them would see it (SECRETSD_FAILOVER_TIMINGS=patroni-defaults; docs/deployment.md).
+PATRONI_DEFAULT_TIMINGS: dict[str, Any] = {"ttl": 30, "loop_wait": 10, "retry_timeout": 10}
+TIMINGS_ENV = "SECRETSD_FAILOVER_TIMINGS"
+
+
+def timings_from_env() -> dict[str, Any]:
+    """The DCS timings asked for by SECRETSD_FAILOVER_TIMINGS: unset, the short test ones;
+    `patroni-defaults`, Patroni's own."""
+    asked = os.environ.get(TIMINGS_ENV, "")
+    if asked == "":
+        return {}
+    if asked == "patroni-defaults":
+        return dict(PATRONI_DEFAULT_TIMINGS)
+    raise ValueError(f"{TIMINGS_ENV} is unset or patroni-defaults, not {asked!r}")
+
+
 class PatroniUnavailable(RuntimeError):
     """patroni or etcd is not installed."""
 
@@ -117,8 +134,9 @@ class Member:
 
 
 class PatroniCluster:
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, timings: dict[str, Any] | None = None) -> None:
         self.base = base
+        self.dcs = {**DCS_SETTINGS, **(timings or {})}
         self.etcd_port = free_port()
         self.etcd_peer_port = free_port()
         self.members = [
@@ -127,9 +145,10 @@ class PatroniCluster:
         self._etcd: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def start(cls) -> PatroniCluster:
+    def start(cls, timings: dict[str, Any] | None = None) -> PatroniCluster:
+        """`timings`: DCS settings (ttl, loop_wait, retry_timeout) instead of the short ones."""
         find_tools()
-        cluster = cls(Path(tempfile.mkdtemp(prefix="secretsd-patroni-")))
+        cluster = cls(Path(tempfile.mkdtemp(prefix="secretsd-patroni-")), timings)
         try:
             cluster._start_etcd()
             for member in cluster.members:
@@ -178,7 +197,7 @@ class PatroniCluster:
             },
             "etcd3": {"hosts": [f"127.0.0.1:{self.etcd_port}"]},
             "bootstrap": {
-                "dcs": DCS_SETTINGS,
+                "dcs": self.dcs,
                 "initdb": [{"encoding": "UTF8"}, {"locale": "C"}, {"auth": "trust"}, "no-sync"],
             },
             "postgresql": {
