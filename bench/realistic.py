@@ -226,6 +226,7 @@ def _versus(
     over (`ceiling_repeat`, sized from the ceiling's own warm-up rate) to run for about as long.
     """
     runs: dict[str, list[wrk.WrkResult]] = {"secretsd": [], "ceiling": []}
+    cpu: dict[str, list[float]] = {"secretsd": [], "ceiling": []}
     for round_no in range(stack.plan.rounds):
         requests = make(count)
         expected = stack.ceiling_rates.get(
@@ -242,8 +243,12 @@ def _versus(
         for who in order:
             server = stack.secretsd if who == "secretsd" else stack.ceiling
             sent = requests if who == "secretsd" else requests * repeat
+            before = server.cpu_seconds()
             result = stack.replay(server, sent, connections, f"{name}-{who}-c{connections}")
+            used = server.cpu_seconds() - before
             runs[who].append(result)
+            if result.valid and result.ok:
+                cpu[who].append(used / result.ok * 1e6)
             if who == "ceiling" and result.valid:
                 stack.ceiling_rates[connections] = result.rps
             stack.log(
@@ -253,6 +258,11 @@ def _versus(
     ours = phases.summarise(runs["secretsd"])
     ceil = phases.summarise(runs["ceiling"])
     ratio = ours["rps"] / ceil["rps"] if ours["rps"] and ceil["rps"] else None
+    # CPU per answered request, the server's whole process group (not wrk's, not PostgreSQL's):
+    # less at the mercy of this shared host than req/s, so runs on a noisy day still compare.
+    for who, summary in (("secretsd", ours), ("ceiling", ceil)):
+        summary["cpu_us"] = phases._median(cpu[who])
+        summary["cpu_us_all"] = [round(c, 1) for c in cpu[who]]
     return {
         "workload": name,
         "connections": connections,
@@ -596,8 +606,7 @@ def targets(result: dict[str, Any]) -> list[report.Target]:
     return out
 
 
-def _load_rows(result: dict[str, Any]) -> list[list[str]]:
-    rows = []
+def _versus_entries(result: dict[str, Any]) -> list[dict[str, Any]]:
     versus = [*result.get("get", []), result.get("mixed"), result.get("put")]
     for key in ("list_small", "list_large"):
         for page in ("first", "deep"):
@@ -605,9 +614,12 @@ def _load_rows(result: dict[str, Any]) -> list[list[str]]:
                 entry = dict(result[key][page]["c16"])
                 entry["workload"] = f"ListSecrets {page} ({result[key]['stored']:,})"
                 versus.append(entry)
-    for v in versus:
-        if v is None:
-            continue
+    return [v for v in versus if v is not None]
+
+
+def _load_rows(result: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for v in _versus_entries(result):
         ours, ceil = v["secretsd"], v["ceiling"]
         rows.append(
             [
@@ -624,6 +636,25 @@ def _load_rows(result: dict[str, Any]) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def _cpu_rows(result: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for v in _versus_entries(result):
+        ours, ceil = v["secretsd"].get("cpu_us"), v["ceiling"].get("cpu_us")
+        rows.append(
+            [
+                v["workload"],
+                str(v["connections"]),
+                report._num(ours),
+                report._num(ceil),
+                report._pct(ceil / ours if ours and ceil else None),
+            ]
+        )
+    return rows
+
+
+CPU_HEADER = ["workload", "conns", "secretsd CPU us/req", "ceiling CPU us/req", "ceiling/secretsd"]
 
 
 LOAD_HEADER = [
@@ -695,6 +726,7 @@ def text(result: dict[str, Any]) -> str:
     parts = [
         f"realistic load, {name}, 1 worker",
         report._text_table(LOAD_HEADER, _load_rows(result)),
+        report._text_table(CPU_HEADER, _cpu_rows(result)),
     ]
     if list_rows := _list_rows(result):
         parts.append(report._text_table(LIST_HEADER, list_rows))
@@ -713,6 +745,7 @@ def markdown(result: dict[str, Any], plan: Plan) -> str:
         f"### {name}, 1 worker{' pinned to CPU 0' if plan.pin else ''}",
         f"Medians of {plan.rounds} interleaved round(s); every request signed on its own and sent once.",
         report._md_table(LOAD_HEADER, _load_rows(result)),
+        report._md_table(CPU_HEADER, _cpu_rows(result)),
         report._md_table(LIST_HEADER, _list_rows(result)) if _list_rows(result) else "",
         " ".join(_facts(result)),
         report._md_table(["target (issue 12)", "measured", "verdict"], rows),
