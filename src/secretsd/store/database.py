@@ -421,6 +421,8 @@ class Database:
             migrations = migrations.filter(lambda m: m.id in only)
         with backend.lock():
             backend.apply_migrations(backend.to_apply(migrations))
+            if self.dialect == "sqlite":
+                _set_wal_mode(self.url.sqlite_path)
         backend.connection.close()
 
     def _sqlite_conn(self) -> sqlite3.Connection:
@@ -800,6 +802,20 @@ class Database:
             sessions = list(self._sessions)
         for session in sessions:
             session.discard()
+
+
+def _set_wal_mode(path: str) -> None:
+    """Put a SQLite file in WAL mode (it stays so), once, from the one migrating process.
+
+    Left to the connections that open it afterwards, several at once (a server's workers, or
+    racing threads) each asked for it while the file was still in rollback-journal mode. Each
+    held a shared lock and wanted an exclusive one, and SQLite answered one of them "database
+    is locked" at once, without waiting: a deadlock its busy timeout cannot wait out."""
+    conn = sqlite3.connect(path, timeout=10.0)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
 
 
 def known_migrations() -> list[str]:
