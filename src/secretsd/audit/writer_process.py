@@ -53,6 +53,10 @@ STOP_SECONDS = 15.0
 IDLE_STOP_SECONDS = 0.2
 # The supervisor's check on its writer, and the writer's on its supervisor.
 WATCH_SECONDS = 0.5
+# A writer that left cleanly was told to: if by a signal to the whole process group, the
+# supervisor's own copy of it may not have been handled yet (seen under load: the writer gone
+# 53 ms before the supervisor logged its SIGTERM). Its replacement waits this long for that.
+CLEAN_EXIT_GRACE_SECONDS = 2.0
 SOCKET_DIR_PREFIX = "secretsd-audit-"
 # A socket directory younger than this may belong to a writer still starting (not yet listening).
 STALE_AFTER_SECONDS = 300.0
@@ -369,6 +373,8 @@ class AuditWriterProcess:
             process = self._process
             if process is None or process.is_alive():
                 continue
+            if process.exitcode == 0 and self._stopping.wait(CLEAN_EXIT_GRACE_SECONDS):
+                return
             log.error("audit writer process exited (code %s): starting another", process.exitcode)
             try:
                 self._spawn()
