@@ -5,6 +5,7 @@ IAM change counter read right from any thread."""
 from __future__ import annotations
 
 import gc
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -163,6 +164,32 @@ def test_a_finished_threads_connection_closes_when_the_thread_ends(
         gc.enable()
     # This thread's own connection is still there and working.
     assert _backend_pid(db) != finished_pid[0]
+
+
+def test_a_fork_with_python_in_the_child_leaves_the_parents_connections_alone(
+    db: Database,
+) -> None:
+    # subprocess runs a preexec_fn (as the Lambda runtime's sandbox does) in a forked child,
+    # after Python has discarded the other threads' states there, their thread-locals with
+    # them. A session closing its connection in the child would send PostgreSQL a Terminate
+    # on the socket the parent shares: the parent's next statement then found "server closed
+    # the connection unexpectedly" (a CI failure of a rotation test).
+    ready, forked = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def holder() -> None:
+        seen.append(_backend_pid(db))
+        ready.set()
+        forked.wait(timeout=30)
+        seen.append(_backend_pid(db))
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert ready.wait(timeout=30)
+    subprocess.run(["true"], preexec_fn=lambda: None, check=True)
+    forked.set()
+    thread.join(timeout=30)
+    assert len(seen) == 2 and seen[0] == seen[1]
 
 
 def test_a_warning_at_commit_leaves_the_write_unacknowledged(db: Database, pg_url: str) -> None:

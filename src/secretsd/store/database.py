@@ -312,11 +312,12 @@ class _PipelinedPostgresTx(_PostgresTx):
 class _PgSession:
     """One thread's PostgreSQL connection, with what is counted per connection."""
 
-    __slots__ = ("__weakref__", "commit_warnings", "conn")
+    __slots__ = ("__weakref__", "commit_warnings", "conn", "pid")
 
     def __init__(self) -> None:
         self.conn: psycopg.Connection[Any] | None = None
         self.commit_warnings = 0
+        self.pid = os.getpid()
 
     def on_notice(self, diag: psycopg.errors.Diagnostic) -> None:
         # Called by psycopg in the thread running this connection's statement.
@@ -332,7 +333,12 @@ class _PgSession:
     def __del__(self) -> None:
         # The thread that owned this session has ended (its thread-local went away): its
         # connection goes with it now, not whenever the garbage collector gets round to it.
+        # Not in a forked child, though: Python drops the other threads' states there (for a
+        # subprocess preexec_fn, say), and closing would send PostgreSQL a Terminate on the
+        # socket the parent still uses (psycopg's own finaliser checks the pid the same way).
         # Suppressed broadly: at interpreter exit psycopg's own module may be half torn down.
+        if self.pid != os.getpid():
+            return
         with suppress(Exception):
             self.discard()
 
