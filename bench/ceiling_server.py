@@ -1,7 +1,8 @@
 """Serve bench.ceiling_app the way `secretsd serve` serves secretsd.
 
 Same socket (SO_REUSEADDR, backlog 2048, bound before the workers start), same uvicorn settings
-(httptools, uvloop, lifespan on, no access log, no Server header), same Multiprocess supervisor
+(httptools on secretsd's GatheringHttpToolsProtocol, uvloop, lifespan on, no access log, no
+Server header), same Multiprocess supervisor
 for several workers; the socket set-up mirrors secretsd.cli.main._bind. Prints
 ``ceiling: listening on http://HOST:PORT`` when ready.
 
@@ -17,6 +18,8 @@ import sys
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
+
+from secretsd.protocol.gathered_writes import GatheringHttpToolsProtocol
 
 APP = "bench.ceiling_app:app"
 BUSY_ENV = "BENCH_CEILING_BUSY_US"  # bench.ceiling_app.BUSY_ENV, not imported: see main()
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         app=APP,
         workers=args.workers,
         lifespan="on",
-        http="httptools",
+        http=GatheringHttpToolsProtocol,
         loop="uvloop",
         access_log=False,
         log_config=None,

@@ -35,6 +35,7 @@ from secretsd.clock import SystemClock
 from secretsd.crypto.protectors import ProtectorMismatch, ProtectorUnavailable
 from secretsd.kms.root_keys import RootKeyError
 from secretsd.logs import FORMATS, configure_logging
+from secretsd.protocol.gathered_writes import GatheringHttpToolsProtocol
 from secretsd.protocol.sealed import AsgiApp, SealedGate, starting
 from secretsd.protocol.throttle import QuotaConfigError, quotas
 from secretsd.service.peers import PeerConfigError, parse_peers
@@ -473,7 +474,8 @@ def _uvicorn_config(settings: Settings, **app: Any) -> uvicorn.Config:
     return uvicorn.Config(
         **app,
         lifespan="on",
-        http="httptools",
+        # httptools, each answer written in one system call (protocol/gathered_writes.py).
+        http=GatheringHttpToolsProtocol,
         loop="uvloop",
         access_log=False,
         log_config=None,
