@@ -13,6 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import secretsd
+
 PACKAGES = ("secretsd", "uvicorn", "uvloop", "httptools", "orjson", "cryptography", "botocore")
 
 
@@ -79,6 +81,8 @@ def collect(repo: Path, data_root: Path, wrk_version: str) -> dict[str, Any]:
         "wrk": wrk_version.split(" Copyright")[0],
         "packages": versions,
         "git": _git_revision(repo),
+        # Which code was measured: this tree's, unless something went wrong with sys.path.
+        "secretsd_source": str(Path(secretsd.__file__).resolve().parent),
         "data_filesystem": _filesystem(data_root),
         "loadavg_at_start": list(os.getloadavg()),
     }

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from bench import SOURCE
 from secretsd.audit.writer_process import AUDIT_WRITER_COMM
 
 # Settings of the outer environment must not change how the measured server behaves.
@@ -33,6 +34,11 @@ class StartError(RuntimeError):
 def clean_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_ENV_PREFIXES)}
     env["PYTHONUNBUFFERED"] = "1"
+    # Servers run this tree's secretsd and bench, whatever the virtualenv's editable install
+    # points at (see bench/__init__.py); `extra` may still say otherwise.
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(SOURCE), str(SOURCE.parent), env.get("PYTHONPATH", "")) if p
+    )
     env.update(extra or {})
     return env
 

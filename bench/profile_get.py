@@ -98,7 +98,7 @@ async def _loop(app: App, request: SignedRequest, count: int) -> None:
             if i % 64 == 63:
                 await asyncio.sleep(0)
     finally:
-        if writer is not None:
+        if writer is not None and audit is not None:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer

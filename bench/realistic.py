@@ -812,7 +812,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="secretsd-realistic-", dir=args.data_root))
     env = environment.collect(REPO, root, wrk.wrk_version(binary))
     _log(
-        f"bench: {env['cores']} cores ({env['cpu']}), git {env['git']}, data on"
+        f"bench: {env['cores']} cores ({env['cpu']}), git {env['git']} (secretsd from"
+        f" {env['secretsd_source']}), data on"
         f" {env['data_filesystem']}, load average {env['loadavg_at_start'][0]:.2f}; plan {plan}"
     )
     started = time.monotonic()
