@@ -1,5 +1,6 @@
-"""The gathering transport and uvicorn's httptools protocol on it: an answer goes out in one write,
-on the loop's next turn, in order, and nothing written before a close is lost."""
+"""The gathering transport and uvicorn's httptools protocol on it: while other requests are in
+flight an answer goes out in one write, on the loop's next turn, in order; alone, it goes out at
+once; nothing written before a close is lost."""
 
 from __future__ import annotations
 
@@ -59,6 +60,10 @@ class RecordingTransport(asyncio.Transport):
         return 0
 
 
+# Two requests in flight: this one and another.
+BUSY = frozenset({"this request", "another request"})
+
+
 async def _next_turn() -> None:
     # call_soon callbacks made in this turn run in the next one; two sleeps are one full turn
     # whatever this task's own place in the queue.
@@ -69,7 +74,7 @@ async def _next_turn() -> None:
 def test_writes_of_one_turn_go_out_together_on_the_next() -> None:
     async def scenario() -> None:
         inner = RecordingTransport()
-        outer = GatheringTransport(inner, asyncio.get_running_loop())
+        outer = GatheringTransport(inner, asyncio.get_running_loop(), BUSY)
         outer.write(b"HTTP/1.1 200 OK\r\n\r\n")
         outer.write(bytearray(b"body"))
         outer.write(b"")
@@ -85,10 +90,32 @@ def test_writes_of_one_turn_go_out_together_on_the_next() -> None:
     asyncio.run(scenario())
 
 
+def test_alone_in_flight_writes_go_out_at_once() -> None:
+    async def scenario() -> None:
+        inner = RecordingTransport()
+        in_flight = {"this request"}
+        outer = GatheringTransport(inner, asyncio.get_running_loop(), in_flight)
+        outer.write(b"head")
+        outer.write(b"body")
+        assert inner.writes == [b"head", b"body"]
+        # Another request arrives: from now on writes wait for the next turn.
+        in_flight.add("another request")
+        outer.write(b"next head")
+        outer.write(b"next body")
+        assert inner.writes == [b"head", b"body"]
+        # Held writes keep their order even if the other request ends before the turn.
+        in_flight.discard("another request")
+        outer.write(b"more")
+        await _next_turn()
+        assert inner.writes == [b"head", b"body", b"next headnext bodymore"]
+
+    asyncio.run(scenario())
+
+
 def test_a_held_buffer_is_a_copy_of_what_was_written() -> None:
     async def scenario() -> None:
         inner = RecordingTransport()
-        outer = GatheringTransport(inner, asyncio.get_running_loop())
+        outer = GatheringTransport(inner, asyncio.get_running_loop(), BUSY)
         data = bytearray(b"abc")
         outer.write(data)
         data[:] = b"xyz"
@@ -102,7 +129,7 @@ def test_close_sends_what_was_written_first_and_abort_drops_it() -> None:
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
         inner = RecordingTransport()
-        outer = GatheringTransport(inner, loop)
+        outer = GatheringTransport(inner, loop, BUSY)
         outer.write(b"last words")
         outer.close()
         assert inner.writes == [b"last words"] and inner.closed
@@ -110,14 +137,14 @@ def test_close_sends_what_was_written_first_and_abort_drops_it() -> None:
         assert inner.writes == [b"last words"]
 
         aborted = RecordingTransport()
-        outer = GatheringTransport(aborted, loop)
+        outer = GatheringTransport(aborted, loop, BUSY)
         outer.write(b"never sent")
         outer.abort()
         await _next_turn()
         assert aborted.writes == [] and aborted.aborted
 
         eof = RecordingTransport()
-        outer = GatheringTransport(eof, loop)
+        outer = GatheringTransport(eof, loop, BUSY)
         outer.write(b"before eof")
         outer.write_eof()
         assert eof.writes == [b"before eof"] and eof.eof
@@ -128,7 +155,7 @@ def test_close_sends_what_was_written_first_and_abort_drops_it() -> None:
 def test_nothing_is_written_to_a_transport_that_is_closing() -> None:
     async def scenario() -> None:
         inner = RecordingTransport()
-        outer = GatheringTransport(inner, asyncio.get_running_loop())
+        outer = GatheringTransport(inner, asyncio.get_running_loop(), BUSY)
         outer.write(b"answer")
         inner.closed = True  # the peer went away before the loop's next turn
         await _next_turn()
@@ -140,7 +167,7 @@ def test_nothing_is_written_to_a_transport_that_is_closing() -> None:
 def test_the_rest_passes_through() -> None:
     async def scenario() -> None:
         inner = RecordingTransport(peer=("10.0.0.7", 5555))
-        outer = GatheringTransport(inner, asyncio.get_running_loop())
+        outer = GatheringTransport(inner, asyncio.get_running_loop(), BUSY)
         assert outer.get_extra_info("peername") == ("10.0.0.7", 5555)
         assert outer.get_extra_info("missing", "d") == "d"
         outer.pause_reading()
@@ -162,21 +189,28 @@ async def _hello(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _protocol(loop: asyncio.AbstractEventLoop) -> GatheringHttpToolsProtocol:
+def _protocol(loop: asyncio.AbstractEventLoop, state: ServerState) -> GatheringHttpToolsProtocol:
     config = Config(app=_hello, lifespan="off", log_config=None, http=GatheringHttpToolsProtocol)
     return GatheringHttpToolsProtocol(
-        config=config, server_state=ServerState(), app_state=LifespanOff(config).state, _loop=loop
+        config=config, server_state=state, app_state=LifespanOff(config).state, _loop=loop
     )
 
 
+class _Elsewhere:
+    """Stands for a request running on another connection (uvicorn's ServerState.tasks holds
+    the worker's running request tasks)."""
+
+
 @pytest.mark.parametrize("requests", [1, 3])
-def test_uvicorn_answers_each_request_in_one_write(requests: int) -> None:
-    """Through uvicorn's own protocol: pipelined requests on one connection get their answers
-    in order, each in a single write (head and body together)."""
+def test_uvicorn_answers_each_request_in_one_write_under_load(requests: int) -> None:
+    """Through uvicorn's own protocol, with another request in flight: pipelined requests on
+    one connection get their answers in order, each in a single write (head and body)."""
 
     async def scenario() -> None:
         inner = RecordingTransport()
-        protocol = _protocol(asyncio.get_running_loop())
+        state = ServerState()
+        state.tasks.add(_Elsewhere())  # type: ignore[arg-type]
+        protocol = _protocol(asyncio.get_running_loop(), state)
         protocol.connection_made(inner)
         request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
         wire = b"".join(request % (len(b"n=%d" % i), b"n=%d" % i) for i in range(requests))
@@ -192,5 +226,25 @@ def test_uvicorn_answers_each_request_in_one_write(requests: int) -> None:
             assert body == b"you sent n=%d" % i
         protocol.shutdown()
         assert inner.closed
+
+    asyncio.run(scenario())
+
+
+def test_uvicorn_alone_writes_as_uvicorn_does() -> None:
+    """With no other request in flight nothing waits: uvicorn's head and body writes go out as
+    they come."""
+
+    async def scenario() -> None:
+        inner = RecordingTransport()
+        protocol = _protocol(asyncio.get_running_loop(), ServerState())
+        protocol.connection_made(inner)
+        protocol.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        for _ in range(20):
+            if len(inner.writes) == 2:
+                break
+            await asyncio.sleep(0)
+        assert len(inner.writes) == 2
+        assert inner.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+        assert inner.writes[1] == b"you sent abc"
 
     asyncio.run(scenario())
