@@ -2,8 +2,8 @@
 
 Same socket (SO_REUSEADDR, backlog 2048, bound before the workers start), same uvicorn settings
 (httptools on secretsd's GatheringHttpToolsProtocol, uvloop, lifespan on, no access log, no
-Server header), same Multiprocess supervisor
-for several workers; the socket set-up mirrors secretsd.cli.main._bind. Prints
+Server header), same Multiprocess supervisor for several workers; the socket set-up mirrors
+secretsd.cli.main._bind. Prints
 ``ceiling: listening on http://HOST:PORT`` when ready.
 
     python -m bench.ceiling_server --host 127.0.0.1 --port 0 --workers 1

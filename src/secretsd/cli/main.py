@@ -474,7 +474,8 @@ def _uvicorn_config(settings: Settings, **app: Any) -> uvicorn.Config:
     return uvicorn.Config(
         **app,
         lifespan="on",
-        # httptools, each answer written in one system call (protocol/gathered_writes.py).
+        # httptools; under load each answer goes out in one system call on the loop's next
+        # turn (protocol/gathered_writes.py, ADR 0011).
         http=GatheringHttpToolsProtocol,
         loop="uvloop",
         access_log=False,

@@ -11,12 +11,8 @@ While the worker has other requests in flight, a connection's writes wait in a l
 loop's next turn and then go out in one call: every request that was ready in this turn has run
 by then, and each answer costs one system call. With no other request in flight they go out at
 once, as uvicorn's own do: holding them would only add a turn of the loop to the one answer's
-latency (measured: the ceiling's requests/s at one connection fell 17% when every answer
-waited). Measured on this project's two-core VM, one worker pinned to one core, GetSecretValue
-over 10,000 secrets at 64 connections (docs/benchmarks.md, "Morning of 2026-12-08"): 4,600-5,300
-requests/s and 188-217 us of CPU each before, 6,900-7,100 and 140-144 us after. Writing the
-head with the body, without waiting for the turn, gained a third of that. The bare ASGI ceiling
-runs on this protocol too.
+latency. ADR 0011 has the measurements (GetSecretValue at 64 connections: +31% on one core).
+The bare ASGI ceiling of the benchmarks runs on this protocol too.
 """
 
 from __future__ import annotations
